@@ -1,0 +1,11 @@
+/* grove: JAX + Flax + Optax + Orbax-style neural network training in C.
+ * One include for the whole public API. */
+#ifndef GROVE_H
+#define GROVE_H
+
+#include "grove/status.h"
+#include "grove/tensor.h"
+#include "grove/tree.h"
+#include "grove/random.h"
+
+#endif

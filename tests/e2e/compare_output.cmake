@@ -1,0 +1,10 @@
+# Run PROG and compare its stdout with the file EXPECTED, byte for byte.
+execute_process(COMMAND ${PROG} OUTPUT_VARIABLE out ERROR_VARIABLE err RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "${PROG} exited with ${rc}\n${err}")
+endif()
+file(READ ${EXPECTED} expected)
+if(NOT out STREQUAL expected)
+  file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/actual_output.txt "${out}")
+  message(FATAL_ERROR "output of ${PROG} differs from ${EXPECTED}\n--- got:\n${out}\n--- expected:\n${expected}")
+endif()

@@ -1,0 +1,63 @@
+/* Shared helpers for grove's Criterion tests. */
+#ifndef GROVE_TESTUTIL_H
+#define GROVE_TESTUTIL_H
+
+#include <criterion/criterion.h>
+#include <json-c/json.h>
+
+#include "grove/grove.h"
+
+/* Path of a file under tests/data (static buffer per call site is not
+ * needed: returns a malloc'd string the caller frees). */
+char *gvt_data_path(const char *name);
+char *gvt_golden_path(const char *name);
+
+/* Parse a JSON file; fails the current test with a message if it cannot. */
+json_object *gvt_load_json(const char *path);
+
+/* Read a whole file into a malloc'd NUL-terminated buffer (fails the test). */
+char *gvt_read_file(const char *path, size_t *len);
+
+/* Assert a grove call succeeded, printing gv_last_error() otherwise. */
+#define GVT_OK(expr)                                                             \
+    do {                                                                         \
+        gv_status gvt_st_ = (expr);                                              \
+        cr_assert_eq(gvt_st_, GV_OK, "%s failed: %s: %s", #expr,                \
+                     gv_status_name(gvt_st_), gv_last_error());                  \
+    } while (0)
+
+/* Assert a pointer-returning grove call succeeded. */
+#define GVT_NN(expr)                                                             \
+    ({                                                                           \
+        __typeof__(expr) gvt_p_ = (expr);                                        \
+        cr_assert_not_null(gvt_p_, "%s returned NULL: %s", #expr, gv_last_error()); \
+        gvt_p_;                                                                  \
+    })
+
+/* Assert a call failed with `status` and its message contains `needle`. */
+#define GVT_FAILS(expr, status, needle)                                          \
+    do {                                                                         \
+        gv_clear_error();                                                        \
+        gv_status gvt_st_ = (expr);                                              \
+        cr_assert_eq(gvt_st_, (status), "%s: expected %s, got %s (%s)", #expr,   \
+                     gv_status_name(status), gv_status_name(gvt_st_), gv_last_error()); \
+        cr_assert(strstr(gv_last_error(), (needle)) != NULL,                     \
+                  "%s: message '%s' does not mention '%s'", #expr, gv_last_error(), \
+                  (needle));                                                     \
+    } while (0)
+
+/* Assert a pointer-returning call failed (NULL) with `status` and `needle`. */
+#define GVT_NULL(expr, status, needle)                                           \
+    do {                                                                         \
+        gv_clear_error();                                                        \
+        void *gvt_p_ = (void *)(expr);                                           \
+        cr_assert_null(gvt_p_, "%s: expected NULL", #expr);                      \
+        cr_assert_eq(gv_last_status(), (status), "%s: expected %s, got %s (%s)", #expr, \
+                     gv_status_name(status), gv_status_name(gv_last_status()),   \
+                     gv_last_error());                                           \
+        cr_assert(strstr(gv_last_error(), (needle)) != NULL,                     \
+                  "%s: message '%s' does not mention '%s'", #expr, gv_last_error(), \
+                  (needle));                                                     \
+    } while (0)
+
+#endif
