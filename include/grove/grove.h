@@ -7,5 +7,6 @@
 #include "grove/tensor.h"
 #include "grove/tree.h"
 #include "grove/random.h"
+#include "grove/initializers.h"
 
 #endif

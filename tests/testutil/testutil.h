@@ -3,6 +3,7 @@
 #define GROVE_TESTUTIL_H
 
 #include <criterion/criterion.h>
+#include <criterion/parameterized.h>
 #include <json-c/json.h>
 
 #include "grove/grove.h"

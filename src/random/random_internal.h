@@ -1,0 +1,23 @@
+/* grove internal: PRNG helpers shared by the samplers. */
+#ifndef GROVE_RANDOM_INTERNAL_H
+#define GROVE_RANDOM_INTERNAL_H
+
+#include "grove/random.h"
+
+/* random_bits of width 8/16/32/64 into out (n elements of that width). */
+gv_status gv_random_bits_fill(gv_prng_impl impl, gv_key key, int width, void *out,
+                              int64_t n);
+
+/* Incremental SHA-1 (FIPS 180-4). */
+typedef struct gv_sha1_ctx {
+    uint32_t h[5];
+    uint64_t len;       /* bytes hashed so far */
+    uint8_t block[64];
+    size_t used;        /* bytes in block */
+} gv_sha1_ctx;
+
+void gv_sha1_init(gv_sha1_ctx *c);
+void gv_sha1_update(gv_sha1_ctx *c, const void *data, size_t len);
+void gv_sha1_final(gv_sha1_ctx *c, uint8_t digest[20]);
+
+#endif
