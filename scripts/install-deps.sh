@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages grove needs to build, test and run.
+# As root it runs apt-get; otherwise it prints the exact command to run and
+# exits non-zero. Installs nothing that is already there.
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  gcc make cmake ninja-build pkg-config
+  # libraries grove links
+  libopenblas-dev zlib1g-dev libpng-dev libjson-c-dev
+  # tests
+  libcriterion-dev
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "grove needs these Debian packages: ${missing[*]}" >&2
+  echo "Install them with:" >&2
+  echo "  sudo apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The full test suite: installs what is missing, then builds and runs every
+# test twice, in an optimised build and in a debug build with
+# AddressSanitizer + UndefinedBehaviorSanitizer. Both must pass.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+
+jobs=$(nproc 2>/dev/null || echo 2)
+run() {  # run <build dir> <cmake args...>
+  local dir=$1
+  shift
+  echo "=== $dir: configure and build"
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+  cmake --build "$dir" -j "$jobs"
+  echo "=== $dir: tests"
+  ctest --test-dir "$dir" --output-on-failure -j "$jobs"
+}
+
+run build/release -DCMAKE_BUILD_TYPE=Release
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run build/asan -DCMAKE_BUILD_TYPE=Debug -DGROVE_SANITIZE=ON
+echo "=== all tests passed in both builds"
