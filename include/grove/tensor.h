@@ -120,9 +120,13 @@ typedef struct gv_print_options {
 gv_print_options gv_print_options_default(void);
 
 /* JAX's repr: "Array([[1., 2.],\n       [3., 4.]], dtype=float32)".
- * Returns a malloc'd string the caller frees, NULL on failure. opts may be NULL. */
+ * Returns a malloc'd string the caller frees, NULL on failure. opts may be NULL
+ * (the defaults); a negative precision or edgeitems is GV_ERR_ARG. As in JAX,
+ * when "dtype=..." would pass linewidth it follows the last line after six
+ * spaces instead of one (JAX does not start a new line for it). */
 char *gv_tensor_repr(const gv_tensor *t, const gv_print_options *opts);
-/* numpy's str (what print(x) shows): "[[1. 2.]\n [3. 4.]]". Caller frees. */
+/* numpy's str (what print(x) shows): "[[1. 2.]\n [3. 4.]]". Caller frees.
+ * A 0-d tensor prints as numpy's scalar str ("1.0", "1e-05"), ignoring opts. */
 char *gv_tensor_str(const gv_tensor *t, const gv_print_options *opts);
 /* Write gv_tensor_repr(t) and a newline to f. */
 gv_status gv_tensor_print(FILE *f, const gv_tensor *t);

@@ -8,6 +8,16 @@
 gv_status gv_random_bits_fill(gv_prng_impl impl, gv_key key, int width, void *out,
                               int64_t n);
 
+/* Samplers into caller memory (n elements), no allocation. */
+gv_status gv_random_uniform_fill(gv_prng_impl impl, gv_key key, float *out, int64_t n,
+                                 float minval, float maxval);
+gv_status gv_random_normal_fill(gv_prng_impl impl, gv_key key, float *out, int64_t n);
+gv_status gv_random_truncated_normal_fill(gv_prng_impl impl, gv_key key, float *out,
+                                          int64_t n, float lower, float upper);
+/* scratch: n floats of working memory */
+gv_status gv_random_bernoulli_fill(gv_prng_impl impl, gv_key key, uint8_t *out, int64_t n,
+                                   float p, float *scratch);
+
 /* Incremental SHA-1 (FIPS 180-4). */
 typedef struct gv_sha1_ctx {
     uint32_t h[5];

@@ -126,20 +126,6 @@ float gv_erf_f32(float x) {
     return fminf(fmaxf((x * pa) / pb, -1.0f), 1.0f);
 }
 
-/* A float32 tensor of `shape` whose buffer first holds 32 random bits per
- * element (the float view is filled in place by the caller). */
-static gv_tensor *bits_as_f32(const char *what, gv_prng_impl impl, gv_key key, int rank,
-                              const int64_t *shape) {
-    gv_tensor *t = gv_tensor_zeros(GV_F32, rank, shape);
-    if (!t) return NULL;
-    if (gv_random_bits_fill(impl, key, 32, gv_tensor_data(t), t->size) != GV_OK) {
-        gv_error_prefix("%s: ", what);
-        gv_tensor_free(t);
-        return NULL;
-    }
-    return t;
-}
-
 /* jax.random.uniform (5.1): 23 random mantissa bits give z in [0, 1); then
  * max(lo, fma(z, hi - lo, lo)). Works in place on the bits. */
 static void uniform_inplace(float *p, int64_t n, float lo, float hi) {
@@ -151,58 +137,93 @@ static void uniform_inplace(float *p, int64_t n, float lo, float hi) {
     }
 }
 
-gv_tensor *gv_random_uniform(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape,
-                             float minval, float maxval) {
-    gv_tensor *t = bits_as_f32("gv_random_uniform", impl, key, rank, shape);
-    if (t) uniform_inplace(gv_tensor_data(t), t->size, minval, maxval);
-    return t;
-}
+/* ---- fills into caller memory (no allocation): used by graph kernels ---- */
 
 static const float SQRT2 = F32(1.4142135623730951); /* 0x3FB504F3 */
 
-gv_tensor *gv_random_normal(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape) {
+gv_status gv_random_uniform_fill(gv_prng_impl impl, gv_key key, float *out, int64_t n,
+                                 float minval, float maxval) {
+    gv_status st = gv_random_bits_fill(impl, key, 32, out, n);
+    if (st == GV_OK) uniform_inplace(out, n, minval, maxval);
+    return st;
+}
+
+gv_status gv_random_normal_fill(gv_prng_impl impl, gv_key key, float *out, int64_t n) {
     /* 5.2: uniform on (nextafter(-1, 0), 1), then sqrt(2) * erf_inv */
-    gv_tensor *t = bits_as_f32("gv_random_normal", impl, key, rank, shape);
-    if (!t) return NULL;
-    float *p = gv_tensor_data(t);
-    uniform_inplace(p, t->size, nextafterf(-1.0f, 0.0f), 1.0f);
-    for (int64_t i = 0; i < t->size; i++) p[i] = SQRT2 * gv_erf_inv_f32(p[i]);
+    gv_status st = gv_random_uniform_fill(impl, key, out, n, nextafterf(-1.0f, 0.0f), 1.0f);
+    if (st != GV_OK) return st;
+    for (int64_t i = 0; i < n; i++) out[i] = SQRT2 * gv_erf_inv_f32(out[i]);
+    return GV_OK;
+}
+
+gv_status gv_random_truncated_normal_fill(gv_prng_impl impl, gv_key key, float *out,
+                                          int64_t n, float lower, float upper) {
+    if (isnan(lower) || isnan(upper) || !(lower < upper))
+        return gv_error(GV_ERR_ARG, "truncated_normal: need lower < upper (got %g, %g)",
+                        (double)lower, (double)upper);
+    /* 5.3: uniform between erf(lower/sqrt2) and erf(upper/sqrt2), back
+     * through erf_inv, clipped strictly inside (lower, upper) */
+    float a = gv_erf_f32(lower / SQRT2), b = gv_erf_f32(upper / SQRT2);
+    float lo = nextafterf(lower, INFINITY), hi = nextafterf(upper, -INFINITY);
+    gv_status st = gv_random_uniform_fill(impl, key, out, n, a, b);
+    if (st != GV_OK) return st;
+    for (int64_t i = 0; i < n; i++) out[i] = fminf(fmaxf(SQRT2 * gv_erf_inv_f32(out[i]), lo), hi);
+    return GV_OK;
+}
+
+gv_status gv_random_bernoulli_fill(gv_prng_impl impl, gv_key key, uint8_t *out, int64_t n,
+                                   float p, float *scratch) {
+    if (!(p >= 0.0f && p <= 1.0f))
+        return gv_error(GV_ERR_ARG, "bernoulli: p = %g is not in [0, 1]", (double)p);
+    gv_status st = gv_random_uniform_fill(impl, key, scratch, n, 0.0f, 1.0f);
+    if (st != GV_OK) return st;
+    for (int64_t i = 0; i < n; i++) out[i] = scratch[i] < p; /* 5.4: strict < */
+    return GV_OK;
+}
+
+gv_tensor *gv_random_uniform(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape,
+                             float minval, float maxval) {
+    gv_tensor *t = gv_tensor_zeros(GV_F32, rank, shape);
+    if (t && gv_random_uniform_fill(impl, key, gv_tensor_data(t), t->size, minval, maxval) !=
+                 GV_OK) {
+        gv_error_prefix("gv_random_uniform: ");
+        gv_tensor_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+gv_tensor *gv_random_normal(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape) {
+    gv_tensor *t = gv_tensor_zeros(GV_F32, rank, shape);
+    if (t && gv_random_normal_fill(impl, key, gv_tensor_data(t), t->size) != GV_OK) {
+        gv_error_prefix("gv_random_normal: ");
+        gv_tensor_free(t);
+        return NULL;
+    }
     return t;
 }
 
 gv_tensor *gv_random_truncated_normal(gv_prng_impl impl, gv_key key, float lower, float upper,
                                       int rank, const int64_t *shape) {
-    if (isnan(lower) || isnan(upper) || !(lower < upper)) {
-        gv_error(GV_ERR_ARG, "gv_random_truncated_normal: need lower < upper (got %g, %g)",
-                 (double)lower, (double)upper);
+    gv_tensor *t = gv_tensor_zeros(GV_F32, rank, shape);
+    if (t && gv_random_truncated_normal_fill(impl, key, gv_tensor_data(t), t->size, lower,
+                                             upper) != GV_OK) {
+        gv_error_prefix("gv_random_truncated_normal: ");
+        gv_tensor_free(t);
         return NULL;
     }
-    gv_tensor *t = bits_as_f32("gv_random_truncated_normal", impl, key, rank, shape);
-    if (!t) return NULL;
-    /* 5.3: uniform between erf(lower/sqrt2) and erf(upper/sqrt2), back
-     * through erf_inv, clipped strictly inside (lower, upper) */
-    float a = gv_erf_f32(lower / SQRT2), b = gv_erf_f32(upper / SQRT2);
-    float lo = nextafterf(lower, INFINITY), hi = nextafterf(upper, -INFINITY);
-    float *p = gv_tensor_data(t);
-    uniform_inplace(p, t->size, a, b);
-    for (int64_t i = 0; i < t->size; i++)
-        p[i] = fminf(fmaxf(SQRT2 * gv_erf_inv_f32(p[i]), lo), hi);
     return t;
 }
 
 gv_tensor *gv_random_bernoulli(gv_prng_impl impl, gv_key key, float p, int rank,
                                const int64_t *shape) {
-    if (!(p >= 0.0f && p <= 1.0f)) {
-        gv_error(GV_ERR_ARG, "gv_random_bernoulli: p = %g is not in [0, 1]", (double)p);
-        return NULL;
-    }
-    gv_tensor *u = gv_random_uniform(impl, key, rank, shape, 0.0f, 1.0f);
-    if (!u) return NULL;
-    gv_tensor *t = gv_tensor_zeros(GV_BOOL, rank, shape);
-    if (t) {
-        const float *pu = gv_tensor_data(u);
-        uint8_t *pt = gv_tensor_data(t);
-        for (int64_t i = 0; i < t->size; i++) pt[i] = pu[i] < p; /* 5.4: strict < */
+    gv_tensor *u = gv_tensor_zeros(GV_F32, rank, shape);
+    gv_tensor *t = u ? gv_tensor_zeros(GV_BOOL, rank, shape) : NULL;
+    if (t && gv_random_bernoulli_fill(impl, key, gv_tensor_data(t), t->size, p,
+                                      gv_tensor_data(u)) != GV_OK) {
+        gv_error_prefix("gv_random_bernoulli: ");
+        gv_tensor_free(t);
+        t = NULL;
     }
     gv_tensor_free(u);
     return t;
