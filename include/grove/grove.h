@@ -8,5 +8,8 @@
 #include "grove/tree.h"
 #include "grove/random.h"
 #include "grove/initializers.h"
+#include "grove/graph.h"
+#include "grove/ops.h"
+#include "grove/autodiff.h"
 
 #endif

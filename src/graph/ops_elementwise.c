@@ -1,0 +1,554 @@
+/* Elementwise primitives: unary maths, binary arithmetic with numpy
+ * broadcasting, comparisons, select and cast. Kernels compute float32 in
+ * float (expf, ...) and float64 in double, so a plan's fused f32 kernels and
+ * these reference kernels round the same way. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph_internal.h"
+#include "ops_internal.h"
+
+/* ---- broadcasting ---- */
+
+bool gv_broadcast_shapes(int ra, const int64_t *a, int rb, const int64_t *b, int *rank,
+                         int64_t *out) {
+    int r = ra > rb ? ra : rb;
+    for (int i = 0; i < r; i++) {
+        int64_t da = i < r - ra ? 1 : a[i - (r - ra)];
+        int64_t db = i < r - rb ? 1 : b[i - (r - rb)];
+        if (da != db && da != 1 && db != 1) return false;
+        out[i] = da == 1 ? db : da;
+    }
+    *rank = r;
+    return true;
+}
+
+/* Offsets of each operand for every output element, operand broadcast to the
+ * output shape: a multi-index walk. Reference kernels only. */
+typedef struct bcast_iter {
+    int rank;
+    const int64_t *shape;
+    int64_t *idx;        /* rank */
+    int64_t *strides[3]; /* rank each */
+    int64_t off[3];
+    int nops;
+    int64_t *mem;
+} bcast_iter;
+
+/* Returns false when out of memory (the kernel then leaves its output). */
+static bool iter_init(bcast_iter *it, const gv_node *out, const gv_node *const *ins, int nops) {
+    it->rank = out->rank;
+    it->shape = out->shape;
+    it->nops = nops;
+    it->mem = malloc((size_t)(out->rank + 1) * 4 * sizeof(int64_t));
+    if (!it->mem) return false;
+    it->idx = it->mem;
+    for (int k = 0; k < 3; k++) it->strides[k] = it->mem + (size_t)(out->rank + 1) * (k + 1);
+    for (int k = 0; k < nops; k++) {
+        int64_t s = 1;
+        const gv_node *x = ins[k];
+        for (int i = out->rank - 1; i >= 0; i--) {
+            int xi = i - (out->rank - x->rank);
+            int64_t d = xi >= 0 ? x->shape[xi] : 1;
+            it->strides[k][i] = d == 1 ? 0 : s;
+            s *= d;
+        }
+        it->off[k] = 0;
+    }
+    for (int i = 0; i < out->rank; i++) it->idx[i] = 0;
+    return true;
+}
+
+static void iter_next(bcast_iter *it) {
+    for (int i = it->rank - 1; i >= 0; i--) {
+        for (int k = 0; k < it->nops; k++) it->off[k] += it->strides[k][i];
+        if (++it->idx[i] < it->shape[i]) return;
+        for (int k = 0; k < it->nops; k++) it->off[k] -= it->strides[k][i] * it->shape[i];
+        it->idx[i] = 0;
+    }
+}
+
+int64_t gv_node_size(const gv_node *n) {
+    int64_t s = 1;
+    for (int i = 0; i < n->rank; i++) s *= n->shape[i];
+    return s;
+}
+
+/* ---- unary ---- */
+
+static const float SQRT_2_OVER_PI_F = 0.7978845608028654f;
+
+static float unary_f32(gv_opcode op, float x) {
+    switch (op) {
+    case GV_OP_NEG: return -x;
+    case GV_OP_ABS: return fabsf(x);
+    case GV_OP_SIGN: return x > 0 ? 1.0f : x < 0 ? -1.0f : x;
+    case GV_OP_EXP: return expf(x);
+    case GV_OP_LOG: return logf(x);
+    case GV_OP_LOG1P: return log1pf(x);
+    case GV_OP_EXPM1: return expm1f(x);
+    case GV_OP_SQRT: return sqrtf(x);
+    case GV_OP_RSQRT: return 1.0f / sqrtf(x);
+    case GV_OP_SQUARE: return x * x;
+    case GV_OP_TANH: return tanhf(x);
+    case GV_OP_SIGMOID: return 1.0f / (1.0f + expf(-x));
+    case GV_OP_ERF: return erff(x);
+    case GV_OP_RELU: return x > 0 ? x : 0.0f;
+    case GV_OP_GELU_TANH:
+        return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI_F * (x + 0.044715f * x * x * x)));
+    case GV_OP_GELU_ERF: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    case GV_OP_SILU: return x / (1.0f + expf(-x));
+    case GV_OP_SOFTPLUS: return log1pf(expf(-fabsf(x))) + (x > 0 ? x : 0.0f);
+    default: return x; /* STOP_GRADIENT */
+    }
+}
+
+static double unary_f64(gv_opcode op, double x) {
+    switch (op) {
+    case GV_OP_NEG: return -x;
+    case GV_OP_ABS: return fabs(x);
+    case GV_OP_SIGN: return x > 0 ? 1.0 : x < 0 ? -1.0 : x;
+    case GV_OP_EXP: return exp(x);
+    case GV_OP_LOG: return log(x);
+    case GV_OP_LOG1P: return log1p(x);
+    case GV_OP_EXPM1: return expm1(x);
+    case GV_OP_SQRT: return sqrt(x);
+    case GV_OP_RSQRT: return 1.0 / sqrt(x);
+    case GV_OP_SQUARE: return x * x;
+    case GV_OP_TANH: return tanh(x);
+    case GV_OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
+    case GV_OP_ERF: return erf(x);
+    case GV_OP_RELU: return x > 0 ? x : 0.0;
+    case GV_OP_GELU_TANH:
+        return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
+    case GV_OP_GELU_ERF: return 0.5 * x * (1.0 + erf(x * 0.70710678118654752));
+    case GV_OP_SILU: return x / (1.0 + exp(-x));
+    case GV_OP_SOFTPLUS: return log1p(exp(-fabs(x))) + (x > 0 ? x : 0.0);
+    default: return x;
+    }
+}
+
+void gv_unary_kernel(const gv_node *n, const gv_node *const *ins, const void *const *in,
+                         void *out) {
+    int64_t size = gv_node_size(n);
+    if (n->dtype == GV_F32) {
+        const float *x = in[0];
+        float *y = out;
+        for (int64_t i = 0; i < size; i++) y[i] = unary_f32(n->op, x[i]);
+    } else if (n->dtype == GV_F64) {
+        const double *x = in[0];
+        double *y = out;
+        for (int64_t i = 0; i < size; i++) y[i] = unary_f64(n->op, x[i]);
+    } else { /* integers: neg, abs, sign, square, relu */
+        for (int64_t i = 0; i < size; i++) {
+            int64_t v = (int64_t)gv_load_f64(n->dtype, in[0], i);
+            switch (n->op) {
+            case GV_OP_NEG: v = -v; break;
+            case GV_OP_ABS: v = v < 0 ? -v : v; break;
+            case GV_OP_SIGN: v = v > 0 ? 1 : v < 0 ? -1 : 0; break;
+            case GV_OP_SQUARE: v = v * v; break;
+            case GV_OP_RELU: v = v > 0 ? v : 0; break;
+            default: break;
+            }
+            gv_store_f64(n->dtype, out, i, (double)v);
+        }
+    }
+}
+
+static bool int_ok_unary(gv_opcode op) {
+    return op == GV_OP_NEG || op == GV_OP_ABS || op == GV_OP_SIGN || op == GV_OP_SQUARE ||
+           op == GV_OP_RELU || op == GV_OP_STOP_GRADIENT;
+}
+
+gv_status gv_unary_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
+    const gv_node *x = ins[0];
+    if (!gv_dtype_is_float(x->dtype) && !int_ok_unary(n->op))
+        return gv_graph_fail(g, GV_ERR_DTYPE, "%s: needs a float operand, got %s",
+                             gv_opdefs[n->op].name, gv_dtype_name(x->dtype)),
+               GV_ERR_DTYPE;
+    if (x->dtype == GV_BOOL && n->op != GV_OP_STOP_GRADIENT)
+        return gv_graph_fail(g, GV_ERR_DTYPE, "%s: bool operand", gv_opdefs[n->op].name),
+               GV_ERR_DTYPE;
+    n->dtype = x->dtype;
+    gv_node_set_shape(g, n, x->rank, x->shape);
+    return GV_OK;
+}
+
+static gv_value unary(gv_opcode op, gv_value x) {
+    gv_graph *g = gv_graph_of(gv_opdefs[op].name, &x, 1);
+    if (!g) return gv_invalid(x.graph);
+    gv_node_spec s = {.op = op, .nin = 1, .in = &x};
+    return gv_emit(g, &s);
+}
+
+gv_value gv_neg(gv_value x) { return unary(GV_OP_NEG, x); }
+gv_value gv_abs(gv_value x) { return unary(GV_OP_ABS, x); }
+gv_value gv_sign(gv_value x) { return unary(GV_OP_SIGN, x); }
+gv_value gv_exp(gv_value x) { return unary(GV_OP_EXP, x); }
+gv_value gv_log(gv_value x) { return unary(GV_OP_LOG, x); }
+gv_value gv_log1p(gv_value x) { return unary(GV_OP_LOG1P, x); }
+gv_value gv_expm1(gv_value x) { return unary(GV_OP_EXPM1, x); }
+gv_value gv_sqrt(gv_value x) { return unary(GV_OP_SQRT, x); }
+gv_value gv_rsqrt(gv_value x) { return unary(GV_OP_RSQRT, x); }
+gv_value gv_square(gv_value x) { return unary(GV_OP_SQUARE, x); }
+gv_value gv_tanh(gv_value x) { return unary(GV_OP_TANH, x); }
+gv_value gv_sigmoid(gv_value x) { return unary(GV_OP_SIGMOID, x); }
+gv_value gv_erf(gv_value x) { return unary(GV_OP_ERF, x); }
+gv_value gv_relu(gv_value x) { return unary(GV_OP_RELU, x); }
+gv_value gv_gelu(gv_value x, bool approximate) {
+    return unary(approximate ? GV_OP_GELU_TANH : GV_OP_GELU_ERF, x);
+}
+gv_value gv_silu(gv_value x) { return unary(GV_OP_SILU, x); }
+gv_value gv_softplus(gv_value x) { return unary(GV_OP_SOFTPLUS, x); }
+gv_value gv_stop_gradient(gv_value x) { return unary(GV_OP_STOP_GRADIENT, x); }
+
+/* VJPs of unary ops (d out / d x times ct), written with public ops. */
+void gv_unary_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value ct,
+                      gv_value *cts) {
+    gv_value x = ins[0];
+    switch (n->op) {
+    case GV_OP_NEG: cts[0] = gv_neg(ct); break;
+    case GV_OP_ABS: cts[0] = gv_mul(ct, gv_sign(x)); break;
+    case GV_OP_EXP: cts[0] = gv_mul(ct, out); break;
+    case GV_OP_LOG: cts[0] = gv_div(ct, x); break;
+    case GV_OP_LOG1P: cts[0] = gv_div(ct, gv_add_scalar(x, 1.0)); break;
+    case GV_OP_EXPM1: cts[0] = gv_mul(ct, gv_add_scalar(out, 1.0)); break;
+    case GV_OP_SQRT: cts[0] = gv_div(ct, gv_mul_scalar(out, 2.0)); break;
+    case GV_OP_RSQRT: /* d x^-1/2 = -1/2 x^-3/2 = -0.5 out / x */
+        cts[0] = gv_mul(ct, gv_div(gv_mul_scalar(out, -0.5), x));
+        break;
+    case GV_OP_SQUARE: cts[0] = gv_mul(ct, gv_mul_scalar(x, 2.0)); break;
+    case GV_OP_TANH: /* 1 - tanh^2 */
+        cts[0] = gv_mul(ct, gv_sub(gv_ones_like(out), gv_square(out)));
+        break;
+    case GV_OP_SIGMOID: cts[0] = gv_mul(ct, gv_mul(out, gv_sub(gv_ones_like(out), out))); break;
+    case GV_OP_ERF: /* 2/sqrt(pi) exp(-x^2) */
+        cts[0] = gv_mul(ct, gv_mul_scalar(gv_exp(gv_neg(gv_square(x))), 1.1283791670955126));
+        break;
+    case GV_OP_RELU: /* jax: gradient 0 at x == 0 */
+        cts[0] = gv_select(gv_gt(x, gv_zeros_like(x)), ct, gv_zeros_like(ct));
+        break;
+    case GV_OP_GELU_TANH: {
+        /* t = tanh(c (x + a x^3)); d = 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 a x^2) */
+        const double c = 0.7978845608028654, a = 0.044715;
+        gv_value x2 = gv_square(x);
+        gv_value t = gv_tanh(gv_mul_scalar(gv_add(x, gv_mul_scalar(gv_mul(x2, x), a)), c));
+        gv_value left = gv_mul_scalar(gv_add_scalar(t, 1.0), 0.5);
+        gv_value dt = gv_sub(gv_ones_like(t), gv_square(t));
+        gv_value inner = gv_mul_scalar(gv_add_scalar(gv_mul_scalar(x2, 3 * a), 1.0), c);
+        gv_value right = gv_mul(gv_mul_scalar(x, 0.5), gv_mul(dt, inner));
+        cts[0] = gv_mul(ct, gv_add(left, right));
+        break;
+    }
+    case GV_OP_GELU_ERF: {
+        /* 0.5 (1 + erf(x / sqrt2)) + x exp(-x^2 / 2) / sqrt(2 pi) */
+        gv_value cdf = gv_mul_scalar(gv_add_scalar(gv_erf(gv_mul_scalar(x, 0.7071067811865476)), 1.0), 0.5);
+        gv_value pdf = gv_mul_scalar(gv_exp(gv_mul_scalar(gv_square(x), -0.5)), 0.3989422804014327);
+        cts[0] = gv_mul(ct, gv_add(cdf, gv_mul(x, pdf)));
+        break;
+    }
+    case GV_OP_SILU: { /* s (1 + x (1 - s)) */
+        gv_value s = gv_sigmoid(x);
+        cts[0] = gv_mul(ct, gv_mul(s, gv_add_scalar(gv_mul(x, gv_sub(gv_ones_like(s), s)), 1.0)));
+        break;
+    }
+    case GV_OP_SOFTPLUS: cts[0] = gv_mul(ct, gv_sigmoid(x)); break;
+    default: break; /* SIGN, STOP_GRADIENT: no gradient */
+    }
+}
+
+/* ---- cast ---- */
+
+gv_status gv_cast_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
+    n->dtype = (gv_dtype)n->iattr[0];
+    if (!gv_dtype_is_valid(n->dtype))
+        return gv_graph_fail(g, GV_ERR_DTYPE, "cast: invalid dtype %d", (int)n->dtype),
+               GV_ERR_DTYPE;
+    gv_node_set_shape(g, n, ins[0]->rank, ins[0]->shape);
+    return GV_OK;
+}
+
+void gv_cast_kernel(const gv_node *n, const gv_node *const *ins, const void *const *in,
+                        void *out) {
+    int64_t size = gv_node_size(n);
+    if (ins[0]->dtype == GV_F32 && n->dtype == GV_F32) {
+        memcpy(out, in[0], (size_t)size * 4);
+        return;
+    }
+    for (int64_t i = 0; i < size; i++)
+        gv_store_f64(n->dtype, out, i, gv_load_f64(ins[0]->dtype, in[0], i));
+}
+
+void gv_cast_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value ct,
+                     gv_value *cts) {
+    if (gv_dtype_is_float(n->dtype) && gv_dtype_is_float(gv_value_dtype(ins[0])))
+        cts[0] = gv_cast(ct, gv_value_dtype(ins[0]));
+}
+
+gv_value gv_cast(gv_value x, gv_dtype dtype) {
+    gv_graph *g = gv_graph_of("cast", &x, 1);
+    if (!g) return gv_invalid(x.graph);
+    if (gv_value_dtype(x) == dtype) return x;
+    gv_node_spec s = {.op = GV_OP_CAST, .nin = 1, .in = &x, .iattr = {dtype, 0}};
+    return gv_emit(g, &s);
+}
+
+/* ---- binary ---- */
+
+static bool is_compare(gv_opcode op) { return op >= GV_OP_EQ && op <= GV_OP_GE; }
+
+gv_status gv_binary_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
+    const gv_node *a = ins[0], *b = ins[1];
+    const char *name = gv_opdefs[n->op].name;
+    if (a->dtype != b->dtype) {
+        gv_graph_fail(g, GV_ERR_DTYPE, "%s: dtype %s vs %s (cast one operand first)", name,
+                      gv_dtype_name(a->dtype), gv_dtype_name(b->dtype));
+        return GV_ERR_DTYPE;
+    }
+    if (n->op == GV_OP_POW && !gv_dtype_is_float(a->dtype)) {
+        gv_graph_fail(g, GV_ERR_DTYPE, "pow: needs float operands, got %s",
+                      gv_dtype_name(a->dtype));
+        return GV_ERR_DTYPE;
+    }
+    if (a->dtype == GV_BOOL && !is_compare(n->op)) {
+        gv_graph_fail(g, GV_ERR_DTYPE, "%s: bool operands", name);
+        return GV_ERR_DTYPE;
+    }
+    int r = a->rank > b->rank ? a->rank : b->rank;
+    int64_t *shape = gv_node_set_shape(g, n, r, NULL);
+    if (!shape) return gv_graph_fail(g, GV_ERR_NOMEM, "%s: out of memory", name), GV_ERR_NOMEM;
+    if (!gv_broadcast_shapes(a->rank, a->shape, b->rank, b->shape, &r, shape)) {
+        char *sa = gv_shape_str(a->rank, a->shape), *sb = gv_shape_str(b->rank, b->shape);
+        gv_graph_fail(g, GV_ERR_SHAPE, "%s: shapes %s and %s do not broadcast", name,
+                      sa ? sa : "?", sb ? sb : "?");
+        free(sa), free(sb);
+        return GV_ERR_SHAPE;
+    }
+    n->dtype = is_compare(n->op) ? GV_BOOL : a->dtype;
+    return GV_OK;
+}
+
+#define BINARY_LOOP(T, EXPR)                                                             \
+    do {                                                                                 \
+        const T *A = in[0], *B = in[1];                                                  \
+        for (int64_t i = 0; i < size; i++, iter_next(&it)) {                             \
+            T a = A[it.off[0]], b = B[it.off[1]];                                        \
+            EXPR;                                                                        \
+        }                                                                                \
+    } while (0)
+
+void gv_binary_kernel(const gv_node *n, const gv_node *const *ins, const void *const *in,
+                          void *out) {
+    bcast_iter it;
+    if (!iter_init(&it, n, ins, 2)) return;
+    int64_t size = gv_node_size(n);
+    gv_dtype dt = ins[0]->dtype;
+    if (is_compare(n->op)) {
+        uint8_t *y = out;
+        for (int64_t i = 0; i < size; i++, iter_next(&it)) {
+            double a = gv_load_f64(dt, in[0], it.off[0]), b = gv_load_f64(dt, in[1], it.off[1]);
+            bool r;
+            switch (n->op) {
+            case GV_OP_EQ: r = a == b; break;
+            case GV_OP_NE: r = a != b; break;
+            case GV_OP_LT: r = a < b; break;
+            case GV_OP_LE: r = a <= b; break;
+            case GV_OP_GT: r = a > b; break;
+            default: r = a >= b; break;
+            }
+            y[i] = r;
+        }
+        free(it.mem);
+        return;
+    }
+    if (dt == GV_F32) {
+        float *y = out;
+        switch (n->op) {
+        case GV_OP_ADD: BINARY_LOOP(float, y[i] = a + b); break;
+        case GV_OP_SUB: BINARY_LOOP(float, y[i] = a - b); break;
+        case GV_OP_MUL: BINARY_LOOP(float, y[i] = a * b); break;
+        case GV_OP_DIV: BINARY_LOOP(float, y[i] = a / b); break;
+        case GV_OP_POW: BINARY_LOOP(float, y[i] = powf(a, b)); break;
+        case GV_OP_MAX: BINARY_LOOP(float, y[i] = (a > b || isnan(a)) ? a : b); break;
+        default: BINARY_LOOP(float, y[i] = (a < b || isnan(a)) ? a : b); break;
+        }
+    } else if (dt == GV_F64) {
+        double *y = out;
+        switch (n->op) {
+        case GV_OP_ADD: BINARY_LOOP(double, y[i] = a + b); break;
+        case GV_OP_SUB: BINARY_LOOP(double, y[i] = a - b); break;
+        case GV_OP_MUL: BINARY_LOOP(double, y[i] = a * b); break;
+        case GV_OP_DIV: BINARY_LOOP(double, y[i] = a / b); break;
+        case GV_OP_POW: BINARY_LOOP(double, y[i] = pow(a, b)); break;
+        case GV_OP_MAX: BINARY_LOOP(double, y[i] = (a > b || isnan(a)) ? a : b); break;
+        default: BINARY_LOOP(double, y[i] = (a < b || isnan(a)) ? a : b); break;
+        }
+    } else { /* integers, wrapping as two's complement like XLA */
+        for (int64_t i = 0; i < size; i++, iter_next(&it)) {
+            int64_t a = (int64_t)gv_load_f64(dt, in[0], it.off[0]);
+            int64_t b = (int64_t)gv_load_f64(dt, in[1], it.off[1]), r;
+            switch (n->op) {
+            case GV_OP_ADD: r = (int64_t)((uint64_t)a + (uint64_t)b); break;
+            case GV_OP_SUB: r = (int64_t)((uint64_t)a - (uint64_t)b); break;
+            case GV_OP_MUL: r = (int64_t)((uint64_t)a * (uint64_t)b); break;
+            case GV_OP_DIV: /* lax.div on integers rounds toward zero; x/0 is -1 as XLA */
+                r = b == 0 ? -1 : a / b;
+                break;
+            case GV_OP_MAX: r = a > b ? a : b; break;
+            default: r = a < b ? a : b; break;
+            }
+            gv_store_f64(dt, out, i, (double)r);
+        }
+    }
+    free(it.mem);
+}
+
+static gv_value binary(gv_opcode op, gv_value a, gv_value b) {
+    gv_value xs[2] = {a, b};
+    gv_graph *g = gv_graph_of(gv_opdefs[op].name, xs, 2);
+    if (!g) return gv_invalid(a.graph ? a.graph : b.graph);
+    gv_node_spec s = {.op = op, .nin = 2, .in = xs};
+    return gv_emit(g, &s);
+}
+
+gv_value gv_add(gv_value a, gv_value b) { return binary(GV_OP_ADD, a, b); }
+gv_value gv_sub(gv_value a, gv_value b) { return binary(GV_OP_SUB, a, b); }
+gv_value gv_mul(gv_value a, gv_value b) { return binary(GV_OP_MUL, a, b); }
+gv_value gv_div(gv_value a, gv_value b) { return binary(GV_OP_DIV, a, b); }
+gv_value gv_pow(gv_value a, gv_value b) { return binary(GV_OP_POW, a, b); }
+gv_value gv_maximum(gv_value a, gv_value b) { return binary(GV_OP_MAX, a, b); }
+gv_value gv_minimum(gv_value a, gv_value b) { return binary(GV_OP_MIN, a, b); }
+gv_value gv_eq(gv_value a, gv_value b) { return binary(GV_OP_EQ, a, b); }
+gv_value gv_ne(gv_value a, gv_value b) { return binary(GV_OP_NE, a, b); }
+gv_value gv_lt(gv_value a, gv_value b) { return binary(GV_OP_LT, a, b); }
+gv_value gv_le(gv_value a, gv_value b) { return binary(GV_OP_LE, a, b); }
+gv_value gv_gt(gv_value a, gv_value b) { return binary(GV_OP_GT, a, b); }
+gv_value gv_ge(gv_value a, gv_value b) { return binary(GV_OP_GE, a, b); }
+
+static gv_value scalar_like(gv_value a, double s) {
+    return gv_scalar(a.graph, gv_value_dtype(a), s);
+}
+gv_value gv_add_scalar(gv_value a, double s) {
+    return gv_value_ok(a) ? gv_add(a, scalar_like(a, s)) : a;
+}
+gv_value gv_mul_scalar(gv_value a, double s) {
+    return gv_value_ok(a) ? gv_mul(a, scalar_like(a, s)) : a;
+}
+gv_value gv_pow_scalar(gv_value a, double s) {
+    return gv_value_ok(a) ? gv_pow(a, scalar_like(a, s)) : a;
+}
+
+gv_value gv_unbroadcast(gv_value x, int rank, const int64_t *shape) {
+    if (!gv_value_ok(x)) return x;
+    int rx = gv_value_rank(x);
+    const int64_t *sx = gv_value_shape(x);
+    int axes[rx > 0 ? rx : 1], na = 0;
+    for (int i = 0; i < rx; i++) {
+        int j = i - (rx - rank);
+        if (j < 0 || (shape[j] == 1 && sx[i] != 1)) axes[na++] = i;
+    }
+    gv_value s = na ? gv_sum(x, axes, na, false) : x;
+    if (gv_value_rank(s) == rank) {
+        bool same = true;
+        for (int i = 0; i < rank; i++) same &= gv_value_shape(s)[i] == shape[i];
+        if (same) return s;
+    }
+    return gv_reshape(s, rank, shape);
+}
+
+/* jax's _balanced_eq: 1 where x is the max/min alone, 0.5 where both are */
+static gv_value balanced(gv_value x, gv_value out, gv_value other) {
+    gv_value one = gv_ones_like(out), half = gv_full_like(out, 0.5), zero = gv_zeros_like(out);
+    return gv_select(gv_eq(x, out), gv_select(gv_eq(other, out), half, one), zero);
+}
+
+void gv_binary_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value ct,
+                       gv_value *cts) {
+    gv_value a = ins[0], b = ins[1];
+    gv_value ca = gv_invalid(a.graph), cb = gv_invalid(a.graph);
+    switch (n->op) {
+    case GV_OP_ADD: ca = ct, cb = ct; break;
+    case GV_OP_SUB: ca = ct, cb = gv_neg(ct); break;
+    case GV_OP_MUL: ca = gv_mul(ct, b), cb = gv_mul(ct, a); break;
+    case GV_OP_DIV: ca = gv_div(ct, b), cb = gv_neg(gv_div(gv_mul(ct, out), b)); break;
+    case GV_OP_POW: {
+        /* d/da = b a^(b-1); d/db = out log(a), taken as 0 where a == 0 (as jax) */
+        ca = gv_mul(ct, gv_mul(b, gv_pow(a, gv_sub(b, gv_ones_like(b)))));
+        gv_value safe = gv_select(gv_eq(a, gv_zeros_like(a)), gv_ones_like(a), a);
+        cb = gv_mul(ct, gv_mul(out, gv_log(safe)));
+        break;
+    }
+    case GV_OP_MAX:
+    case GV_OP_MIN:
+        ca = gv_mul(ct, balanced(a, out, b));
+        cb = gv_mul(ct, balanced(b, out, a));
+        break;
+    default: return; /* comparisons */
+    }
+    cts[0] = gv_unbroadcast(ca, gv_value_rank(a), gv_value_shape(a));
+    cts[1] = gv_unbroadcast(cb, gv_value_rank(b), gv_value_shape(b));
+}
+
+/* ---- select ---- */
+
+gv_status gv_select_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
+    const gv_node *c = ins[0], *a = ins[1], *b = ins[2];
+    if (c->dtype != GV_BOOL) {
+        gv_graph_fail(g, GV_ERR_DTYPE, "select: condition must be bool, got %s",
+                      gv_dtype_name(c->dtype));
+        return GV_ERR_DTYPE;
+    }
+    if (a->dtype != b->dtype) {
+        gv_graph_fail(g, GV_ERR_DTYPE, "select: dtype %s vs %s", gv_dtype_name(a->dtype),
+                      gv_dtype_name(b->dtype));
+        return GV_ERR_DTYPE;
+    }
+    int r1, r = c->rank;
+    if (a->rank > r) r = a->rank;
+    if (b->rank > r) r = b->rank;
+    int64_t t[r > 0 ? r : 1];
+    int64_t *shape = gv_node_set_shape(g, n, r, NULL);
+    if (!gv_broadcast_shapes(a->rank, a->shape, b->rank, b->shape, &r1, t) ||
+        !gv_broadcast_shapes(c->rank, c->shape, r1, t, &r, shape)) {
+        char *sc = gv_shape_str(c->rank, c->shape), *sa = gv_shape_str(a->rank, a->shape),
+             *sb = gv_shape_str(b->rank, b->shape);
+        gv_graph_fail(g, GV_ERR_SHAPE, "select: shapes %s, %s and %s do not broadcast", sc, sa,
+                      sb);
+        free(sc), free(sa), free(sb);
+        return GV_ERR_SHAPE;
+    }
+    n->dtype = a->dtype;
+    return GV_OK;
+}
+
+void gv_select_kernel(const gv_node *n, const gv_node *const *ins, const void *const *in,
+                          void *out) {
+    bcast_iter it;
+    if (!iter_init(&it, n, ins, 3)) return;
+    int64_t size = gv_node_size(n);
+    size_t es = gv_dtype_size(n->dtype);
+    const uint8_t *c = in[0];
+    const char *a = in[1], *b = in[2];
+    char *y = out;
+    for (int64_t i = 0; i < size; i++, iter_next(&it))
+        memcpy(y + i * es, c[it.off[0]] ? a + it.off[1] * es : b + it.off[2] * es, es);
+    free(it.mem);
+}
+
+void gv_select_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value ct,
+                       gv_value *cts) {
+    gv_value zero = gv_zeros_like(ct);
+    cts[1] = gv_unbroadcast(gv_select(ins[0], ct, zero), gv_value_rank(ins[1]),
+                            gv_value_shape(ins[1]));
+    cts[2] = gv_unbroadcast(gv_select(ins[0], zero, ct), gv_value_rank(ins[2]),
+                            gv_value_shape(ins[2]));
+}
+
+gv_value gv_select(gv_value cond, gv_value a, gv_value b) {
+    gv_value xs[3] = {cond, a, b};
+    gv_graph *g = gv_graph_of("select", xs, 3);
+    if (!g) return gv_invalid(cond.graph ? cond.graph : a.graph);
+    gv_node_spec s = {.op = GV_OP_SELECT, .nin = 3, .in = xs};
+    return gv_emit(g, &s);
+}
