@@ -60,6 +60,13 @@ void gv_fn_free(gv_fn *fn);
  * *outputs gets a new tree of tensors (caller frees). */
 gv_status gv_fn_eval(const gv_fn *fn, const gv_tree *inputs, gv_tree **outputs);
 
+/* Call a traced function inside another trace: its graph is inlined into
+ * g with args (a tree of values of g with fn's input structure, shapes and
+ * dtypes) in place of its inputs. Returns a new tree of values of g with
+ * fn's output structure, or NULL with a sticky error in g. This is how a
+ * train step uses a value_and_grad function. */
+gv_tree *gv_fn_call(gv_graph *g, const gv_fn *fn, const gv_tree *args);
+
 /* The input and output structures (borrowed): trees whose leaves are
  * tensors (inputs: the examples) and values (outputs). */
 const gv_tree *gv_fn_inputs(const gv_fn *fn);

@@ -263,3 +263,89 @@ char *gv_fn_dump_dot(const gv_fn *fn) {
     }
     return b.s;
 }
+
+/* ---- calling a traced function inside another trace (inlining) ---- */
+
+typedef struct call_ctx {
+    gv_graph *g;
+    const int32_t *map; /* callee node id -> caller node id */
+} call_ctx;
+
+static gv_tree *mapped_output(const gv_tree *leaf, size_t index, void *ud) {
+    call_ctx *c = ud;
+    gv_value v = gv_tree_leaf_value(leaf);
+    return gv_tree_new_value_leaf((gv_value){c->g, c->map[v.id]});
+}
+
+gv_tree *gv_fn_call(gv_graph *g, const gv_fn *fn, const gv_tree *args) {
+    if (!g || g->status != GV_OK) return NULL;
+    if (!fn || !args) {
+        gv_graph_fail(g, GV_ERR_ARG, "gv_fn_call: %s is NULL", fn ? "args" : "fn");
+        return NULL;
+    }
+    /* args must match the callee's inputs: same structure, shapes, dtypes */
+    if (gv_tree_check_same(fn->inputs, args, "gv_fn_call: arguments") != GV_OK) {
+        gv_graph_fail(g, gv_last_status(), "%s", gv_last_error());
+        return NULL;
+    }
+    const gv_graph *src = fn->graph;
+    int32_t *map = malloc((size_t)(src->n + 1) * sizeof *map);
+    char *need = calloc((size_t)src->n + 1, 1);
+    gv_value *argv = malloc((fn->ninputs + 1) * sizeof *argv);
+    gv_tree *out = NULL;
+    if (!map || !need || !argv) {
+        gv_graph_fail(g, GV_ERR_NOMEM, "gv_fn_call: out of memory");
+        goto done;
+    }
+    size_t k = 0;
+    for (int32_t i = 0; i < src->n; i++) map[i] = -1;
+    /* the argument values in flatten order stand for the callee's INPUT nodes */
+    char **paths = NULL;
+    size_t np = 0;
+    if (gv_tree_leaf_paths(args, &paths, &np) != GV_OK || np != fn->ninputs) {
+        gv_graph_fail(g, GV_ERR_STRUCTURE, "gv_fn_call: %zu arguments for %zu inputs", np,
+                      fn->ninputs);
+        gv_tree_paths_free(paths, np);
+        goto done;
+    }
+    for (k = 0; k < np; k++) {
+        argv[k] = gv_tree_leaf_value(gv_tree_get(args, paths[k]));
+        if (!gv_value_ok(argv[k]) || argv[k].graph != g) {
+            gv_graph_fail(g, GV_ERR_ARG, "gv_fn_call: argument %s is not a value of this graph",
+                          gv_tree_show_path(paths[k]));
+            gv_tree_paths_free(paths, np);
+            goto done;
+        }
+    }
+    gv_tree_paths_free(paths, np);
+    for (size_t i = 0; i < fn->nout; i++) need[fn->out_ids[i]] = 1;
+    for (int32_t i = src->n - 1; i >= 0; i--)
+        if (need[i])
+            for (int j = 0; j < src->nodes[i].nin; j++) need[src->nodes[i].in[j]] = 1;
+    for (int32_t i = 0; i < src->n && g->status == GV_OK; i++) {
+        if (!need[i]) continue;
+        const gv_node *nd = &src->nodes[i];
+        if (nd->op == GV_OP_INPUT) {
+            map[i] = argv[nd->iattr[0]].id;
+            continue;
+        }
+        gv_value ins[nd->nin > 0 ? nd->nin : 1];
+        for (int j = 0; j < nd->nin; j++) ins[j] = (gv_value){g, map[nd->in[j]]};
+        gv_node_spec s = {.op = nd->op, .nin = nd->nin, .in = ins, .nattr = nd->nattr,
+                          .attr = nd->attr, .tensor = nd->tensor, .dtype = nd->dtype,
+                          .rank = nd->rank, .shape = nd->shape};
+        memcpy(s.fattr, nd->fattr, sizeof s.fattr);
+        memcpy(s.iattr, nd->iattr, sizeof s.iattr);
+        map[i] = gv_emit(g, &s).id;
+    }
+    if (g->status == GV_OK) {
+        call_ctx c = {g, map};
+        out = gv_tree_rebuild_indexed(fn->outputs, mapped_output, &c);
+        if (!out) gv_graph_fail(g, gv_last_status(), "gv_fn_call: %s", gv_last_error());
+    }
+done:
+    free(map);
+    free(need);
+    free(argv);
+    return out;
+}

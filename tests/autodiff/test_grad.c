@@ -1,0 +1,184 @@
+/* value_and_grad against central finite differences in float64, grad of
+ * grad (a Hessian-vector product), aux outputs, and error paths. */
+#include <math.h>
+#include <string.h>
+
+#include "testutil.h"
+
+/* loss(params, x) = mean(tanh(x @ w1 + b1) @ w2)^2 ... a small f64 MLP */
+static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
+    gv_value x = gv_tree_get_value(in, "1/x");
+    gv_value w1 = gv_tree_get_value(in, "0/w1"), b1 = gv_tree_get_value(in, "0/b1");
+    gv_value w2 = gv_tree_get_value(in, "0/w2");
+    gv_value h = gv_tanh(gv_add(gv_matmul(x, w1), b1));
+    gv_value y = gv_matmul(h, w2);
+    gv_value loss = gv_mean(gv_square(gv_sub(y, gv_full_like(y, 0.5))), NULL, 0, false);
+    gv_tree *out = gv_tree_new_tuple();
+    gv_tree_append(out, gv_tree_new_value_leaf(loss));
+    gv_tree_append(out, gv_tree_new_value_leaf(gv_max(y, NULL, 0, false)));
+    return out;
+}
+
+static gv_tensor *randn(gv_dtype dt, int rank, const int64_t *shape, uint32_t seed) {
+    gv_tensor *t = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(seed), rank, shape));
+    gv_tensor *c = GVT_NN(gv_tensor_cast(t, dt));
+    gv_tensor_free(t);
+    return c;
+}
+
+static gv_tree *inputs(gv_dtype dt) {
+    gv_tree *in = gv_tree_new_tuple();
+    gv_tree *params = gv_tree_new_dict(), *batch = gv_tree_new_dict();
+    gv_tensor *w1 = randn(dt, GV_DIMS(3, 4), 1), *b1 = randn(dt, GV_DIMS(4), 2),
+              *w2 = randn(dt, GV_DIMS(4, 2), 3), *x = randn(dt, GV_DIMS(5, 3), 4);
+    GVT_OK(gv_tree_insert_tensor(params, "w1", w1));
+    GVT_OK(gv_tree_insert_tensor(params, "b1", b1));
+    GVT_OK(gv_tree_insert_tensor(params, "w2", w2));
+    GVT_OK(gv_tree_insert_tensor(batch, "x", x));
+    GVT_OK(gv_tree_append(in, params));
+    GVT_OK(gv_tree_append(in, batch));
+    gv_tensor_free(w1), gv_tensor_free(b1), gv_tensor_free(w2), gv_tensor_free(x);
+    return in;
+}
+
+static double eval_loss(gv_fn *f, gv_tree *in) {
+    gv_tree *out = NULL;
+    GVT_OK(gv_fn_eval(f, in, &out));
+    double v;
+    GVT_OK(gv_tensor_get(gv_tree_get_tensor(out, "0"), NULL, &v));
+    gv_tree_free(out);
+    return v;
+}
+
+Test(grad, value_and_grad_matches_finite_differences_f64) {
+    gv_tree *in = inputs(GV_F64);
+    gv_fn *f = GVT_NN(gv_trace(loss_fn, NULL, in));
+    gv_fn *vg = GVT_NN(gv_value_and_grad(f, 0, true));
+    gv_tree *out = NULL;
+    GVT_OK(gv_fn_eval(vg, in, &out));
+    double loss, aux;
+    GVT_OK(gv_tensor_get(GVT_NN(gv_tree_get_tensor(out, "0/0")), NULL, &loss));
+    GVT_OK(gv_tensor_get(GVT_NN(gv_tree_get_tensor(out, "0/1")), NULL, &aux));
+    cr_assert_float_eq(loss, eval_loss(f, in), 1e-15);
+    const char *names[3] = {"w1", "b1", "w2"};
+    for (int p = 0; p < 3; p++) {
+        char path[32], gpath[32];
+        snprintf(path, sizeof path, "0/%s", names[p]);
+        snprintf(gpath, sizeof gpath, "1/%s", names[p]);
+        gv_tensor *w = GVT_NN(gv_tree_get_tensor(in, path));
+        gv_tensor *gw = GVT_NN(gv_tree_get_tensor(out, gpath));
+        cr_assert(gv_tensor_same_shape(w, gw));
+        double *pw = gv_tensor_data(w);
+        for (int64_t i = 0; i < gv_tensor_size(w); i++) {
+            const double h = 1e-6, orig = pw[i];
+            pw[i] = orig + h;
+            double up = eval_loss(f, in);
+            pw[i] = orig - h;
+            double down = eval_loss(f, in);
+            pw[i] = orig;
+            double fd = (up - down) / (2 * h), got;
+            GVT_OK(gv_tensor_get_flat(gw, i, &got));
+            cr_expect(fabs(got - fd) <= 1e-7 + 1e-6 * fabs(fd), "%s[%lld]: grad %.12g vs fd %.12g",
+                      names[p], (long long)i, got, fd);
+        }
+    }
+    gv_tree_free(out);
+    gv_fn_free(vg);
+    gv_fn_free(f);
+    gv_tree_free(in);
+}
+
+/* grad of grad: hvp(params, batch, v) = grad_params <grad_params loss, v>,
+ * checked against central differences of the gradient along v. */
+static gv_tree *scalar_loss(gv_graph *g, const gv_tree *in, void *ud) {
+    gv_tree *t = loss_fn(g, in, ud);
+    gv_tree *loss = gv_tree_pop(t, "0");
+    gv_tree_free(t);
+    return loss;
+}
+
+static gv_tree *grad_dot_v(gv_graph *g, const gv_tree *in, void *ud) {
+    const gv_fn *grad = ud;
+    gv_tree *args = gv_tree_new_tuple();
+    gv_tree_append(args, gv_tree_clone(gv_tree_get(in, "0")));
+    gv_tree_append(args, gv_tree_clone(gv_tree_get(in, "1")));
+    gv_tree *gr = gv_fn_call(g, grad, args);
+    gv_tree_free(args);
+    if (!gr) return NULL;
+    const char *names[3] = {"w1", "b1", "w2"};
+    gv_value total = gv_scalar(g, GV_F64, 0.0);
+    for (int p = 0; p < 3; p++) {
+        char vp[16];
+        snprintf(vp, sizeof vp, "2/%s", names[p]);
+        gv_value prod = gv_mul(gv_tree_get_value(gr, names[p]), gv_tree_get_value(in, vp));
+        total = gv_add(total, gv_sum(prod, NULL, 0, false));
+    }
+    gv_tree_free(gr);
+    return gv_tree_new_value_leaf(total);
+}
+
+Test(grad, grad_of_grad_hessian_vector_product) {
+    gv_tree *in = inputs(GV_F64);
+    gv_fn *f = GVT_NN(gv_trace(scalar_loss, NULL, in));
+    gv_fn *gf = GVT_NN(gv_grad(f, 0, false));
+    /* (params, batch, v): v a direction shaped like params */
+    gv_tree *in3 = GVT_NN(gv_tree_clone(in));
+    gv_tree *v = GVT_NN(gv_tree_copy(gv_tree_get(in, "0")));
+    gv_tensor **vl;
+    size_t nv;
+    GVT_OK(gv_tree_flatten(v, &vl, &nv));
+    for (size_t i = 0; i < nv; i++) { /* a fixed, non-trivial direction */
+        double *p = gv_tensor_data(vl[i]);
+        for (int64_t j = 0; j < gv_tensor_size(vl[i]); j++) p[j] = sin(1.0 + (double)(7 * i + j));
+    }
+    free(vl);
+    GVT_OK(gv_tree_append(in3, v));
+    gv_fn *h = GVT_NN(gv_trace(grad_dot_v, gf, in3));
+    gv_fn *hvp = GVT_NN(gv_grad(h, 0, false));
+    gv_tree *out = NULL;
+    GVT_OK(gv_fn_eval(hvp, in3, &out));
+    /* finite differences: (grad(w + e v) - grad(w - e v)) / 2e */
+    const double e = 1e-5;
+    gv_tree *plus = GVT_NN(gv_tree_copy(in)), *minus = GVT_NN(gv_tree_copy(in));
+    const char *names[3] = {"w1", "b1", "w2"};
+    for (int p = 0; p < 3; p++) {
+        char path[16];
+        snprintf(path, sizeof path, "0/%s", names[p]);
+        double *pp = gv_tensor_data(gv_tree_get_tensor(plus, path));
+        double *pm = gv_tensor_data(gv_tree_get_tensor(minus, path));
+        const double *pv = gv_tensor_data_const(gv_tree_get_tensor(v, names[p]));
+        for (int64_t j = 0; j < gv_tensor_size(gv_tree_get_tensor(v, names[p])); j++)
+            pp[j] += e * pv[j], pm[j] -= e * pv[j];
+    }
+    gv_tree *gp = NULL, *gm = NULL;
+    GVT_OK(gv_fn_eval(gf, plus, &gp));
+    GVT_OK(gv_fn_eval(gf, minus, &gm));
+    int checked = 0;
+    for (int p = 0; p < 3; p++) {
+        gv_tensor *a = gv_tree_get_tensor(gp, names[p]), *b = gv_tree_get_tensor(gm, names[p]);
+        gv_tensor *got = GVT_NN(gv_tree_get_tensor(out, names[p]));
+        for (int64_t j = 0; j < gv_tensor_size(a); j++, checked++) {
+            double x, y, z;
+            gv_tensor_get_flat(a, j, &x), gv_tensor_get_flat(b, j, &y);
+            gv_tensor_get_flat(got, j, &z);
+            double fd = (x - y) / (2 * e);
+            cr_expect(fabs(z - fd) <= 1e-6 + 1e-5 * fabs(fd), "%s[%lld]: hvp %.10g vs fd %.10g",
+                      names[p], (long long)j, z, fd);
+        }
+    }
+    cr_assert_eq(checked, 12 + 4 + 8);
+    gv_tree_free(gp), gv_tree_free(gm), gv_tree_free(plus), gv_tree_free(minus);
+    gv_tree_free(out);
+    gv_fn_free(hvp), gv_fn_free(h), gv_fn_free(gf), gv_fn_free(f);
+    gv_tree_free(in3), gv_tree_free(in);
+}
+
+Test(grad, errors) {
+    gv_tree *in = inputs(GV_F32);
+    gv_fn *f = GVT_NN(gv_trace(loss_fn, NULL, in));
+    GVT_NULL(gv_value_and_grad(f, 0, false), GV_ERR_SHAPE, "the loss must be a float scalar");
+    GVT_NULL(gv_value_and_grad(f, 5, true), GV_ERR_ARG, "argnum 5: the inputs have 2");
+    GVT_NULL(gv_value_and_grad_path(f, "0/nope", true), GV_ERR_NOT_FOUND, "nope");
+    gv_fn_free(f);
+    gv_tree_free(in);
+}
