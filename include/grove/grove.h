@@ -11,5 +11,6 @@
 #include "grove/graph.h"
 #include "grove/ops.h"
 #include "grove/autodiff.h"
+#include "grove/compile.h"
 
 #endif

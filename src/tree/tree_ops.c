@@ -432,8 +432,8 @@ gv_tree *gv_tree_map_n(gv_tree_map_n_fn fn, void *userdata, const gv_tree *const
             return NULL;
         }
     for (size_t t = 1; t < ntrees; t++) {
-        char prefix[64];
-        snprintf(prefix, sizeof prefix, "%s: trees[%zu] differs from trees[0]", what, t);
+        char prefix[128]; /* what is one of grove's own function names */
+        snprintf(prefix, sizeof prefix, "%.60s: trees[%zu] differs from trees[0]", what, t);
         if (compare(trees[0], trees[t], CMP_STRUCTURE, prefix) != GV_OK) return NULL;
     }
     map_ctx c = {.what = what, .fn_n = fn, .ud = userdata, .ntrees = ntrees};

@@ -1,0 +1,125 @@
+/* grove internal: the compiler's intermediate forms and the plan layout. */
+#ifndef GROVE_COMPILE_INTERNAL_H
+#define GROVE_COMPILE_INTERNAL_H
+
+#include "graph/fn_internal.h"
+#include "graph/ops_internal.h"
+#include "grove/compile.h"
+
+/* ---- optimize.c: fold, simplify, CSE and DCE into a fresh graph ---- */
+typedef struct gv_opt_result {
+    gv_graph *graph;  /* owned by the caller */
+    int32_t *out_ids; /* nout entries */
+    int32_t nodes_before, nodes_after;
+} gv_opt_result;
+
+gv_status gv_optimize(const gv_fn *fn, bool enabled, gv_opt_result *res);
+
+/* ---- buffers: where a value lives at run time ---- */
+enum { GV_BASE_ARENA = 0 };
+typedef struct gv_bufref {
+    int32_t base;    /* index into the run's base pointer table */
+    size_t offset;   /* bytes from the base */
+} gv_bufref;
+
+/* ---- fused elementwise programs (fused.c) ---- */
+typedef struct gv_finstr {
+    uint8_t op;      /* a gv_opcode (elementwise) or GV_FOP_* below */
+    int16_t dst, a, b, c;
+} gv_finstr;
+
+enum { GV_FOP_LOAD = 200, GV_FOP_COPY };
+
+typedef struct gv_fload {
+    gv_bufref buf;
+    gv_dtype dtype;      /* F32 or BOOL */
+    int16_t reg;
+    /* broadcasting: element i of the output domain reads
+     * src[ sum_k ((i / div[k]) % mod[k]) * stride[k] ]; fast paths below */
+    int kind;            /* GV_LOAD_FULL, GV_LOAD_SCALAR, GV_LOAD_PERIODIC, GV_LOAD_GENERAL */
+    int64_t period;      /* PERIODIC: index = i % period */
+    int nd;
+    int64_t *div, *mod, *stride;
+} gv_fload;
+
+enum { GV_LOAD_FULL, GV_LOAD_SCALAR, GV_LOAD_PERIODIC, GV_LOAD_GENERAL };
+
+typedef struct gv_fstore {
+    gv_bufref buf;
+    gv_dtype dtype;
+    int16_t reg;
+} gv_fstore;
+
+typedef struct gv_fused {
+    int64_t size;        /* elements of the domain */
+    int nregs;
+    int ninstr, nload, nstore;
+    gv_finstr *instr;
+    gv_fload *load;
+    gv_fstore *store;
+    double *consts;      /* per-register constant for FULL nodes folded in (NAN = none) */
+} gv_fused;
+
+/* Run a fused program over its domain; scratch: threads * nregs * GV_FBLOCK floats. */
+enum { GV_FBLOCK = 512 };
+void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int threads);
+
+/* ---- steps ---- */
+typedef enum gv_step_kind {
+    GV_STEP_FUSED,
+    GV_STEP_GEMM,
+    GV_STEP_REDUCE,  /* a float32 reduction over one block of axes */
+    GV_STEP_REF,     /* a registry reference kernel */
+    GV_STEP_COPY
+} gv_step_kind;
+
+typedef struct gv_step {
+    gv_step_kind kind;
+    int32_t node;            /* the optimised graph's node (REF/GEMM) */
+    gv_bufref out;
+    int nin;
+    gv_bufref *in;
+    size_t copy_bytes;       /* COPY */
+    int64_t rdims[3];        /* REDUCE: outer, reduced, inner */
+    gv_fused fused;          /* FUSED */
+} gv_step;
+
+struct gv_plan {
+    gv_opt_result opt;
+    gv_tree *out_structure;  /* the fn's output tree (values): structure only */
+    gv_tree *in_structure;   /* example inputs */
+    size_t nin, nout;
+    gv_step *steps;
+    int32_t nsteps;
+    void *arena;
+    size_t arena_bytes, intermediate_bytes;
+    gv_tensor **consts;      /* CONST tensors referenced by steps */
+    int32_t nconsts;
+    void **bases;            /* 1 + nin + nout + nconsts, filled per run */
+    int32_t nbases;
+    int32_t *out_alias;      /* output j aliases input out_alias[j] (or -1) */
+    int threads;
+    float *scratch;          /* fused kernels' registers */
+    gv_tensor **sig;         /* the compiled input signature (example leaves, borrowed) */
+    gv_tensor **out_sig;     /* output shapes and dtypes (owned) */
+    gv_tensor **in_flat;     /* per-run flattening of the input tree */
+    gv_tree **in_leaves;     /* per-run leaf nodes */
+    gv_tree **out_leaves;
+    int32_t fused_kernels, gemms, donated;
+};
+
+/* Base indices. */
+static inline int32_t gv_base_input(int32_t i) { return 1 + i; }
+static inline int32_t gv_base_output(const gv_plan *p, int32_t j) { return 1 + (int32_t)p->nin + j; }
+static inline int32_t gv_base_const(const gv_plan *p, int32_t k) {
+    return 1 + (int32_t)(p->nin + p->nout) + k;
+}
+
+/* ---- kernels used by plans (src/kernels) ---- */
+void gv_gemm_run(const gv_node *n, const gv_node *a, const gv_node *b, const float *A,
+                 const float *B, float *C);
+void gv_blas_set_threads(int threads);
+bool gv_reduce_collapse(const gv_node *n, const gv_node *x, int64_t dims[3]);
+void gv_reduce_run(gv_opcode op, const int64_t dims[3], const float *x, float *y);
+
+#endif

@@ -1,0 +1,153 @@
+/* Fused elementwise programs: a chain of elementwise ops runs as one pass
+ * over memory in blocks of GV_FBLOCK elements, each op a tight loop over
+ * the block's registers (which the compiler vectorises). The float maths
+ * is written exactly as in the reference kernels (ops_elementwise.c), so a
+ * fused result equals the unfused one bit for bit. */
+#include <math.h>
+#include <string.h>
+
+#include "compile_internal.h"
+
+static void load(const gv_fload *l, void *const *bases, int64_t start, int64_t len, float *r) {
+    const char *base = (const char *)bases[l->buf.base] + l->buf.offset;
+    if (l->dtype == GV_BOOL) {
+        const uint8_t *p = (const uint8_t *)base;
+        for (int64_t i = 0; i < len; i++) {
+            int64_t k = start + i, idx = 0;
+            switch (l->kind) {
+            case GV_LOAD_FULL: idx = k; break;
+            case GV_LOAD_SCALAR: idx = 0; break;
+            case GV_LOAD_PERIODIC: idx = k % l->period; break;
+            default:
+                for (int d = 0; d < l->nd; d++) idx += ((k / l->div[d]) % l->mod[d]) * l->stride[d];
+            }
+            r[i] = p[idx] ? 1.0f : 0.0f;
+        }
+        return;
+    }
+    const float *p = (const float *)base;
+    switch (l->kind) {
+    case GV_LOAD_FULL: memcpy(r, p + start, (size_t)len * sizeof *r); return;
+    case GV_LOAD_SCALAR: {
+        float v = p[0];
+        for (int64_t i = 0; i < len; i++) r[i] = v;
+        return;
+    }
+    case GV_LOAD_PERIODIC: {
+        int64_t j = start % l->period;
+        for (int64_t i = 0; i < len; i++) {
+            r[i] = p[j];
+            if (++j == l->period) j = 0;
+        }
+        return;
+    }
+    default:
+        for (int64_t i = 0; i < len; i++) {
+            int64_t k = start + i, idx = 0;
+            for (int d = 0; d < l->nd; d++) idx += ((k / l->div[d]) % l->mod[d]) * l->stride[d];
+            r[i] = p[idx];
+        }
+    }
+}
+
+#define LOOP1(EXPR)                                                   \
+    for (int64_t i = 0; i < len; i++) {                               \
+        float x = A[i];                                               \
+        D[i] = (EXPR);                                                \
+    }                                                                 \
+    break
+#define LOOP2(EXPR)                                                   \
+    for (int64_t i = 0; i < len; i++) {                               \
+        float a = A[i], b = B[i];                                     \
+        D[i] = (EXPR);                                                \
+    }                                                                 \
+    break
+
+static const float SQRT_2_OVER_PI_F = 0.7978845608028654f;
+
+static void exec(const gv_finstr *in, float *R, int64_t len) {
+    float *D = R + (size_t)in->dst * GV_FBLOCK;
+    const float *A = in->a >= 0 ? R + (size_t)in->a * GV_FBLOCK : NULL;
+    const float *B = in->b >= 0 ? R + (size_t)in->b * GV_FBLOCK : NULL;
+    const float *C = in->c >= 0 ? R + (size_t)in->c * GV_FBLOCK : NULL;
+    switch (in->op) {
+    case GV_FOP_COPY: memmove(D, A, (size_t)len * sizeof *D); break;
+    case GV_OP_NEG: LOOP1(-x);
+    case GV_OP_ABS: LOOP1(fabsf(x));
+    case GV_OP_SIGN: LOOP1(x > 0 ? 1.0f : x < 0 ? -1.0f : x);
+    case GV_OP_EXP: LOOP1(expf(x));
+    case GV_OP_LOG: LOOP1(logf(x));
+    case GV_OP_LOG1P: LOOP1(log1pf(x));
+    case GV_OP_EXPM1: LOOP1(expm1f(x));
+    case GV_OP_SQRT: LOOP1(sqrtf(x));
+    case GV_OP_RSQRT: LOOP1(1.0f / sqrtf(x));
+    case GV_OP_SQUARE: LOOP1(x * x);
+    case GV_OP_TANH: LOOP1(tanhf(x));
+    case GV_OP_SIGMOID: LOOP1(1.0f / (1.0f + expf(-x)));
+    case GV_OP_ERF: LOOP1(erff(x));
+    case GV_OP_RELU: LOOP1(x > 0 ? x : 0.0f);
+    case GV_OP_GELU_TANH:
+        LOOP1(0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI_F * (x + 0.044715f * x * x * x))));
+    case GV_OP_GELU_ERF: LOOP1(0.5f * x * (1.0f + erff(x * 0.70710678118654752f)));
+    case GV_OP_SILU: LOOP1(x / (1.0f + expf(-x)));
+    case GV_OP_SOFTPLUS: LOOP1(log1pf(expf(-fabsf(x))) + (x > 0 ? x : 0.0f));
+    case GV_OP_ADD: LOOP2(a + b);
+    case GV_OP_SUB: LOOP2(a - b);
+    case GV_OP_MUL: LOOP2(a * b);
+    case GV_OP_DIV: LOOP2(a / b);
+    case GV_OP_POW: LOOP2(powf(a, b));
+    case GV_OP_MAX: LOOP2((a > b || isnan(a)) ? a : b);
+    case GV_OP_MIN: LOOP2((a < b || isnan(a)) ? a : b);
+    case GV_OP_EQ: LOOP2(a == b ? 1.0f : 0.0f);
+    case GV_OP_NE: LOOP2(a != b ? 1.0f : 0.0f);
+    case GV_OP_LT: LOOP2(a < b ? 1.0f : 0.0f);
+    case GV_OP_LE: LOOP2(a <= b ? 1.0f : 0.0f);
+    case GV_OP_GT: LOOP2(a > b ? 1.0f : 0.0f);
+    case GV_OP_GE: LOOP2(a >= b ? 1.0f : 0.0f);
+    case GV_OP_SELECT:
+        for (int64_t i = 0; i < len; i++) D[i] = A[i] != 0.0f ? B[i] : C[i];
+        break;
+    default: break;
+    }
+}
+
+static void run_block(const gv_fused *f, void *const *bases, float *R, int64_t start) {
+    int64_t len = f->size - start < GV_FBLOCK ? f->size - start : GV_FBLOCK;
+    for (int k = 0; k < f->nload; k++)
+        load(&f->load[k], bases, start, len, R + (size_t)f->load[k].reg * GV_FBLOCK);
+    for (int r = 0; r < f->nregs; r++)
+        if (!isnan(f->consts[r])) {
+            float v = (float)f->consts[r], *D = R + (size_t)r * GV_FBLOCK;
+            for (int64_t i = 0; i < len; i++) D[i] = v;
+        }
+    for (int k = 0; k < f->ninstr; k++) exec(&f->instr[k], R, len);
+    for (int k = 0; k < f->nstore; k++) {
+        const gv_fstore *s = &f->store[k];
+        char *base = (char *)bases[s->buf.base] + s->buf.offset;
+        const float *src = R + (size_t)s->reg * GV_FBLOCK;
+        if (s->dtype == GV_BOOL) {
+            uint8_t *d = (uint8_t *)base + start;
+            for (int64_t i = 0; i < len; i++) d[i] = src[i] != 0.0f;
+        } else {
+            memcpy((float *)base + start, src, (size_t)len * sizeof *src);
+        }
+    }
+}
+
+void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int threads) {
+    int64_t nblocks = (f->size + GV_FBLOCK - 1) / GV_FBLOCK;
+    size_t per_thread = (size_t)f->nregs * GV_FBLOCK;
+    if (threads > 1 && nblocks >= 16) {
+#pragma omp parallel for num_threads(threads) schedule(static)
+        for (int64_t b = 0; b < nblocks; b++) {
+            int tid = 0;
+#ifdef _OPENMP
+            extern int omp_get_thread_num(void);
+            tid = omp_get_thread_num();
+#endif
+            run_block(f, bases, scratch + (size_t)tid * per_thread, b * GV_FBLOCK);
+        }
+        return;
+    }
+    for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, scratch, b * GV_FBLOCK);
+}

@@ -1,0 +1,271 @@
+/* The graph passes: the needed nodes are re-emitted into a fresh graph in
+ * order, and on the way each one is constant-folded, simplified (x*1, x+0,
+ * double negation, reshape/transpose chains, transposes folded into matmul
+ * flags, stop_gradient erased) or merged with an identical earlier node
+ * (CSE). Nodes nobody needs are never emitted (DCE). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile_internal.h"
+#include "core/error.h"
+
+enum { FOLD_MAX_ELEMENTS = 1 << 16 };
+
+typedef struct cse_table {
+    int32_t *slots; /* new node ids, -1 empty */
+    size_t cap;
+} cse_table;
+
+static uint64_t mix(uint64_t h, uint64_t v) {
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    return h;
+}
+
+static uint64_t node_hash(const gv_node *n) {
+    uint64_t h = mix(0, n->op);
+    h = mix(h, (uint64_t)n->dtype);
+    for (int i = 0; i < n->rank; i++) h = mix(h, (uint64_t)n->shape[i]);
+    for (int i = 0; i < n->nin; i++) h = mix(h, (uint64_t)n->in[i]);
+    for (int i = 0; i < n->nattr; i++) h = mix(h, (uint64_t)n->attr[i]);
+    uint64_t f[2];
+    memcpy(f, n->fattr, sizeof f);
+    h = mix(mix(h, f[0]), f[1]);
+    h = mix(mix(h, (uint64_t)n->iattr[0]), (uint64_t)n->iattr[1]);
+    return mix(h, (uint64_t)(uintptr_t)n->tensor);
+}
+
+static bool node_equal(const gv_node *a, const gv_node *b) {
+    if (a->op != b->op || a->dtype != b->dtype || a->rank != b->rank || a->nin != b->nin ||
+        a->nattr != b->nattr || a->tensor != b->tensor)
+        return false;
+    if (memcmp(a->shape, b->shape, (size_t)a->rank * 8) || memcmp(a->in, b->in, (size_t)a->nin * 4) ||
+        memcmp(a->attr, b->attr, (size_t)a->nattr * 8) || memcmp(a->fattr, b->fattr, sizeof a->fattr) ||
+        memcmp(a->iattr, b->iattr, sizeof a->iattr))
+        return false;
+    return true;
+}
+
+/* Emit spec unless an identical node exists; returns the node id or -1. */
+static int32_t emit_cse(gv_graph *g, cse_table *t, const gv_node_spec *s, bool cse) {
+    gv_value v = gv_emit(g, s);
+    if (!gv_value_ok(v)) return -1;
+    if (!cse || s->op == GV_OP_INPUT) return v.id;
+    const gv_node *n = &g->nodes[v.id];
+    size_t mask = t->cap - 1, i = node_hash(n) & mask;
+    for (; t->slots[i] >= 0; i = (i + 1) & mask)
+        if (node_equal(&g->nodes[t->slots[i]], n)) {
+            /* drop the duplicate we just appended (it is the last node) */
+            gv_tensor_free(g->nodes[v.id].tensor);
+            g->n--;
+            return t->slots[i];
+        }
+    t->slots[i] = v.id;
+    return v.id;
+}
+
+/* A node whose every element is the same known value. */
+static bool splat(const gv_graph *g, int32_t id, double *v) {
+    const gv_node *n = &g->nodes[id];
+    if (n->op == GV_OP_FULL) {
+        *v = n->fattr[0];
+        return true;
+    }
+    if (n->op == GV_OP_CONST && gv_tensor_size(n->tensor) == 1) {
+        gv_tensor_get_flat(n->tensor, 0, v);
+        return true;
+    }
+    return false;
+}
+
+static bool same_shape(const gv_node *a, const gv_node *b) {
+    return a->rank == b->rank && memcmp(a->shape, b->shape, (size_t)a->rank * 8) == 0;
+}
+
+static bool is_constant(const gv_node *n) {
+    return n->op == GV_OP_CONST || n->op == GV_OP_FULL || n->op == GV_OP_IOTA;
+}
+
+/* Evaluate a node whose inputs are all constants; returns a new tensor. */
+static gv_tensor *fold(const gv_graph *g, const gv_node *n) {
+    gv_tensor *ins[n->nin > 0 ? n->nin : 1];
+    const gv_node *innodes[n->nin > 0 ? n->nin : 1];
+    const void *in[n->nin > 0 ? n->nin : 1];
+    gv_tensor *out = gv_tensor_zeros(n->dtype, n->rank, n->shape);
+    bool ok = out != NULL;
+    for (int k = 0; k < n->nin; k++) {
+        const gv_node *x = &g->nodes[n->in[k]];
+        innodes[k] = x;
+        if (x->op == GV_OP_CONST) {
+            ins[k] = gv_tensor_retain(x->tensor);
+        } else {
+            ins[k] = gv_tensor_zeros(x->dtype, x->rank, x->shape);
+            if (ins[k]) gv_opdefs[x->op].kernel(x, NULL, NULL, gv_tensor_data(ins[k]));
+        }
+        ok &= ins[k] != NULL;
+        in[k] = ins[k] ? gv_tensor_data_const(ins[k]) : NULL;
+    }
+    if (ok) gv_opdefs[n->op].kernel(n, innodes, in, gv_tensor_data(out));
+    for (int k = 0; k < n->nin; k++) gv_tensor_free(ins[k]);
+    if (!ok) {
+        gv_tensor_free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* Transposes that only swap the last two axes can fold into matmul. */
+static bool swaps_last_two(const gv_node *t) {
+    if (t->op != GV_OP_TRANSPOSE || t->nattr < 2) return false;
+    int r = t->nattr;
+    for (int i = 0; i < r - 2; i++)
+        if (t->attr[i] != i) return false;
+    return t->attr[r - 2] == r - 1 && t->attr[r - 1] == r - 2;
+}
+
+gv_status gv_optimize(const gv_fn *fn, bool enabled, gv_opt_result *res) {
+    const gv_graph *src = fn->graph;
+    memset(res, 0, sizeof *res);
+    int32_t n = src->n;
+    char *need = calloc((size_t)n + 1, 1);
+    int32_t *map = malloc(((size_t)n + 1) * sizeof *map);
+    cse_table t = {NULL, 1};
+    while (t.cap < 2 * (size_t)n + 16) t.cap <<= 1;
+    t.slots = malloc(t.cap * sizeof *t.slots);
+    gv_graph *g = gv_graph_new();
+    res->out_ids = malloc((fn->nout + 1) * sizeof *res->out_ids);
+    gv_status st = GV_OK;
+    if (!need || !map || !t.slots || !g || !res->out_ids) {
+        st = gv_error(GV_ERR_NOMEM, "compile: out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < t.cap; i++) t.slots[i] = -1;
+    for (size_t i = 0; i < fn->nout; i++) need[fn->out_ids[i]] = 1;
+    for (int32_t i = n - 1; i >= 0; i--)
+        if (need[i]) {
+            res->nodes_before++;
+            for (int k = 0; k < src->nodes[i].nin; k++) need[src->nodes[i].in[k]] = 1;
+        }
+    for (int32_t i = 0; i < n; i++) {
+        map[i] = -1;
+        if (!need[i]) continue;
+        const gv_node *nd = &src->nodes[i];
+        int32_t in[nd->nin > 0 ? nd->nin : 1];
+        for (int k = 0; k < nd->nin; k++) in[k] = map[nd->in[k]];
+        gv_node_spec s = {.op = nd->op, .nin = nd->nin, .nattr = nd->nattr, .attr = nd->attr,
+                          .tensor = nd->tensor, .dtype = nd->dtype, .rank = nd->rank,
+                          .shape = nd->shape};
+        memcpy(s.fattr, nd->fattr, sizeof s.fattr);
+        memcpy(s.iattr, nd->iattr, sizeof s.iattr);
+        int64_t composed[nd->nattr > 0 ? nd->nattr : 1];
+        if (enabled) {
+            const gv_node *a = nd->nin > 0 ? &g->nodes[in[0]] : NULL;
+            const gv_node *b = nd->nin > 1 ? &g->nodes[in[1]] : NULL;
+            double v;
+            int32_t same = -1;
+            switch (nd->op) {
+            case GV_OP_STOP_GRADIENT: same = in[0]; break;
+            case GV_OP_MUL:
+                if (splat(g, in[1], &v) && v == 1.0 && same_shape(a, nd)) same = in[0];
+                else if (splat(g, in[0], &v) && v == 1.0 && same_shape(b, nd)) same = in[1];
+                break;
+            case GV_OP_ADD:
+                if (splat(g, in[1], &v) && v == 0.0 && same_shape(a, nd)) same = in[0];
+                else if (splat(g, in[0], &v) && v == 0.0 && same_shape(b, nd)) same = in[1];
+                break;
+            case GV_OP_SUB:
+                if (splat(g, in[1], &v) && v == 0.0 && same_shape(a, nd)) same = in[0];
+                break;
+            case GV_OP_DIV:
+                if (splat(g, in[1], &v) && v == 1.0 && same_shape(a, nd)) same = in[0];
+                break;
+            case GV_OP_NEG:
+                if (a->op == GV_OP_NEG) same = a->in[0];
+                break;
+            case GV_OP_RESHAPE:
+                if (a->op == GV_OP_RESHAPE) in[0] = a->in[0];
+                if (same_shape(&g->nodes[in[0]], nd)) same = in[0];
+                break;
+            case GV_OP_TRANSPOSE:
+                if (a->op == GV_OP_TRANSPOSE) {
+                    bool id = true;
+                    for (int k = 0; k < nd->nattr; k++) {
+                        composed[k] = a->attr[nd->attr[k]];
+                        id &= composed[k] == k;
+                    }
+                    if (id) same = a->in[0];
+                    in[0] = a->in[0];
+                    s.attr = composed;
+                }
+                break;
+            case GV_OP_MATMUL:
+                if (swaps_last_two(a)) in[0] = a->in[0], s.iattr[0] = !s.iattr[0];
+                if (swaps_last_two(b)) in[1] = b->in[0], s.iattr[1] = !s.iattr[1];
+                break;
+            default: break;
+            }
+            if (same >= 0) {
+                map[i] = same;
+                continue;
+            }
+        }
+        gv_value ins[nd->nin > 0 ? nd->nin : 1];
+        bool all_const = nd->nin > 0;
+        int64_t size = 1;
+        for (int k = 0; k < nd->nin; k++) {
+            ins[k] = (gv_value){g, in[k]};
+            all_const &= is_constant(&g->nodes[in[k]]);
+        }
+        for (int k = 0; k < nd->rank; k++) size *= nd->shape[k];
+        s.in = ins;
+        gv_tensor *folded = NULL;
+        if (enabled && all_const && size <= FOLD_MAX_ELEMENTS && nd->op != GV_OP_INPUT) {
+            /* emit to get the exact node, evaluate it, then replace it */
+            gv_value tmp = gv_emit(g, &s);
+            if (gv_value_ok(tmp)) {
+                folded = fold(g, &g->nodes[tmp.id]);
+                g->n--; /* discard the temporary node */
+            }
+            if (folded) {
+                gv_node_spec c = {.op = GV_OP_CONST, .tensor = folded, .dtype = nd->dtype,
+                                  .rank = nd->rank, .shape = nd->shape};
+                map[i] = emit_cse(g, &t, &c, false);
+                gv_tensor_free(folded);
+                if (map[i] < 0) break;
+                continue;
+            }
+        }
+        map[i] = emit_cse(g, &t, &s, enabled);
+        if (map[i] < 0) break;
+    }
+    if (g->status != GV_OK) {
+        st = gv_error(g->status, "compile: %s", gv_graph_error(g));
+        goto done;
+    }
+    for (size_t j = 0; j < fn->nout; j++) res->out_ids[j] = map[fn->out_ids[j]];
+    /* count what remains reachable */
+    char *live = calloc((size_t)g->n + 1, 1);
+    if (!live) {
+        st = gv_error(GV_ERR_NOMEM, "compile: out of memory");
+        goto done;
+    }
+    for (size_t j = 0; j < fn->nout; j++) live[res->out_ids[j]] = 1;
+    for (int32_t i = g->n - 1; i >= 0; i--)
+        if (live[i]) {
+            res->nodes_after++;
+            for (int k = 0; k < g->nodes[i].nin; k++) live[g->nodes[i].in[k]] = 1;
+        }
+    free(live);
+    res->graph = g;
+    g = NULL;
+done:
+    if (st != GV_OK) {
+        free(res->out_ids);
+        res->out_ids = NULL;
+    }
+    gv_graph_free(g);
+    free(t.slots);
+    free(map);
+    free(need);
+    return st;
+}

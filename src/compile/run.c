@@ -1,0 +1,279 @@
+/* Running a plan, its output trees, stats and dump; and gv_jit, the
+ * shape-keyed cache of plans. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "compile_internal.h"
+#include "core/error.h"
+#include "tree/tree_internal.h"
+
+static inline void *ptr(void *const *bases, gv_bufref r) {
+    return (char *)bases[r.base] + r.offset;
+}
+
+static gv_status execute(gv_plan *p) {
+    void *const *bases = p->bases;
+    const gv_graph *g = p->opt.graph;
+    gv_blas_set_threads(p->threads);
+    for (int32_t k = 0; k < p->nsteps; k++) {
+        const gv_step *s = &p->steps[k];
+        switch (s->kind) {
+        case GV_STEP_FUSED: gv_fused_run(&s->fused, bases, p->scratch, p->threads); break;
+        case GV_STEP_GEMM: {
+            const gv_node *n = &g->nodes[s->node];
+            gv_gemm_run(n, &g->nodes[n->in[0]], &g->nodes[n->in[1]], ptr(bases, s->in[0]),
+                        ptr(bases, s->in[1]), ptr(bases, s->out));
+            break;
+        }
+        case GV_STEP_REDUCE:
+            gv_reduce_run(g->nodes[s->node].op, s->rdims, ptr(bases, s->in[0]), ptr(bases, s->out));
+            break;
+        case GV_STEP_REF: {
+            const gv_node *n = &g->nodes[s->node];
+            const gv_node *ins[n->nin > 0 ? n->nin : 1];
+            const void *in[n->nin > 0 ? n->nin : 1];
+            for (int q = 0; q < n->nin; q++) {
+                ins[q] = &g->nodes[n->in[q]];
+                in[q] = ptr(bases, s->in[q]);
+            }
+            gv_opdefs[n->op].kernel(n, ins, in, ptr(bases, s->out));
+            break;
+        }
+        case GV_STEP_COPY:
+            memmove(ptr(bases, s->out), ptr(bases, s->in[0]), s->copy_bytes);
+            break;
+        }
+    }
+    return GV_OK;
+}
+
+/* Check one input tensor against the compiled signature (cheap: no names). */
+static gv_status check_input(size_t i, const gv_tensor *t, const gv_tensor *want) {
+    if (!t) return gv_error(GV_ERR_ARG, "gv_plan_run: input leaf %zu is not a tensor", i);
+    if (gv_tensor_dtype(t) == gv_tensor_dtype(want) && gv_tensor_same_shape(t, want)) return GV_OK;
+    char *a = gv_shape_str(gv_tensor_rank(t), gv_tensor_shape(t));
+    char *b = gv_shape_str(gv_tensor_rank(want), gv_tensor_shape(want));
+    gv_status st = gv_error(GV_ERR_SHAPE, "gv_plan_run: input leaf %zu is %s%s, the plan was "
+                            "compiled for %s%s (compile again for new shapes)", i,
+                            gv_dtype_name(gv_tensor_dtype(t)), a ? a : "?",
+                            gv_dtype_name(gv_tensor_dtype(want)), b ? b : "?");
+    free(a), free(b);
+    return st;
+}
+
+/* Leaf nodes in flatten order, without allocating. Returns the count. */
+static size_t leaves_into(const gv_tree *t, gv_tree **out, size_t at, size_t cap) {
+    if (t->kind == GV_TREE_LEAF) {
+        if (at < cap) out[at] = (gv_tree *)t;
+        return at + 1;
+    }
+    for (size_t j = 0; j < t->n; j++) at = leaves_into(t->kids[gv_tree_flat_index(t, j)], out, at, cap);
+    return at;
+}
+
+static gv_status bind_and_run(gv_plan *p, gv_tensor *const *in) {
+    for (size_t i = 0; i < p->nin; i++) {
+        gv_status st = check_input(i, in[i], p->sig[i]);
+        if (st != GV_OK) return st;
+        p->bases[gv_base_input((int32_t)i)] = gv_tensor_data(in[i]);
+    }
+    p->bases[GV_BASE_ARENA] = p->arena;
+    return execute(p);
+}
+
+gv_status gv_plan_run_flat(gv_plan *p, gv_tensor *const *inputs, gv_tensor **outputs) {
+    if (!p || (p->nin && !inputs) || (p->nout && !outputs))
+        return gv_error(GV_ERR_ARG, "gv_plan_run_flat: NULL argument");
+    for (size_t j = 0; j < p->nout; j++) {
+        if (p->out_alias[j] >= 0) outputs[j] = inputs[p->out_alias[j]];
+        if (!outputs[j]) return gv_error(GV_ERR_ARG, "gv_plan_run_flat: output %zu is NULL", j);
+        p->bases[gv_base_output(p, (int32_t)j)] = gv_tensor_data(outputs[j]);
+    }
+    return bind_and_run(p, inputs);
+}
+
+gv_status gv_plan_run(gv_plan *p, const gv_tree *inputs, gv_tree *outputs) {
+    if (!p || !inputs || !outputs) return gv_error(GV_ERR_ARG, "gv_plan_run: NULL argument");
+    size_t nin = leaves_into(inputs, p->in_leaves, 0, p->nin);
+    if (nin != p->nin)
+        return gv_error(GV_ERR_STRUCTURE, "gv_plan_run: %zu input leaves, the plan takes %zu", nin,
+                        p->nin);
+    size_t nout = leaves_into(outputs, p->out_leaves, 0, p->nout);
+    if (nout != p->nout)
+        return gv_error(GV_ERR_STRUCTURE, "gv_plan_run: %zu output leaves, the plan makes %zu",
+                        nout, p->nout);
+    for (size_t i = 0; i < p->nin; i++)
+        p->in_flat[i] = p->in_leaves[i]->leaf_kind == GV_LEAF_TENSOR ? p->in_leaves[i]->leaf.tensor : NULL;
+    for (size_t j = 0; j < p->nout; j++) {
+        gv_tree *leaf = p->out_leaves[j];
+        if (leaf->leaf_kind != GV_LEAF_TENSOR)
+            return gv_error(GV_ERR_ARG, "gv_plan_run: output leaf %zu is not a tensor", j);
+        if (p->out_alias[j] >= 0) {
+            /* the output IS the donated input: swap references, no copy */
+            gv_tensor *src = p->in_flat[p->out_alias[j]];
+            if (src && leaf->leaf.tensor != src) {
+                gv_tensor_retain(src);
+                gv_tensor_free(leaf->leaf.tensor);
+                leaf->leaf.tensor = src;
+            }
+        } else if (!gv_tensor_same_shape(leaf->leaf.tensor, p->out_sig[j]) ||
+                   gv_tensor_dtype(leaf->leaf.tensor) != gv_tensor_dtype(p->out_sig[j])) {
+            return gv_error(GV_ERR_SHAPE, "gv_plan_run: output leaf %zu does not have the plan's "
+                            "output shape (use gv_plan_new_outputs)", j);
+        }
+        p->bases[gv_base_output(p, (int32_t)j)] = gv_tensor_data(leaf->leaf.tensor);
+    }
+    return bind_and_run(p, p->in_flat);
+}
+
+static gv_tree *new_output_leaf(const gv_tree *leaf, size_t index, void *ud) {
+    gv_plan *p = ud;
+    gv_tensor *t = gv_tensor_zeros(gv_tensor_dtype(p->out_sig[index]),
+                                   gv_tensor_rank(p->out_sig[index]),
+                                   gv_tensor_shape(p->out_sig[index]));
+    if (!t) return NULL;
+    gv_tree *l = gv_tree_new_leaf(t);
+    gv_tensor_free(t);
+    return l;
+}
+
+gv_tree *gv_plan_new_outputs(const gv_plan *p) {
+    if (!p) {
+        gv_error(GV_ERR_ARG, "gv_plan_new_outputs: plan is NULL");
+        return NULL;
+    }
+    return gv_tree_rebuild_indexed(p->out_structure, new_output_leaf, (void *)p);
+}
+
+gv_plan_stats gv_plan_get_stats(const gv_plan *p) {
+    gv_plan_stats s = {0};
+    if (!p) return s;
+    s.nodes_traced = p->opt.nodes_before;
+    s.nodes_optimized = p->opt.nodes_after;
+    s.kernels = p->nsteps;
+    s.fused_kernels = p->fused_kernels;
+    s.gemms = p->gemms;
+    s.arena_bytes = p->arena_bytes;
+    s.intermediate_bytes = p->intermediate_bytes;
+    s.donated_outputs = p->donated;
+    return s;
+}
+
+char *gv_plan_dump(const gv_plan *p) {
+    if (!p) {
+        gv_error(GV_ERR_ARG, "gv_plan_dump: plan is NULL");
+        return NULL;
+    }
+    gv_tree_sb sb = {0};
+    const gv_graph *g = p->opt.graph;
+    static const char *bases[] = {"arena"};
+    for (int32_t k = 0; k < p->nsteps; k++) {
+        const gv_step *s = &p->steps[k];
+        const gv_node *n = &g->nodes[s->node];
+        char *shape = gv_shape_str(n->rank, n->shape);
+        switch (s->kind) {
+        case GV_STEP_FUSED:
+            gv_tree_sb_printf(&sb, "%3d fused   %d ops, %d loads, %d stores over %lld elements\n",
+                              k, s->fused.ninstr, s->fused.nload, s->fused.nstore,
+                              (long long)s->fused.size);
+            break;
+        case GV_STEP_GEMM:
+            gv_tree_sb_printf(&sb, "%3d gemm    %s%s%s -> base %d +%zu\n", k, shape,
+                              n->iattr[0] ? " A^T" : "", n->iattr[1] ? " B^T" : "", s->out.base,
+                              s->out.offset);
+            break;
+        case GV_STEP_REDUCE:
+        case GV_STEP_REF:
+            gv_tree_sb_printf(&sb, "%3d %-7s %s -> base %d +%zu\n", k, gv_opdefs[n->op].name, shape,
+                              s->out.base, s->out.offset);
+            break;
+        case GV_STEP_COPY:
+            gv_tree_sb_printf(&sb, "%3d copy    %zu bytes -> base %d\n", k, s->copy_bytes,
+                              s->out.base);
+            break;
+        }
+        free(shape);
+    }
+    (void)bases;
+    gv_tree_sb_printf(&sb, "arena %zu bytes (intermediates %zu without reuse)\n", p->arena_bytes,
+                      p->intermediate_bytes);
+    return gv_tree_sb_finish(&sb, "gv_plan_dump");
+}
+
+/* ---- jit ---- */
+
+typedef struct jit_entry {
+    gv_tree *signature;  /* example inputs (shapes, dtypes, structure) */
+    gv_plan *plan;
+    gv_tree *outputs;
+} jit_entry;
+
+struct gv_jit {
+    gv_trace_fn fn;
+    void *userdata;
+    gv_plan_options opts;
+    jit_entry *entries;
+    int n, cap;
+    int compiles;
+};
+
+gv_jit *gv_jit_new(gv_trace_fn fn, void *userdata, const gv_plan_options *opts) {
+    if (!fn) {
+        gv_error(GV_ERR_ARG, "gv_jit_new: fn is NULL");
+        return NULL;
+    }
+    gv_jit *j = calloc(1, sizeof *j);
+    if (!j) {
+        gv_error(GV_ERR_NOMEM, "gv_jit_new: out of memory");
+        return NULL;
+    }
+    j->fn = fn;
+    j->userdata = userdata;
+    if (opts) j->opts = *opts;
+    return j;
+}
+
+void gv_jit_free(gv_jit *j) {
+    if (!j) return;
+    for (int i = 0; i < j->n; i++) {
+        gv_tree_free(j->entries[i].signature);
+        gv_plan_free(j->entries[i].plan);
+        gv_tree_free(j->entries[i].outputs);
+    }
+    free(j->entries);
+    free(j);
+}
+
+int gv_jit_num_compiles(const gv_jit *j) { return j ? j->compiles : 0; }
+
+gv_status gv_jit_call(gv_jit *j, const gv_tree *inputs, gv_tree **outputs) {
+    if (!j || !inputs || !outputs) return gv_error(GV_ERR_ARG, "gv_jit_call: NULL argument");
+    jit_entry *e = NULL;
+    for (int i = 0; i < j->n && !e; i++)
+        if (gv_tree_check_same(j->entries[i].signature, inputs, NULL) == GV_OK) e = &j->entries[i];
+    gv_clear_error();
+    if (!e) {
+        if (j->n == j->cap) {
+            int cap = j->cap ? 2 * j->cap : 4;
+            jit_entry *ne = realloc(j->entries, (size_t)cap * sizeof *ne);
+            if (!ne) return gv_error(GV_ERR_NOMEM, "gv_jit_call: out of memory");
+            j->entries = ne;
+            j->cap = cap;
+        }
+        gv_fn *f = gv_trace(j->fn, j->userdata, inputs);
+        if (!f) return gv_last_status();
+        gv_plan *p = gv_plan_compile(f, &j->opts);
+        gv_fn_free(f);
+        if (!p) return gv_last_status();
+        jit_entry ne = {gv_tree_clone(inputs), p, gv_plan_new_outputs(p)};
+        if (!ne.signature || !ne.outputs) {
+            gv_tree_free(ne.signature), gv_tree_free(ne.outputs), gv_plan_free(p);
+            return gv_last_status();
+        }
+        j->entries[j->n] = ne;
+        e = &j->entries[j->n++];
+        j->compiles++;
+    }
+    *outputs = e->outputs;
+    return gv_plan_run(e->plan, inputs, e->outputs);
+}
