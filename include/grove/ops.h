@@ -92,7 +92,8 @@ gv_value gv_squeeze(gv_value x, const int *axes, int naxes);     /* NULL = all s
 /* lax.slice: [start, limit) with stride (strides NULL = 1) on every axis. */
 gv_value gv_slice(gv_value x, const int64_t *start, const int64_t *limit,
                   const int64_t *strides);
-/* Slice along one axis: x[..., start:limit, ...]. */
+/* Slice along one axis: x[..., start:limit, ...]; negative start/limit count
+ * from the end (lax.slice_in_dim). */
 gv_value gv_slice_axis(gv_value x, int axis, int64_t start, int64_t limit);
 gv_value gv_concatenate(const gv_value *xs, int n, int axis);
 /* jnp.split into n equal parts along axis; writes n values. */

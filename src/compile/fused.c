@@ -85,7 +85,7 @@ static void exec(const gv_finstr *in, float *R, int64_t len) {
     case GV_OP_TANH: LOOP1(tanhf(x));
     case GV_OP_SIGMOID: LOOP1(1.0f / (1.0f + expf(-x)));
     case GV_OP_ERF: LOOP1(erff(x));
-    case GV_OP_RELU: LOOP1(x > 0 ? x : 0.0f);
+    case GV_OP_RELU: LOOP1((x > 0 || x != x) ? x : 0.0f); /* NaN passes, as maximum(x, 0) */
     case GV_OP_GELU_TANH:
         LOOP1(0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI_F * (x + 0.044715f * x * x * x))));
     case GV_OP_GELU_ERF: LOOP1(0.5f * x * (1.0f + erff(x * 0.70710678118654752f)));
@@ -137,7 +137,7 @@ static void run_block(const gv_fused *f, void *const *bases, float *R, int64_t s
 void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int threads) {
     int64_t nblocks = (f->size + GV_FBLOCK - 1) / GV_FBLOCK;
     size_t per_thread = (size_t)f->nregs * GV_FBLOCK;
-    if (threads > 1 && nblocks >= 16) {
+    if (threads > 1 && nblocks >= 64) { /* below ~32K elements a fork/join costs more */
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int64_t b = 0; b < nblocks; b++) {
             int tid = 0;

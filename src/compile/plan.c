@@ -57,10 +57,10 @@ static bool fusible(const builder *b, int32_t id) {
     bool compare = n->op >= GV_OP_EQ && n->op <= GV_OP_GE;
     for (int k = 0; k < n->nin; k++) {
         gv_dtype d = b->g->nodes[n->in[k]].dtype;
-        if (d != GV_F32 && d != GV_BOOL && !(d == GV_I32 && (compare || n->op == GV_OP_CAST)))
-            return false;
+        /* registers are float32: integer operands stay with exact integer kernels */
+        if (d != GV_F32 && d != GV_BOOL) return false;
     }
-    if (n->op == GV_OP_CAST && b->g->nodes[n->in[0]].dtype == GV_I32) return false;
+    (void)compare;
     return true;
 }
 

@@ -1,4 +1,5 @@
 /* Leaves of the graph: inputs, constants, fills and iota. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops_internal.h"
@@ -42,8 +43,9 @@ void gv_full_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value c
 gv_status gv_iota_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
     int a;
     if (!gv_norm_axis((int)n->iattr[0], n->rank, &a)) {
-        gv_graph_fail(g, GV_ERR_ARG, "iota: axis %d is out of range for rank %d",
-                      (int)n->iattr[0], n->rank);
+        char *s = gv_shape_str(n->rank, n->shape);
+        gv_graph_fail(g, GV_ERR_ARG, "iota: axis %d is out of range for %s", (int)n->iattr[0], s);
+        free(s);
         return GV_ERR_ARG;
     }
     n->iattr[0] = a;

@@ -37,12 +37,14 @@ typedef struct bcast_iter {
 } bcast_iter;
 
 /* Returns false when out of memory (the kernel then leaves its output). */
-static bool iter_init(bcast_iter *it, const gv_node *out, const gv_node *const *ins, int nops) {
+/* mem: 4 * (out->rank + 1) int64 of the caller's (a stack array): the
+ * kernels run inside plans, which must not allocate. */
+static bool iter_init(bcast_iter *it, const gv_node *out, const gv_node *const *ins, int nops,
+                      int64_t *mem) {
     it->rank = out->rank;
     it->shape = out->shape;
     it->nops = nops;
-    it->mem = malloc((size_t)(out->rank + 1) * 4 * sizeof(int64_t));
-    if (!it->mem) return false;
+    it->mem = mem;
     it->idx = it->mem;
     for (int k = 0; k < 3; k++) it->strides[k] = it->mem + (size_t)(out->rank + 1) * (k + 1);
     for (int k = 0; k < nops; k++) {
@@ -94,7 +96,7 @@ static float unary_f32(gv_opcode op, float x) {
     case GV_OP_TANH: return tanhf(x);
     case GV_OP_SIGMOID: return 1.0f / (1.0f + expf(-x));
     case GV_OP_ERF: return erff(x);
-    case GV_OP_RELU: return x > 0 ? x : 0.0f;
+    case GV_OP_RELU: return x > 0 || x != x ? x : 0.0f; /* maximum(x, 0): NaN stays */
     case GV_OP_GELU_TANH:
         return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI_F * (x + 0.044715f * x * x * x)));
     case GV_OP_GELU_ERF: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
@@ -119,7 +121,7 @@ static double unary_f64(gv_opcode op, double x) {
     case GV_OP_TANH: return tanh(x);
     case GV_OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
     case GV_OP_ERF: return erf(x);
-    case GV_OP_RELU: return x > 0 ? x : 0.0;
+    case GV_OP_RELU: return x > 0 || x != x ? x : 0.0;
     case GV_OP_GELU_TANH:
         return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
     case GV_OP_GELU_ERF: return 0.5 * x * (1.0 + erf(x * 0.70710678118654752));
@@ -140,18 +142,21 @@ void gv_unary_kernel(const gv_node *n, const gv_node *const *ins, const void *co
         const double *x = in[0];
         double *y = out;
         for (int64_t i = 0; i < size; i++) y[i] = unary_f64(n->op, x[i]);
-    } else { /* integers: neg, abs, sign, square, relu */
+    } else { /* integers: neg, abs, sign, square, relu; wrapping (abs(INT_MIN) = INT_MIN) */
+        gv_dtype dt = n->dtype;
+        bool uns = gv_dtype_is_unsigned(dt);
         for (int64_t i = 0; i < size; i++) {
-            int64_t v = (int64_t)gv_load_f64(n->dtype, in[0], i);
+            uint64_t v = gv_load_bits(dt, in[0], i);
+            bool neg = !uns && (int64_t)v < 0;
             switch (n->op) {
-            case GV_OP_NEG: v = -v; break;
-            case GV_OP_ABS: v = v < 0 ? -v : v; break;
-            case GV_OP_SIGN: v = v > 0 ? 1 : v < 0 ? -1 : 0; break;
+            case GV_OP_NEG: v = 0 - v; break;
+            case GV_OP_ABS: v = neg ? 0 - v : v; break;
+            case GV_OP_SIGN: v = neg ? (uint64_t)-1 : v != 0; break;
             case GV_OP_SQUARE: v = v * v; break;
-            case GV_OP_RELU: v = v > 0 ? v : 0; break;
+            case GV_OP_RELU: v = neg ? 0 : v; break;
             default: break;
             }
-            gv_store_f64(n->dtype, out, i, (double)v);
+            gv_store_bits(dt, out, i, v);
         }
     }
 }
@@ -163,13 +168,16 @@ static bool int_ok_unary(gv_opcode op) {
 
 gv_status gv_unary_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
     const gv_node *x = ins[0];
-    if (!gv_dtype_is_float(x->dtype) && !int_ok_unary(n->op))
-        return gv_graph_fail(g, GV_ERR_DTYPE, "%s: needs a float operand, got %s",
-                             gv_opdefs[n->op].name, gv_dtype_name(x->dtype)),
-               GV_ERR_DTYPE;
-    if (x->dtype == GV_BOOL && n->op != GV_OP_STOP_GRADIENT)
-        return gv_graph_fail(g, GV_ERR_DTYPE, "%s: bool operand", gv_opdefs[n->op].name),
-               GV_ERR_DTYPE;
+    bool bad = (!gv_dtype_is_float(x->dtype) && !int_ok_unary(n->op)) ||
+               (x->dtype == GV_BOOL && n->op != GV_OP_STOP_GRADIENT);
+    if (bad) {
+        char *sx = gv_shape_str(x->rank, x->shape);
+        gv_graph_fail(g, GV_ERR_DTYPE, "%s: needs a %s operand, got %s%s", gv_opdefs[n->op].name,
+                      int_ok_unary(n->op) ? "numeric" : "float", gv_dtype_name(x->dtype),
+                      sx ? sx : "");
+        free(sx);
+        return GV_ERR_DTYPE;
+    }
     n->dtype = x->dtype;
     gv_node_set_shape(g, n, x->rank, x->shape);
     return GV_OK;
@@ -209,7 +217,9 @@ void gv_unary_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value 
     gv_value x = ins[0];
     switch (n->op) {
     case GV_OP_NEG: cts[0] = gv_neg(ct); break;
-    case GV_OP_ABS: cts[0] = gv_mul(ct, gv_sign(x)); break;
+    case GV_OP_ABS: /* jax: select(x >= 0, ct, -ct), so +1 at 0 (not sign(0) = 0) */
+        cts[0] = gv_select(gv_ge(x, gv_zeros_like(x)), ct, gv_neg(ct));
+        break;
     case GV_OP_EXP: cts[0] = gv_mul(ct, out); break;
     case GV_OP_LOG: cts[0] = gv_div(ct, x); break;
     case GV_OP_LOG1P: cts[0] = gv_div(ct, gv_add_scalar(x, 1.0)); break;
@@ -269,15 +279,31 @@ gv_status gv_cast_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
     return GV_OK;
 }
 
+/* As numpy's astype and XLA's convert: float -> float rounds once; float ->
+ * int truncates toward zero, saturating, NaN -> 0 (gv_store_f64); int -> int
+ * keeps the low bits (int32 -1 -> uint8 255); int -> float rounds once (not
+ * through double, which would round int64 twice); anything -> bool is != 0. */
 void gv_cast_kernel(const gv_node *n, const gv_node *const *ins, const void *const *in,
                         void *out) {
     int64_t size = gv_node_size(n);
-    if (ins[0]->dtype == GV_F32 && n->dtype == GV_F32) {
-        memcpy(out, in[0], (size_t)size * 4);
-        return;
+    gv_dtype from = ins[0]->dtype, to = n->dtype;
+    bool ffrom = gv_dtype_is_float(from), fto = gv_dtype_is_float(to);
+    if (from == to) {
+        memcpy(out, in[0], (size_t)size * gv_dtype_size(to));
+    } else if (ffrom || (fto && from != GV_I64 && from != GV_U64)) {
+        /* exact through double: every float, and integers of <= 32 bits */
+        for (int64_t i = 0; i < size; i++) gv_store_f64(to, out, i, gv_load_f64(from, in[0], i));
+    } else if (fto) { /* 64-bit integers to float */
+        for (int64_t i = 0; i < size; i++) {
+            uint64_t v = gv_load_bits(from, in[0], i);
+            if (to == GV_F32)
+                ((float *)out)[i] = from == GV_U64 ? (float)v : (float)(int64_t)v;
+            else
+                ((double *)out)[i] = from == GV_U64 ? (double)v : (double)(int64_t)v;
+        }
+    } else {
+        for (int64_t i = 0; i < size; i++) gv_store_bits(to, out, i, gv_load_bits(from, in[0], i));
     }
-    for (int64_t i = 0; i < size; i++)
-        gv_store_f64(n->dtype, out, i, gv_load_f64(ins[0]->dtype, in[0], i));
 }
 
 void gv_cast_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value ct,
@@ -301,18 +327,15 @@ static bool is_compare(gv_opcode op) { return op >= GV_OP_EQ && op <= GV_OP_GE; 
 gv_status gv_binary_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
     const gv_node *a = ins[0], *b = ins[1];
     const char *name = gv_opdefs[n->op].name;
-    if (a->dtype != b->dtype) {
-        gv_graph_fail(g, GV_ERR_DTYPE, "%s: dtype %s vs %s (cast one operand first)", name,
-                      gv_dtype_name(a->dtype), gv_dtype_name(b->dtype));
-        return GV_ERR_DTYPE;
-    }
-    if (n->op == GV_OP_POW && !gv_dtype_is_float(a->dtype)) {
-        gv_graph_fail(g, GV_ERR_DTYPE, "pow: needs float operands, got %s",
-                      gv_dtype_name(a->dtype));
-        return GV_ERR_DTYPE;
-    }
-    if (a->dtype == GV_BOOL && !is_compare(n->op)) {
-        gv_graph_fail(g, GV_ERR_DTYPE, "%s: bool operands", name);
+    const char *why = a->dtype != b->dtype ? "dtypes differ (cast one operand first)"
+                    : n->op == GV_OP_POW && !gv_dtype_is_float(a->dtype) ? "needs float operands"
+                    : a->dtype == GV_BOOL && !is_compare(n->op) ? "bool operands" : NULL;
+    if (why) {
+        char *sa = gv_shape_str(a->rank, a->shape), *sb = gv_shape_str(b->rank, b->shape);
+        gv_graph_fail(g, GV_ERR_DTYPE, "%s: dtype %s vs %s (shapes %s and %s): %s", name,
+                      gv_dtype_name(a->dtype), gv_dtype_name(b->dtype), sa ? sa : "?",
+                      sb ? sb : "?", why);
+        free(sa), free(sb);
         return GV_ERR_DTYPE;
     }
     int r = a->rank > b->rank ? a->rank : b->rank;
@@ -341,25 +364,39 @@ gv_status gv_binary_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
 void gv_binary_kernel(const gv_node *n, const gv_node *const *ins, const void *const *in,
                           void *out) {
     bcast_iter it;
-    if (!iter_init(&it, n, ins, 2)) return;
+    int64_t mem[4 * (n->rank + 1)];
+    if (!iter_init(&it, n, ins, 2, mem)) return;
     int64_t size = gv_node_size(n);
     gv_dtype dt = ins[0]->dtype;
     if (is_compare(n->op)) {
         uint8_t *y = out;
+        bool fl = gv_dtype_is_float(dt);
         for (int64_t i = 0; i < size; i++, iter_next(&it)) {
-            double a = gv_load_f64(dt, in[0], it.off[0]), b = gv_load_f64(dt, in[1], it.off[1]);
-            bool r;
-            switch (n->op) {
-            case GV_OP_EQ: r = a == b; break;
-            case GV_OP_NE: r = a != b; break;
-            case GV_OP_LT: r = a < b; break;
-            case GV_OP_LE: r = a <= b; break;
-            case GV_OP_GT: r = a > b; break;
-            default: r = a >= b; break;
+            bool r, lt, gt;
+            if (fl) { /* doubles hold float32/float64 exactly; NaN compares false */
+                double a = gv_load_f64(dt, in[0], it.off[0]), b = gv_load_f64(dt, in[1], it.off[1]);
+                switch (n->op) {
+                case GV_OP_EQ: r = a == b; break;
+                case GV_OP_NE: r = a != b; break;
+                case GV_OP_LT: r = a < b; break;
+                case GV_OP_LE: r = a <= b; break;
+                case GV_OP_GT: r = a > b; break;
+                default: r = a >= b; break;
+                }
+            } else { /* integers exactly: 64-bit values do not fit a double */
+                uint64_t a = gv_load_bits(dt, in[0], it.off[0]), b = gv_load_bits(dt, in[1], it.off[1]);
+                lt = gv_int_less(dt, a, b), gt = gv_int_less(dt, b, a);
+                switch (n->op) {
+                case GV_OP_EQ: r = a == b; break;
+                case GV_OP_NE: r = a != b; break;
+                case GV_OP_LT: r = lt; break;
+                case GV_OP_LE: r = !gt; break;
+                case GV_OP_GT: r = gt; break;
+                default: r = !lt; break;
+                }
             }
             y[i] = r;
         }
-        free(it.mem);
         return;
     }
     if (dt == GV_F32) {
@@ -384,24 +421,29 @@ void gv_binary_kernel(const gv_node *n, const gv_node *const *ins, const void *c
         case GV_OP_MAX: BINARY_LOOP(double, y[i] = (a > b || isnan(a)) ? a : b); break;
         default: BINARY_LOOP(double, y[i] = (a < b || isnan(a)) ? a : b); break;
         }
-    } else { /* integers, wrapping as two's complement like XLA */
+    } else { /* integers, wrapping as two's complement at the dtype's width like XLA */
+        bool uns = gv_dtype_is_unsigned(dt);
         for (int64_t i = 0; i < size; i++, iter_next(&it)) {
-            int64_t a = (int64_t)gv_load_f64(dt, in[0], it.off[0]);
-            int64_t b = (int64_t)gv_load_f64(dt, in[1], it.off[1]), r;
+            uint64_t a = gv_load_bits(dt, in[0], it.off[0]), b = gv_load_bits(dt, in[1], it.off[1]);
+            uint64_t r;
             switch (n->op) {
-            case GV_OP_ADD: r = (int64_t)((uint64_t)a + (uint64_t)b); break;
-            case GV_OP_SUB: r = (int64_t)((uint64_t)a - (uint64_t)b); break;
-            case GV_OP_MUL: r = (int64_t)((uint64_t)a * (uint64_t)b); break;
-            case GV_OP_DIV: /* lax.div on integers rounds toward zero; x/0 is -1 as XLA */
-                r = b == 0 ? -1 : a / b;
+            case GV_OP_ADD: r = a + b; break;
+            case GV_OP_SUB: r = a - b; break;
+            case GV_OP_MUL: r = a * b; break;
+            case GV_OP_DIV:
+                /* lax.div rounds toward zero; as XLA's CPU backend, x / 0 is -1 (all
+                 * bits set) and INT_MIN / -1 is INT_MIN (the negation wraps) */
+                if (b == 0) r = UINT64_MAX;
+                else if (uns) r = a / b;
+                else if ((int64_t)b == -1) r = 0 - a;
+                else r = (uint64_t)((int64_t)a / (int64_t)b);
                 break;
-            case GV_OP_MAX: r = a > b ? a : b; break;
-            default: r = a < b ? a : b; break;
+            case GV_OP_MAX: r = gv_int_less(dt, a, b) ? b : a; break;
+            default: r = gv_int_less(dt, b, a) ? b : a; break;
             }
-            gv_store_f64(dt, out, i, (double)r);
+            gv_store_bits(dt, out, i, r);
         }
     }
-    free(it.mem);
 }
 
 static gv_value binary(gv_opcode op, gv_value a, gv_value b) {
@@ -473,8 +515,11 @@ void gv_binary_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value
     case GV_OP_MUL: ca = gv_mul(ct, b), cb = gv_mul(ct, a); break;
     case GV_OP_DIV: ca = gv_div(ct, b), cb = gv_neg(gv_div(gv_mul(ct, out), b)); break;
     case GV_OP_POW: {
-        /* d/da = b a^(b-1); d/db = out log(a), taken as 0 where a == 0 (as jax) */
-        ca = gv_mul(ct, gv_mul(b, gv_pow(a, gv_sub(b, gv_ones_like(b)))));
+        /* d/da = b a^(b-1), taken as 0 where b == 0 (jax's select(y == 0, ...) up to
+         * 0.4.x, and torch: 0^0 would give 0 * inf = NaN); d/db = out log(a), taken
+         * as 0 where a == 0 (jax's _replace_zero) */
+        gv_value da = gv_mul(b, gv_pow(a, gv_sub(b, gv_ones_like(b))));
+        ca = gv_mul(ct, gv_select(gv_eq(b, gv_zeros_like(b)), gv_zeros_like(da), da));
         gv_value safe = gv_select(gv_eq(a, gv_zeros_like(a)), gv_ones_like(a), a);
         cb = gv_mul(ct, gv_mul(out, gv_log(safe)));
         break;
@@ -525,7 +570,8 @@ gv_status gv_select_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
 void gv_select_kernel(const gv_node *n, const gv_node *const *ins, const void *const *in,
                           void *out) {
     bcast_iter it;
-    if (!iter_init(&it, n, ins, 3)) return;
+    int64_t mem[4 * (n->rank + 1)];
+    if (!iter_init(&it, n, ins, 3, mem)) return;
     int64_t size = gv_node_size(n);
     size_t es = gv_dtype_size(n->dtype);
     const uint8_t *c = in[0];
@@ -533,7 +579,6 @@ void gv_select_kernel(const gv_node *n, const gv_node *const *ins, const void *c
     char *y = out;
     for (int64_t i = 0; i < size; i++, iter_next(&it))
         memcpy(y + i * es, c[it.off[0]] ? a + it.off[1] * es : b + it.off[2] * es, es);
-    free(it.mem);
 }
 
 void gv_select_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value ct,

@@ -27,10 +27,14 @@ gv_status gv_take_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
                       gv_dtype_name(idx->dtype));
         return GV_ERR_DTYPE;
     }
-    if (!gv_norm_axis((int)n->iattr[0], x->rank, &a) || x->shape[a] == 0) {
-        gv_graph_fail(g, GV_ERR_ARG, "take: axis %d is out of range or empty for shape rank %d",
-                      (int)n->iattr[0], x->rank);
-        return GV_ERR_ARG;
+    bool in_range = gv_norm_axis((int)n->iattr[0], x->rank, &a);
+    if (!in_range || x->shape[a] == 0) {
+        /* an empty axis has nothing to clip indices to (jax's fill mode would give NaN) */
+        char *sx = gv_shape_str(x->rank, x->shape);
+        gv_graph_fail(g, in_range ? GV_ERR_SHAPE : GV_ERR_ARG, "take: axis %d %s %s",
+                      (int)n->iattr[0], in_range ? "has size 0 in" : "is out of range for", sx);
+        free(sx);
+        return in_range ? GV_ERR_SHAPE : GV_ERR_ARG;
     }
     n->iattr[0] = a;
     int r = x->rank - 1 + idx->rank;
@@ -59,7 +63,7 @@ void gv_take_kernel(const gv_node *n, const gv_node *const *ins, const void *con
     char *dst = out;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < ni; j++) {
-            int64_t i = clampi((int64_t)gv_load_f64(idx->dtype, in[1], j), len);
+            int64_t i = clampi(gv_load_index(idx->dtype, in[1], j), len);
             memcpy(dst, (const char *)in[0] + ((size_t)(o * len + i)) * row, row);
             dst += row;
         }
@@ -100,7 +104,7 @@ void gv_scatter_add_take_kernel(const gv_node *n, const gv_node *const *ins,
     int64_t u = 0;
     for (int64_t o = 0; o < outer; o++)
         for (int64_t j = 0; j < ni; j++) {
-            int64_t i = clampi((int64_t)gv_load_f64(idx->dtype, in[1], j), len);
+            int64_t i = clampi(gv_load_index(idx->dtype, in[1], j), len);
             for (int64_t k = 0; k < inner; k++, u++) {
                 int64_t d = (o * len + i) * inner + k;
                 if (n->dtype == GV_F32) ((float *)out)[d] += ((const float *)in[2])[u];
@@ -152,7 +156,7 @@ void gv_take_along_kernel(const gv_node *n, const gv_node *const *ins, const voi
         for (int64_t j = 0; j < m; j++)
             for (int64_t k = 0; k < inner; k++) {
                 int64_t d = (o * m + j) * inner + k;
-                int64_t i = clampi((int64_t)gv_load_f64(ins[1]->dtype, in[1], d), len);
+                int64_t i = clampi(gv_load_index(ins[1]->dtype, in[1], d), len);
                 memcpy((char *)out + d * es, (const char *)in[0] + ((o * len + i) * inner + k) * es,
                        es);
             }
@@ -192,7 +196,7 @@ void gv_scatter_add_along_kernel(const gv_node *n, const gv_node *const *ins,
         for (int64_t j = 0; j < m; j++)
             for (int64_t k = 0; k < inner; k++) {
                 int64_t s = (o * m + j) * inner + k;
-                int64_t i = clampi((int64_t)gv_load_f64(idx->dtype, in[1], s), len);
+                int64_t i = clampi(gv_load_index(idx->dtype, in[1], s), len);
                 int64_t d = (o * len + i) * inner + k;
                 gv_store_f64(n->dtype, out, d,
                              gv_load_f64(n->dtype, out, d) + gv_load_f64(n->dtype, in[2], s));
@@ -207,6 +211,13 @@ void gv_scatter_add_along_vjp(const gv_node *n, const gv_value *ins, gv_value ou
 /* jax.nn.one_hot: labels[..., None] == arange(n), in dtype */
 gv_value gv_one_hot(gv_value labels, int64_t n, gv_dtype dtype) {
     if (!gv_value_ok(labels)) return labels;
+    if (n < 0 || gv_value_dtype(labels) == GV_BOOL) {
+        char *s = gv_shape_str(gv_value_rank(labels), gv_value_shape(labels));
+        gv_graph_fail(labels.graph, GV_ERR_ARG, "one_hot: %s labels %s and %lld classes",
+                      gv_dtype_name(gv_value_dtype(labels)), s, (long long)n);
+        free(s);
+        return gv_invalid(labels.graph);
+    }
     int r = gv_value_rank(labels);
     int64_t shape[r + 1];
     for (int i = 0; i < r; i++) shape[i] = gv_value_shape(labels)[i];

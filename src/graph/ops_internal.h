@@ -44,6 +44,48 @@ GV_DECLARE_OP_FNS(scatter_add_take)
 /* ops_random.c */
 GV_DECLARE_OP_FNS(random)
 
+/* Integers exactly (not through double, which loses 64-bit values): the
+ * element's bits widened to 64 (signed types sign-extended), and a store that
+ * keeps the low bits, so arithmetic in uint64_t wraps as two's complement at
+ * every width, as XLA's integer ops do. */
+static inline bool gv_dtype_is_unsigned(gv_dtype d) {
+    return d == GV_U8 || d == GV_U16 || d == GV_U32 || d == GV_U64 || d == GV_BOOL;
+}
+static inline uint64_t gv_load_bits(gv_dtype d, const void *p, int64_t i) {
+    switch (d) {
+    case GV_BOOL:
+    case GV_U8: return ((const uint8_t *)p)[i];
+    case GV_U16: return ((const uint16_t *)p)[i];
+    case GV_U32: return ((const uint32_t *)p)[i];
+    case GV_U64: return ((const uint64_t *)p)[i];
+    case GV_I32: return (uint64_t)(int64_t)((const int32_t *)p)[i];
+    case GV_I64: return (uint64_t)((const int64_t *)p)[i];
+    default: return 0;
+    }
+}
+static inline void gv_store_bits(gv_dtype d, void *p, int64_t i, uint64_t v) {
+    switch (d) {
+    case GV_BOOL: ((uint8_t *)p)[i] = v != 0; break;
+    case GV_U8: ((uint8_t *)p)[i] = (uint8_t)v; break;
+    case GV_U16: ((uint16_t *)p)[i] = (uint16_t)v; break;
+    case GV_U32: ((uint32_t *)p)[i] = (uint32_t)v; break;
+    case GV_U64: ((uint64_t *)p)[i] = v; break;
+    case GV_I32: ((int32_t *)p)[i] = (int32_t)(uint32_t)v; break;
+    case GV_I64: ((int64_t *)p)[i] = (int64_t)v; break;
+    default: break;
+    }
+}
+/* a < b for two loaded integers of dtype d. */
+static inline bool gv_int_less(gv_dtype d, uint64_t a, uint64_t b) {
+    return gv_dtype_is_unsigned(d) ? a < b : (int64_t)a < (int64_t)b;
+}
+/* An index element as int64 (unsigned values past INT64_MAX saturate). */
+static inline int64_t gv_load_index(gv_dtype d, const void *p, int64_t i) {
+    uint64_t v = gv_load_bits(d, p, i);
+    if (d == GV_U64 && v > (uint64_t)INT64_MAX) return INT64_MAX;
+    return (int64_t)v;
+}
+
 /* Shared shape helpers. */
 /* Normalise axis (negative allowed) for rank; false if out of range. */
 bool gv_norm_axis(int axis, int rank, int *out);

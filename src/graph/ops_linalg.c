@@ -128,8 +128,14 @@ gv_value gv_matmul(gv_value a, gv_value b) {
     gv_graph *g = gv_graph_of("matmul", xs, 2);
     if (!g) return gv_invalid(a.graph ? a.graph : b.graph);
     int ra = gv_value_rank(a), rb = gv_value_rank(b);
-    if (ra == 0 || rb == 0) {
-        gv_graph_fail(g, GV_ERR_SHAPE, "matmul: scalar operand (use mul)");
+    const int64_t *sa = gv_value_shape(a), *sb = gv_value_shape(b);
+    /* checked here on the operands as given, so a 1-d one is named as it is */
+    const char *why = ra == 0 || rb == 0 ? "scalar operand (use mul)"
+                    : sa[ra - 1] != sb[rb == 1 ? 0 : rb - 2] ? "contracting dims differ" : NULL;
+    if (why) {
+        char *a_ = gv_shape_str(ra, sa), *b_ = gv_shape_str(rb, sb);
+        gv_graph_fail(g, GV_ERR_SHAPE, "matmul: %s x %s: %s", a_, b_, why);
+        free(a_), free(b_);
         return gv_invalid(g);
     }
     /* jnp.matmul: a 1-d operand gains a dim that is removed from the result */

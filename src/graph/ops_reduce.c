@@ -14,16 +14,19 @@ gv_status gv_reduce_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
         gv_graph_fail(g, GV_ERR_DTYPE, "%s: bool operand (cast it first)", name);
         return GV_ERR_DTYPE;
     }
+    char *sx = gv_shape_str(x->rank, x->shape);
     bool *red = calloc((size_t)x->rank + 1, 1);
-    if (!red) return gv_graph_fail(g, GV_ERR_NOMEM, "%s: out of memory", name), GV_ERR_NOMEM;
+    if (!red) {
+        free(sx);
+        return gv_graph_fail(g, GV_ERR_NOMEM, "%s: out of memory", name), GV_ERR_NOMEM;
+    }
     for (int i = 0; i < n->nattr; i++) {
         int a;
         bool in_range = gv_norm_axis((int)n->attr[i], x->rank, &a);
         if (!in_range || red[a]) {
-            gv_graph_fail(g, GV_ERR_ARG, "%s: axis %lld is %s for rank %d", name,
-                          (long long)n->attr[i], in_range ? "repeated" : "out of range",
-                          x->rank);
-            free(red);
+            gv_graph_fail(g, GV_ERR_ARG, "%s: axis %lld is %s for %s", name,
+                          (long long)n->attr[i], in_range ? "repeated" : "out of range", sx);
+            free(red), free(sx);
             return GV_ERR_ARG;
         }
         red[a] = true;
@@ -38,13 +41,13 @@ gv_status gv_reduce_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
         if (!red[a]) shape[j++] = x->shape[a];
         else if (keep) shape[j++] = 1;
         if (red[a] && x->shape[a] == 0 && n->op != GV_OP_REDUCE_SUM) {
-            gv_graph_fail(g, GV_ERR_SHAPE, "%s: reducing a zero-size axis %d has no identity",
-                          name, a);
-            free(red);
+            gv_graph_fail(g, GV_ERR_SHAPE, "%s: reducing the zero-size axis %d of %s has no "
+                          "identity", name, a, sx);
+            free(red), free(sx);
             return GV_ERR_SHAPE;
         }
     }
-    free(red);
+    free(red), free(sx);
     n->dtype = x->dtype;
     return GV_OK;
 }
@@ -87,11 +90,27 @@ void gv_reduce_kernel(const gv_node *n, const gv_node *const *ins, const void *c
             else if (n->op == GV_OP_REDUCE_MAX) y[o] = (v > y[o] || isnan(v)) ? v : y[o];
             else y[o] = (v < y[o] || isnan(v)) ? v : y[o];
         }
+    } else if (!gv_dtype_is_float(x->dtype)) {
+        /* integers exactly: sums wrap as integer adds do, max/min compare in
+         * the dtype's signedness (not through double, which loses int64) */
+        gv_dtype dt = x->dtype;
+        bool uns = gv_dtype_is_unsigned(dt);
+        uint64_t *iacc = (uint64_t *)acc;
+        uint64_t init = n->op == GV_OP_REDUCE_SUM ? 0
+                      : n->op == GV_OP_REDUCE_MAX ? (uns ? 0 : (uint64_t)INT64_MIN)
+                      : (uns ? UINT64_MAX : (uint64_t)INT64_MAX);
+        for (int64_t o = 0; o < osize; o++) iacc[o] = init;
+        for (int64_t i = 0; i < isize; i++) {
+            int64_t o = out_index(x, red, i);
+            uint64_t v = gv_load_bits(dt, in[0], i);
+            if (n->op == GV_OP_REDUCE_SUM) iacc[o] += v;
+            else if (n->op == GV_OP_REDUCE_MAX) iacc[o] = gv_int_less(dt, iacc[o], v) ? v : iacc[o];
+            else iacc[o] = gv_int_less(dt, v, iacc[o]) ? v : iacc[o];
+        }
+        for (int64_t o = 0; o < osize; o++) gv_store_bits(dt, out, o, iacc[o]);
     } else {
-        bool fl = gv_dtype_is_float(x->dtype);
         for (int64_t o = 0; o < osize; o++)
-            acc[o] = n->op == GV_OP_REDUCE_SUM ? 0.0
-                   : n->op == GV_OP_REDUCE_MAX ? (fl ? -INFINITY : -9.3e18) : (fl ? INFINITY : 9.3e18);
+            acc[o] = n->op == GV_OP_REDUCE_SUM ? 0.0 : n->op == GV_OP_REDUCE_MAX ? -INFINITY : INFINITY;
         for (int64_t i = 0; i < isize; i++) {
             int64_t o = out_index(x, red, i);
             double v = gv_load_f64(x->dtype, in[0], i);
@@ -156,7 +175,24 @@ gv_value gv_min(gv_value x, const int *axes, int naxes, bool keepdims) {
     return reduce(GV_OP_REDUCE_MIN, x, axes, naxes, keepdims);
 }
 
+/* Composites check their axes first, so an error names the op the user called
+ * (not the reduce_max inside softmax). */
+static bool check_axes(const char *op, gv_value x, const int *axes, int naxes) {
+    if (!gv_value_ok(x)) return false;
+    int r = gv_value_rank(x), a;
+    for (int i = 0; axes && i < naxes; i++)
+        if (!gv_norm_axis(axes[i], r, &a)) {
+            char *sx = gv_shape_str(r, gv_value_shape(x));
+            gv_graph_fail(x.graph, GV_ERR_ARG, "%s: axis %d is out of range for %s", op, axes[i],
+                          sx);
+            free(sx);
+            return false;
+        }
+    return true;
+}
+
 gv_value gv_mean(gv_value x, const int *axes, int naxes, bool keepdims) {
+    if (!check_axes("mean", x, axes, naxes)) return gv_invalid(x.graph);
     gv_value s = gv_sum(x, axes, naxes, keepdims);
     if (!gv_value_ok(s)) return s;
     /* jnp.mean: sum / count, the count in the value's dtype */
@@ -165,21 +201,38 @@ gv_value gv_mean(gv_value x, const int *axes, int naxes, bool keepdims) {
     return gv_div(s, gv_scalar(x.graph, gv_value_dtype(x), (double)count));
 }
 
-/* jax.nn.logsumexp: max + log(sum(exp(x - max))), max held constant */
+/* jax.nn.logsumexp: max + log(sum(exp(x - max))), the max held constant and
+ * replaced by 0 where it is not finite (so a row of -inf gives -inf and one
+ * holding +inf gives +inf, not inf - inf = NaN); over zero-size axes the max
+ * starts at -inf (jax's initial=-inf), so the result is -inf. */
 gv_value gv_logsumexp(gv_value x, const int *axes, int naxes, bool keepdims) {
-    gv_value m = gv_stop_gradient(gv_max(x, axes, naxes, true));
+    if (!check_axes("logsumexp", x, axes, naxes)) return gv_invalid(x.graph);
+    int r = gv_value_rank(x);
+    bool empty = false;
+    for (int i = 0; i < (axes ? naxes : r); i++) {
+        int a;
+        if (!axes) a = i;
+        else if (!gv_norm_axis(axes[i], r, &a)) continue; /* checked above */
+        empty |= gv_value_shape(x)[a] == 0;
+    }
+    if (empty) return gv_full_like(gv_sum(x, axes, naxes, keepdims), -INFINITY);
+    gv_value m = gv_max(x, axes, naxes, true);
+    gv_value finite = gv_lt(gv_abs(m), gv_full_like(m, INFINITY)); /* false for NaN too */
+    m = gv_stop_gradient(gv_select(finite, m, gv_zeros_like(m)));
     gv_value s = gv_log(gv_sum(gv_exp(gv_sub(x, m)), axes, naxes, true));
-    gv_value r = gv_add(s, m);
-    if (keepdims || !gv_value_ok(r)) return r;
-    return gv_squeeze(r, axes, axes ? naxes : gv_value_rank(x));
+    gv_value lse = gv_add(s, m);
+    if (keepdims || !gv_value_ok(lse)) return lse;
+    return gv_squeeze(lse, axes, axes ? naxes : r);
 }
 
 gv_value gv_log_softmax(gv_value x, int axis) {
+    if (!check_axes("log_softmax", x, &axis, 1)) return gv_invalid(x.graph);
     gv_value shifted = gv_sub(x, gv_stop_gradient(gv_max(x, &axis, 1, true)));
     return gv_sub(shifted, gv_log(gv_sum(gv_exp(shifted), &axis, 1, true)));
 }
 
 gv_value gv_softmax(gv_value x, int axis) {
+    if (!check_axes("softmax", x, &axis, 1)) return gv_invalid(x.graph);
     gv_value e = gv_exp(gv_sub(x, gv_stop_gradient(gv_max(x, &axis, 1, true))));
     return gv_div(e, gv_sum(e, &axis, 1, true));
 }
@@ -189,14 +242,13 @@ gv_value gv_softmax(gv_value x, int axis) {
 gv_status gv_argmax_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
     const gv_node *x = ins[0];
     int a;
-    if (!gv_norm_axis((int)n->iattr[0], x->rank, &a)) {
-        gv_graph_fail(g, GV_ERR_ARG, "argmax: axis %d is out of range for rank %d",
-                      (int)n->iattr[0], x->rank);
-        return GV_ERR_ARG;
-    }
-    if (x->shape[a] == 0) {
-        gv_graph_fail(g, GV_ERR_SHAPE, "argmax: axis %d has size 0", a);
-        return GV_ERR_SHAPE;
+    bool in_range = gv_norm_axis((int)n->iattr[0], x->rank, &a);
+    if (!in_range || x->shape[a] == 0) {
+        char *sx = gv_shape_str(x->rank, x->shape);
+        gv_graph_fail(g, in_range ? GV_ERR_SHAPE : GV_ERR_ARG, "argmax: axis %d %s %s",
+                      (int)n->iattr[0], in_range ? "has size 0 in" : "is out of range for", sx);
+        free(sx);
+        return in_range ? GV_ERR_SHAPE : GV_ERR_ARG;
     }
     n->iattr[0] = a;
     bool keep = n->iattr[1];
@@ -217,6 +269,19 @@ void gv_argmax_kernel(const gv_node *n, const gv_node *const *ins, const void *c
     for (int i = a + 1; i < x->rank; i++) inner *= x->shape[i];
     for (int i = 0; i < a; i++) outer *= x->shape[i];
     int32_t *y = out;
+    if (!gv_dtype_is_float(x->dtype)) { /* integers exactly */
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t in_ = 0; in_ < inner; in_++) {
+                int64_t best = 0;
+                uint64_t bv = gv_load_bits(x->dtype, in[0], o * len * inner + in_);
+                for (int64_t k = 1; k < len; k++) {
+                    uint64_t v = gv_load_bits(x->dtype, in[0], (o * len + k) * inner + in_);
+                    if (gv_int_less(x->dtype, bv, v)) bv = v, best = k;
+                }
+                y[o * inner + in_] = (int32_t)best;
+            }
+        return;
+    }
     for (int64_t o = 0; o < outer; o++)
         for (int64_t in_ = 0; in_ < inner; in_++) {
             int64_t best = 0;

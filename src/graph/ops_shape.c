@@ -36,23 +36,25 @@ gv_value gv_reshape(gv_value x, int rank, const int64_t *shape) {
     }
     int64_t dims[rank > 0 ? rank : 1], known = 1;
     int infer = -1;
-    for (int i = 0; i < rank; i++) {
+    const char *why = NULL;
+    for (int i = 0; i < rank && !why; i++) {
         dims[i] = shape[i];
         if (shape[i] == -1 && infer < 0) infer = i;
-        else if (shape[i] < 0) {
-            gv_graph_fail(g, GV_ERR_ARG, "reshape: invalid dimension %lld", (long long)shape[i]);
-            return gv_invalid(g);
-        } else known *= shape[i];
+        else if (shape[i] == -1) why = "only one dimension may be -1";
+        else if (shape[i] < 0) why = "negative dimension";
+        else if (__builtin_mul_overflow(known, shape[i], &known)) why = "size overflows";
     }
-    if (infer >= 0) {
+    if (!why && infer >= 0) {
         int64_t size = gv_value_size(x);
-        if (known == 0 || size % known) {
-            char *a = gv_shape_str(gv_value_rank(x), gv_value_shape(x));
-            gv_graph_fail(g, GV_ERR_SHAPE, "reshape: cannot infer dimension %d of %s", infer, a);
-            free(a);
-            return gv_invalid(g);
-        }
-        dims[infer] = size / known;
+        if (known == 0 || size % known) why = "cannot infer the -1 dimension";
+        else dims[infer] = size / known;
+    }
+    if (why) {
+        char *a = gv_shape_str(gv_value_rank(x), gv_value_shape(x)), *b = gv_shape_str(rank, shape);
+        gv_graph_fail(g, why[0] == 'c' ? GV_ERR_SHAPE : GV_ERR_ARG, "reshape: cannot reshape %s "
+                      "into %s: %s", a, b, why);
+        free(a), free(b);
+        return gv_invalid(g);
     }
     if (rank == gv_value_rank(x) && memcmp(dims, gv_value_shape(x), (size_t)rank * 8) == 0)
         return x;
@@ -65,8 +67,10 @@ gv_value gv_expand_dims(gv_value x, int axis) {
     if (!gv_value_ok(x)) return x;
     int r = gv_value_rank(x), a;
     if (!gv_norm_axis(axis, r + 1, &a)) {
-        gv_graph_fail(x.graph, GV_ERR_ARG, "expand_dims: axis %d is out of range for rank %d",
-                      axis, r);
+        char *sx = gv_shape_str(r, gv_value_shape(x));
+        gv_graph_fail(x.graph, GV_ERR_ARG, "expand_dims: axis %d is out of range for %s", axis,
+                      sx);
+        free(sx);
         return gv_invalid(x.graph);
     }
     int64_t shape[r + 1];
@@ -86,9 +90,12 @@ gv_value gv_squeeze(gv_value x, const int *axes, int naxes) {
             drop[i] = xs[i] == 1;
             continue;
         }
-        if (!gv_norm_axis(axes[i], r, &a) || xs[a] != 1) {
-            gv_graph_fail(x.graph, GV_ERR_SHAPE, "squeeze: axis %d is not a size-1 axis",
-                          axes[i]);
+        bool in_range = gv_norm_axis(axes[i], r, &a);
+        if (!in_range || xs[a] != 1) {
+            char *sx = gv_shape_str(r, xs);
+            gv_graph_fail(x.graph, in_range ? GV_ERR_SHAPE : GV_ERR_ARG, "squeeze: axis %d %s %s",
+                          axes[i], in_range ? "is not of size 1 in" : "is out of range for", sx);
+            free(sx);
             return gv_invalid(x.graph);
         }
         drop[a] = true;
@@ -113,8 +120,10 @@ gv_status gv_transpose_infer(gv_graph *g, gv_node *n, const gv_node *const *ins)
     }
     free(seen);
     if (!ok) {
-        gv_graph_fail(g, GV_ERR_ARG, "transpose: the permutation is not a permutation of "
-                      "the %d axes", x->rank);
+        char *sx = gv_shape_str(x->rank, x->shape), *sp = gv_shape_str(n->nattr, n->attr);
+        gv_graph_fail(g, GV_ERR_ARG, "transpose: %s is not a permutation of the axes of %s", sp,
+                      sx);
+        free(sx), free(sp);
         return GV_ERR_ARG;
     }
     int64_t *shape = gv_node_set_shape(g, n, x->rank, NULL);
@@ -219,6 +228,11 @@ void gv_broadcast_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_va
 gv_value gv_broadcast_to(gv_value x, int rank, const int64_t *shape) {
     gv_graph *g = gv_graph_of("broadcast_to", &x, 1);
     if (!g) return gv_invalid(x.graph);
+    int64_t size;
+    if (gv_shape_check("broadcast_to", gv_value_dtype(x), rank, shape, &size) != GV_OK) {
+        gv_graph_fail(g, gv_last_status(), "%s", gv_last_error());
+        return gv_invalid(g);
+    }
     if (rank == gv_value_rank(x) && memcmp(shape, gv_value_shape(x), (size_t)rank * 8) == 0)
         return x;
     gv_node_spec s = {.op = GV_OP_BROADCAST, .nin = 1, .in = &x, .rank = rank, .shape = shape,
@@ -235,9 +249,10 @@ gv_status gv_slice_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
     for (int i = 0; i < r; i++) {
         int64_t st = n->attr[i], lim = n->attr[r + i], str = n->attr[2 * r + i];
         if (st < 0 || lim < st || lim > x->shape[i] || str < 1) {
-            gv_graph_fail(g, GV_ERR_ARG, "slice: axis %d: [%lld:%lld:%lld] is not within "
-                          "size %lld", i, (long long)st, (long long)lim, (long long)str,
-                          (long long)x->shape[i]);
+            char *sx = gv_shape_str(r, x->shape);
+            gv_graph_fail(g, GV_ERR_ARG, "slice: [%lld:%lld:%lld] on axis %d of %s is out of "
+                          "range", (long long)st, (long long)lim, (long long)str, i, sx);
+            free(sx);
             return GV_ERR_ARG;
         }
         shape[i] = (lim - st + str - 1) / str;
@@ -333,13 +348,16 @@ gv_value gv_slice_axis(gv_value x, int axis, int64_t start, int64_t limit) {
     if (!gv_value_ok(x)) return x;
     int r = gv_value_rank(x), a;
     if (!gv_norm_axis(axis, r, &a)) {
-        gv_graph_fail(x.graph, GV_ERR_ARG, "slice: axis %d is out of range for rank %d", axis, r);
+        char *sx = gv_shape_str(r, gv_value_shape(x));
+        gv_graph_fail(x.graph, GV_ERR_ARG, "slice_axis: axis %d is out of range for %s", axis, sx);
+        free(sx);
         return gv_invalid(x.graph);
     }
-    int64_t st[r], lim[r];
+    int64_t st[r], lim[r], len = gv_value_shape(x)[a];
     for (int i = 0; i < r; i++) st[i] = 0, lim[i] = gv_value_shape(x)[i];
-    st[a] = start;
-    lim[a] = limit;
+    /* negative indices count from the end, as lax.slice_in_dim */
+    st[a] = start < 0 ? start + len : start;
+    lim[a] = limit < 0 ? limit + len : limit;
     return gv_slice(x, st, lim, NULL);
 }
 
@@ -349,8 +367,10 @@ gv_status gv_concat_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
     const gv_node *x0 = ins[0];
     int a;
     if (n->nin < 1 || !gv_norm_axis((int)n->iattr[0], x0->rank, &a)) {
-        gv_graph_fail(g, GV_ERR_ARG, "concatenate: axis %d is out of range for rank %d",
-                      (int)n->iattr[0], x0->rank);
+        char *s0 = gv_shape_str(x0->rank, x0->shape);
+        gv_graph_fail(g, GV_ERR_ARG, "concatenate: axis %d is out of range for operand 0 %s",
+                      (int)n->iattr[0], s0);
+        free(s0);
         return GV_ERR_ARG;
     }
     n->iattr[0] = a;
@@ -404,13 +424,19 @@ void gv_concat_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value
 gv_value gv_concatenate(const gv_value *xs, int n, int axis) {
     gv_graph *g = xs && n > 0 ? gv_graph_of("concatenate", xs, n) : NULL;
     if (!g) return gv_invalid(xs && n > 0 ? xs[0].graph : NULL);
-    if (n == 1) return xs[0];
+    int a;
+    if (n == 1 && gv_norm_axis(axis, gv_value_rank(xs[0]), &a)) return xs[0]; /* else: the rule fails */
     gv_node_spec s = {.op = GV_OP_CONCAT, .nin = n, .in = xs, .iattr = {axis, 0}};
     return gv_emit(g, &s);
 }
 
 gv_status gv_split_equal(gv_value x, int n, int axis, gv_value *out) {
-    if (!out || n < 1) return GV_ERR_ARG;
+    if (!out || n < 1) {
+        if (x.graph) gv_graph_fail(x.graph, GV_ERR_ARG, "split: %d parts (need >= 1)%s", n,
+                                   out ? "" : " or out is NULL");
+        for (int i = 0; out && i < n; i++) out[i] = gv_invalid(x.graph);
+        return GV_ERR_ARG;
+    }
     if (!gv_value_ok(x)) {
         for (int i = 0; i < n; i++) out[i] = x;
         return GV_ERR_ARG;
@@ -420,10 +446,15 @@ gv_status gv_split_equal(gv_value x, int n, int axis, gv_value *out) {
     bool ok = gv_norm_axis(axis, gv_value_rank(x), &a);
     if (ok) len = gv_value_shape(x)[a];
     if (!ok || len % n) {
-        gv_graph_fail(x.graph, GV_ERR_SHAPE, "split: axis %d of size %lld does not split into "
-                      "%d equal parts", axis, (long long)len, n);
+        char *sx = gv_shape_str(gv_value_rank(x), gv_value_shape(x));
+        if (ok)
+            gv_graph_fail(x.graph, GV_ERR_SHAPE, "split: axis %d of %s (size %lld) does not "
+                          "split into %d equal parts", axis, sx, (long long)len, n);
+        else
+            gv_graph_fail(x.graph, GV_ERR_ARG, "split: axis %d is out of range for %s", axis, sx);
+        free(sx);
         for (int i = 0; i < n; i++) out[i] = gv_invalid(x.graph);
-        return GV_ERR_SHAPE;
+        return ok ? GV_ERR_SHAPE : GV_ERR_ARG;
     }
     for (int i = 0; i < n; i++) out[i] = gv_slice_axis(x, a, i * len / n, (i + 1) * len / n);
     return gv_graph_status(x.graph);
@@ -438,8 +469,11 @@ gv_status gv_pad_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
     for (int i = 0; i < r; i++) {
         shape[i] = x->shape[i] + n->attr[i] + n->attr[r + i];
         if (shape[i] < 0) {
-            gv_graph_fail(g, GV_ERR_ARG, "pad: axis %d would have negative size %lld", i,
-                          (long long)shape[i]);
+            char *sx = gv_shape_str(r, x->shape);
+            gv_graph_fail(g, GV_ERR_ARG, "pad: padding (%lld, %lld) leaves axis %d of %s with "
+                          "negative size %lld", (long long)n->attr[i], (long long)n->attr[r + i],
+                          i, sx, (long long)shape[i]);
+            free(sx);
             return GV_ERR_ARG;
         }
     }
