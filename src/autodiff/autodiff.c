@@ -52,6 +52,7 @@ static gv_status backprop(gv_graph *g, const int32_t *roots, const gv_value *see
 typedef struct grads_ctx {
     gv_graph *g;
     const int32_t *ct;
+    bool int_zeros; /* vjp: integer leaves get zero cotangents instead of an error */
 } grads_ctx;
 
 static gv_tree *grad_leaf(const gv_tree *leaf, size_t index, void *ud) {
@@ -61,7 +62,7 @@ static gv_tree *grad_leaf(const gv_tree *leaf, size_t index, void *ud) {
         gv_error(GV_ERR_ARG, "differentiated argument leaf %zu is not a value", index);
         return NULL;
     }
-    if (!gv_dtype_is_float(gv_value_dtype(v))) {
+    if (!gv_dtype_is_float(gv_value_dtype(v)) && !c->int_zeros) {
         gv_error(GV_ERR_DTYPE, "grad requires float inputs, but leaf %zu of the differentiated "
                  "argument is %s", index, gv_dtype_name(gv_value_dtype(v)));
         return NULL;
@@ -203,7 +204,7 @@ static gv_fn *make_grad(const gv_fn *f, int argnum, const char *wrt, bool has_au
         gv_error(gv_graph_status(g), "%s: %s", what, gv_graph_error(g));
         goto fail;
     }
-    grads_ctx gc = {g, ct};
+    grads_ctx gc = {g, ct, false};
     grads = gv_tree_rebuild_indexed(gv_tree_get(c->inputs, arg_path), grad_leaf, &gc);
     if (!grads) {
         gv_error_prefix("%s: ", what);
@@ -251,4 +252,185 @@ gv_fn *gv_value_and_grad_path(const gv_fn *f, const char *wrt, bool has_aux) {
 }
 gv_fn *gv_grad(const gv_fn *f, int argnum, bool has_aux) {
     return make_grad(f, argnum, NULL, has_aux, WANT_GRAD);
+}
+
+/* ---- vjp and jvp ---- */
+
+typedef struct ct_ctx {
+    gv_graph *g;
+    size_t first;   /* input index of the first cotangent */
+    int32_t *roots; /* per output: its node */
+    gv_value *seeds;
+    int nroots;
+    const gv_fn *f;
+} ct_ctx;
+
+/* A cotangent input shaped like output leaf `index`. */
+static gv_tree *ct_input(const gv_tree *leaf, size_t index, void *ud) {
+    ct_ctx *c = ud;
+    gv_value o = gv_tree_leaf_value(leaf);
+    gv_node_spec s = {.op = GV_OP_INPUT, .iattr = {(int64_t)(c->first + index), 0},
+                      .dtype = gv_value_dtype(o), .rank = gv_value_rank(o),
+                      .shape = gv_value_shape(o)};
+    gv_value in = gv_emit(c->g, &s);
+    if (!gv_value_ok(in)) {
+        gv_error(gv_graph_status(c->g), "%s", gv_graph_error(c->g));
+        return NULL;
+    }
+    if (gv_dtype_is_float(gv_value_dtype(o))) {
+        c->roots[c->nroots] = o.id;
+        c->seeds[c->nroots++] = in;
+    }
+    return gv_tree_new_value_leaf(in);
+}
+
+/* The example tensor for an output leaf (zeros of its shape). */
+static gv_tree *ct_example(const gv_tree *leaf, size_t index, void *ud) {
+    gv_value o = gv_tree_leaf_value(leaf);
+    gv_tensor *t = gv_tensor_zeros(gv_value_dtype(o), gv_value_rank(o), gv_value_shape(o));
+    if (!t) return NULL;
+    gv_tree *l = gv_tree_new_leaf(t);
+    gv_tensor_free(t);
+    return l;
+}
+
+static gv_tree *pair(gv_tree *a, gv_tree *b) {
+    gv_tree *t = gv_tree_new_tuple();
+    if (!t || !a || !b || gv_tree_append(t, a) != GV_OK || gv_tree_append(t, b) != GV_OK) {
+        gv_tree_free(t), gv_tree_free(a), gv_tree_free(b);
+        return NULL;
+    }
+    return t;
+}
+
+gv_fn *gv_vjp(const gv_fn *f, const char *wrt) {
+    if (!f) {
+        gv_error(GV_ERR_ARG, "gv_vjp: fn is NULL");
+        return NULL;
+    }
+    if (!wrt) wrt = "";
+    if (!gv_tree_get(f->inputs, wrt)) {
+        gv_error_prefix("gv_vjp: differentiating with respect to '%s': ", wrt);
+        return NULL;
+    }
+    gv_fn *c = fn_clone(f);
+    if (!c) return NULL;
+    gv_graph *g = c->graph;
+    ct_ctx cc = {g, c->ninputs, malloc((c->nout + 1) * sizeof(int32_t)),
+                 malloc((c->nout + 1) * sizeof(gv_value)), 0, f};
+    int32_t *ct = NULL;
+    gv_tree *cts = NULL, *grads = NULL, *ex = NULL, *in = NULL, *out = NULL;
+    if (!cc.roots || !cc.seeds) {
+        gv_error(GV_ERR_NOMEM, "gv_vjp: out of memory");
+        goto fail;
+    }
+    cts = gv_tree_rebuild_indexed(c->outputs, ct_input, &cc);
+    if (!cts) {
+        gv_error_prefix("gv_vjp: ");
+        goto fail;
+    }
+    ct = malloc((size_t)(g->n + 1) * sizeof *ct);
+    if (!ct) {
+        gv_error(GV_ERR_NOMEM, "gv_vjp: out of memory");
+        goto fail;
+    }
+    if (cc.nroots > 0) {
+        if (backprop(g, cc.roots, cc.seeds, cc.nroots, ct) != GV_OK) {
+            gv_error(gv_graph_status(g), "gv_vjp: %s", gv_graph_error(g));
+            goto fail;
+        }
+    } else {
+        for (int32_t i = 0; i < g->n; i++) ct[i] = -1;
+    }
+    grads_ctx gc = {g, ct, true};
+    grads = gv_tree_rebuild_indexed(gv_tree_get(c->inputs, wrt), grad_leaf, &gc);
+    ex = gv_tree_rebuild_indexed(c->outputs, ct_example, NULL);
+    if (!grads || !ex) {
+        gv_error_prefix("gv_vjp: ");
+        goto fail;
+    }
+    /* the new function's inputs: (f's inputs, cotangents) */
+    gv_tree *old_ex = c->example, *old_in = c->inputs;
+    c->example = pair(old_ex, ex);
+    c->inputs = pair(old_in, cts);
+    ex = cts = NULL;
+    out = pair(gv_tree_clone(c->outputs), grads);
+    grads = NULL;
+    if (!c->example || !c->inputs || !out) goto fail;
+    c->ninputs += c->nout;
+    if (gv_fn_set_outputs(c, out) != GV_OK) goto fail;
+    gv_tree_free(out);
+    free(ct), free(cc.roots), free(cc.seeds);
+    return c;
+fail:
+    gv_tree_free(cts), gv_tree_free(grads), gv_tree_free(ex), gv_tree_free(in), gv_tree_free(out);
+    free(ct), free(cc.roots), free(cc.seeds);
+    gv_fn_free(c);
+    return NULL;
+}
+
+/* jvp by transposing the (linear) VJP: with V(x, u) = J(x)^T u, the VJP of V
+ * with respect to u along a tangent t is J(x) t. */
+typedef struct jvp_ctx {
+    const gv_fn *f, *v, *w;
+} jvp_ctx;
+
+static gv_tree *vjp_part(gv_graph *g, const gv_tree *in, void *ud) {
+    jvp_ctx *c = ud;
+    gv_tree *r = gv_fn_call(g, c->v, in);
+    gv_tree *ctx = r ? gv_tree_pop(r, "1") : NULL;
+    gv_tree_free(r);
+    return ctx;
+}
+
+typedef struct zeros_ctx {
+    gv_graph *g;
+} zeros_ctx;
+
+static gv_tree *zero_value(const gv_tree *leaf, size_t index, void *ud) {
+    zeros_ctx *z = ud;
+    gv_value o = gv_tree_leaf_value(leaf);
+    gv_value v = gv_full(z->g, gv_value_dtype(o), gv_value_rank(o), gv_value_shape(o), 0.0);
+    return gv_value_ok(v) ? gv_tree_new_value_leaf(v) : NULL;
+}
+
+static gv_tree *jvp_trace(gv_graph *g, const gv_tree *in, void *ud) {
+    jvp_ctx *c = ud;
+    const gv_tree *x = gv_tree_get(in, "0"), *t = gv_tree_get(in, "1");
+    zeros_ctx z = {g};
+    gv_tree *u0 = gv_tree_rebuild_indexed(c->f->outputs, zero_value, &z);
+    gv_tree *args = pair(pair(gv_tree_clone(x), u0), gv_tree_clone(t));
+    gv_tree *wr = args ? gv_fn_call(g, c->w, args) : NULL; /* (ct_wrt, J t) */
+    gv_tree *ys = gv_fn_call(g, c->f, x);
+    gv_tree *res = NULL;
+    if (wr && ys) res = pair(ys, gv_tree_pop(wr, "1"));
+    else gv_tree_free(ys);
+    gv_tree_free(wr), gv_tree_free(args);
+    return res;
+}
+
+gv_fn *gv_jvp(const gv_fn *f, const char *wrt) {
+    if (!f) {
+        gv_error(GV_ERR_ARG, "gv_jvp: fn is NULL");
+        return NULL;
+    }
+    if (!wrt) wrt = "";
+    jvp_ctx c = {f, NULL, NULL};
+    gv_fn *g = NULL, *result = NULL;
+    gv_tree *ex = NULL;
+    c.v = gv_vjp(f, wrt);
+    if (!c.v) return NULL;
+    g = gv_trace(vjp_part, &c, ((const gv_fn *)c.v)->example);
+    if (!g) goto done;
+    c.w = gv_vjp(g, "1");
+    if (!c.w) goto done;
+    /* the jvp's example inputs: (f's inputs, tangents shaped like wrt) */
+    ex = pair(gv_tree_clone(f->example), gv_tree_copy(gv_tree_get(f->example, wrt)));
+    if (!ex) goto done;
+    result = gv_trace(jvp_trace, &c, ex);
+done:
+    if (!result) gv_error_prefix("gv_jvp: ");
+    gv_tree_free(ex);
+    gv_fn_free((gv_fn *)c.v), gv_fn_free((gv_fn *)c.w), gv_fn_free(g);
+    return result;
 }

@@ -182,3 +182,94 @@ Test(grad, errors) {
     gv_fn_free(f);
     gv_tree_free(in);
 }
+
+/* y = tanh(x @ w1 + b1) @ w2: vector valued */
+static gv_tree *vec_fn(gv_graph *g, const gv_tree *in, void *ud) {
+    gv_value x = gv_tree_get_value(in, "1/x");
+    gv_value h = gv_tanh(gv_add(gv_matmul(x, gv_tree_get_value(in, "0/w1")),
+                                gv_tree_get_value(in, "0/b1")));
+    gv_tree *out = gv_tree_new_dict();
+    gv_tree_insert_value(out, "y", gv_matmul(h, gv_tree_get_value(in, "0/w2")));
+    gv_tree_insert_value(out, "n", gv_argmax(h, -1, false)); /* an integer output */
+    return out;
+}
+
+Test(grad, jvp_matches_finite_differences_and_vjp_is_its_transpose) {
+    gv_tree *in = inputs(GV_F64);
+    gv_fn *f = GVT_NN(gv_trace(vec_fn, NULL, in));
+    gv_fn *jvp = GVT_NN(gv_jvp(f, "0"));
+    gv_fn *vjp = GVT_NN(gv_vjp(f, "0"));
+    /* tangent t and cotangent u */
+    gv_tree *t = GVT_NN(gv_tree_copy(gv_tree_get(in, "0")));
+    gv_tensor **tl;
+    size_t nt;
+    GVT_OK(gv_tree_flatten(t, &tl, &nt));
+    for (size_t i = 0; i < nt; i++) {
+        double *p = gv_tensor_data(tl[i]);
+        for (int64_t j = 0; j < gv_tensor_size(tl[i]); j++) p[j] = cos(0.3 + (double)(5 * i + j));
+    }
+    free(tl);
+    gv_tree *jin = gv_tree_new_tuple();
+    GVT_OK(gv_tree_append(jin, gv_tree_clone(in)));
+    GVT_OK(gv_tree_append(jin, gv_tree_clone(t)));
+    gv_tree *jout = NULL;
+    GVT_OK(gv_fn_eval(jvp, jin, &jout));
+    gv_tensor *jy = GVT_NN(gv_tree_get_tensor(jout, "1/y"));
+    /* finite differences of y along t */
+    const double e = 1e-6;
+    gv_tree *plus = GVT_NN(gv_tree_copy(in)), *minus = GVT_NN(gv_tree_copy(in));
+    const char *names[3] = {"w1", "b1", "w2"};
+    for (int p = 0; p < 3; p++) {
+        char path[16];
+        snprintf(path, sizeof path, "0/%s", names[p]);
+        double *pp = gv_tensor_data(gv_tree_get_tensor(plus, path));
+        double *pm = gv_tensor_data(gv_tree_get_tensor(minus, path));
+        const double *pt = gv_tensor_data_const(gv_tree_get_tensor(t, names[p]));
+        for (int64_t j = 0; j < gv_tensor_size(gv_tree_get_tensor(t, names[p])); j++)
+            pp[j] += e * pt[j], pm[j] -= e * pt[j];
+    }
+    gv_tree *yp = NULL, *ym = NULL;
+    GVT_OK(gv_fn_eval(f, plus, &yp));
+    GVT_OK(gv_fn_eval(f, minus, &ym));
+    gv_tensor *a = gv_tree_get_tensor(yp, "y"), *b = gv_tree_get_tensor(ym, "y");
+    cr_assert_eq(gv_tensor_size(jy), 10);
+    for (int64_t j = 0; j < 10; j++) {
+        double x, y, z;
+        gv_tensor_get_flat(a, j, &x), gv_tensor_get_flat(b, j, &y), gv_tensor_get_flat(jy, j, &z);
+        double fd = (x - y) / (2 * e);
+        cr_expect(fabs(z - fd) <= 1e-7 + 1e-6 * fabs(fd), "jvp[%lld] %.10g vs fd %.10g",
+                  (long long)j, z, fd);
+    }
+    /* <u, J t> == <J^T u, t> for u = ones over y */
+    gv_tree *uin = gv_tree_new_tuple();
+    GVT_OK(gv_tree_append(uin, gv_tree_clone(in)));
+    gv_tree *u = gv_tree_new_dict();
+    gv_tensor *ones = GVT_NN(gv_tensor_ones(GV_F64, GV_DIMS(5, 2)));
+    gv_tensor *nz = GVT_NN(gv_tensor_zeros(GV_I32, GV_DIMS(5)));
+    GVT_OK(gv_tree_insert_tensor(u, "y", ones));
+    GVT_OK(gv_tree_insert_tensor(u, "n", nz));
+    GVT_OK(gv_tree_append(uin, u));
+    gv_tree *vout = NULL;
+    GVT_OK(gv_fn_eval(vjp, uin, &vout));
+    double lhs = 0, rhs = 0;
+    for (int64_t j = 0; j < 10; j++) {
+        double z;
+        gv_tensor_get_flat(jy, j, &z);
+        lhs += z;
+    }
+    for (int p = 0; p < 3; p++) {
+        char gp[16];
+        snprintf(gp, sizeof gp, "1/%s", names[p]);
+        gv_tensor *gt = GVT_NN(gv_tree_get_tensor(vout, gp)), *tt = gv_tree_get_tensor(t, names[p]);
+        for (int64_t j = 0; j < gv_tensor_size(gt); j++) {
+            double x, y;
+            gv_tensor_get_flat(gt, j, &x), gv_tensor_get_flat(tt, j, &y);
+            rhs += x * y;
+        }
+    }
+    cr_assert_float_eq(lhs, rhs, 1e-10 * (1 + fabs(lhs)), "<u, Jt> %.15g vs <J^T u, t> %.15g", lhs, rhs);
+    gv_tensor_free(ones), gv_tensor_free(nz);
+    gv_tree_free(vout), gv_tree_free(uin), gv_tree_free(yp), gv_tree_free(ym);
+    gv_tree_free(plus), gv_tree_free(minus), gv_tree_free(jout), gv_tree_free(jin), gv_tree_free(t);
+    gv_fn_free(vjp), gv_fn_free(jvp), gv_fn_free(f), gv_tree_free(in);
+}
