@@ -50,8 +50,20 @@ typedef struct gv_fstore {
     int16_t reg;
 } gv_fstore;
 
+/* A reduction fed by a fused chain, accumulated inside the same pass: the
+ * chain's value is never stored. Domain index k maps to output
+ * (k / (red * inner)) * inner + k % inner. */
+typedef struct gv_fepi {
+    int16_t reg;
+    uint8_t op;          /* GV_OP_REDUCE_SUM / MAX / MIN */
+    int64_t dims[3];     /* outer, reduced, inner */
+    gv_bufref buf;
+} gv_fepi;
+
 typedef struct gv_fused {
     int64_t size;        /* elements of the domain */
+    int nred;
+    gv_fepi *red;
     int nregs;
     int ninstr, nload, nstore;
     gv_finstr *instr;

@@ -121,6 +121,19 @@ static void run_block(const gv_fused *f, void *const *bases, float *R, int64_t s
             for (int64_t i = 0; i < len; i++) D[i] = v;
         }
     for (int k = 0; k < f->ninstr; k++) exec(&f->instr[k], R, len);
+    for (int k = 0; k < f->nred; k++) { /* in domain order: the reference's order */
+        const gv_fepi *e = &f->red[k];
+        float *out = (float *)((char *)bases[e->buf.base] + e->buf.offset);
+        const float *src = R + (size_t)e->reg * GV_FBLOCK;
+        int64_t span = e->dims[1] * e->dims[2], inner = e->dims[2];
+        for (int64_t i = 0; i < len; i++) {
+            int64_t kk = start + i, o = inner == 1 ? kk / span : (kk / span) * inner + kk % inner;
+            float v = src[i];
+            if (e->op == GV_OP_REDUCE_SUM) out[o] += v;
+            else if (e->op == GV_OP_REDUCE_MAX) out[o] = (v > out[o] || isnan(v)) ? v : out[o];
+            else out[o] = (v < out[o] || isnan(v)) ? v : out[o];
+        }
+    }
     for (int k = 0; k < f->nstore; k++) {
         const gv_fstore *s = &f->store[k];
         char *base = (char *)bases[s->buf.base] + s->buf.offset;
@@ -137,7 +150,13 @@ static void run_block(const gv_fused *f, void *const *bases, float *R, int64_t s
 void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int threads) {
     int64_t nblocks = (f->size + GV_FBLOCK - 1) / GV_FBLOCK;
     size_t per_thread = (size_t)f->nregs * GV_FBLOCK;
-    if (threads > 1 && nblocks >= 64) { /* below ~32K elements a fork/join costs more */
+    for (int k = 0; k < f->nred; k++) {
+        const gv_fepi *e = &f->red[k];
+        float *out = (float *)((char *)bases[e->buf.base] + e->buf.offset);
+        float init = e->op == GV_OP_REDUCE_SUM ? 0.0f : e->op == GV_OP_REDUCE_MAX ? -INFINITY : INFINITY;
+        for (int64_t i = 0, n = e->dims[0] * e->dims[2]; i < n; i++) out[i] = init;
+    }
+    if (threads > 1 && nblocks >= 64 && f->nred == 0) { /* below ~32K elements a fork/join costs more */
 #pragma omp parallel for num_threads(threads) schedule(static)
         for (int64_t b = 0; b < nblocks; b++) {
             int tid = 0;

@@ -20,6 +20,7 @@ typedef struct vinfo {
     int32_t alias;   /* V_ALIAS: the value whose buffer this one shares */
     bool placed;     /* buffer assigned */
     bool stored;     /* a group member written to memory */
+    int32_t epi_group; /* a reduction accumulated inside this fused group (-1: no) */
     gv_bufref buf;
     size_t bytes;
 } vinfo;
@@ -68,23 +69,37 @@ static bool same_shape(const gv_node *a, const gv_node *b) {
     return a->rank == b->rank && memcmp(a->shape, b->shape, (size_t)a->rank * 8) == 0;
 }
 
-/* Group g's domain: the shape of its root (first member seen, the last in order). */
+/* Fusion groups, formed from the last node back. A group runs as one step
+ * at the position of its root (its last member, whose shape is the group's
+ * domain). A node joins a consumer's group G when its shape is G's domain
+ * (or it is a constant) and every consumer outside G runs after G's step;
+ * it is then stored for those consumers. That invariant (every outside
+ * reader of a group's value runs later) keeps the step order valid. */
+static int32_t position(const builder *b, const int32_t *root, int32_t c) {
+    return b->v[c].group >= 0 ? root[b->v[c].group] : c;
+}
+
 static void form_groups(builder *b, int32_t *root) {
     for (int32_t i = b->n - 1; i >= 0; i--) {
         b->v[i].group = -1;
         if (!b->live[i] || !fusible(b, i)) continue;
-        int32_t g = -2;
+        const gv_node *n = &b->g->nodes[i];
+        int32_t best = -1;
         for (int32_t k = 0; k < b->ncons[i]; k++) {
             int32_t cg = b->v[b->cons[i][k]].group;
-            if (cg < 0 || (g != -2 && cg != g)) {
-                g = -1;
-                break;
+            if (cg < 0 || (best >= 0 && root[cg] >= root[best])) continue;
+            if (n->op != GV_OP_FULL && !same_shape(n, &b->g->nodes[root[cg]])) continue;
+            bool ok = true;
+            for (int32_t q = 0; q < b->ncons[i] && ok; q++) {
+                int32_t c = b->cons[i][q];
+                if (b->v[c].group == cg) continue;
+                /* a constant is cheap to recompute but not to share: keep it whole */
+                ok = n->op != GV_OP_FULL && position(b, root, c) > root[cg];
             }
-            g = cg;
+            if (ok) best = cg;
         }
-        const gv_node *n = &b->g->nodes[i];
-        if (g >= 0 && (n->op == GV_OP_FULL || same_shape(n, &b->g->nodes[root[g]]))) {
-            b->v[i].group = g;
+        if (best >= 0) {
+            b->v[i].group = best;
         } else {
             b->v[i].group = b->ngroups;
             root[b->ngroups++] = i;
@@ -251,7 +266,20 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
         *in = (gv_finstr){copy ? GV_FOP_COPY : (uint8_t)n->op, r, ops[0], ops[1], ops[2]};
     }
     f->nregs = next;
-    /* loads were registered in reg[] only for this group: forget them */
+    for (int32_t i = root + 1; i < b->n; i++) {
+        if (!b->live[i] || b->v[i].epi_group != g) continue;
+        if (!f->red) f->red = calloc((size_t)b->n - (size_t)root, sizeof *f->red);
+        if (!f->red) {
+            free(reg);
+            return gv_error(GV_ERR_NOMEM, "compile: out of memory");
+        }
+        const gv_node *rn = &b->g->nodes[i];
+        gv_fepi *e = &f->red[f->nred++];
+        e->reg = (int16_t)reg[rn->in[0]];
+        e->op = (uint8_t)rn->op;
+        gv_reduce_collapse(rn, &b->g->nodes[rn->in[0]], e->dims);
+        e->buf = b->v[i].buf;
+    }
     free(reg);
     return GV_OK;
 }
@@ -378,6 +406,23 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
     for (int32_t i = 0; i < n; i++)
         if (b.v[i].kind == V_CONST)
             b.v[i].buf = (gv_bufref){gv_base_const(p, b.v[i].alias), 0};
+    /* reductions of a fused chain's value that nothing else reads: accumulate
+     * them inside the chain's pass (fusion into reduction inputs) */
+    for (int32_t i = 0; i < n; i++) {
+        b.v[i].epi_group = -1;
+        const gv_node *nd = &g->nodes[i];
+        if (!b.live[i] || nd->dtype != GV_F32 ||
+            (nd->op != GV_OP_REDUCE_SUM && nd->op != GV_OP_REDUCE_MAX && nd->op != GV_OP_REDUCE_MIN))
+            continue;
+        int32_t x = nd->in[0];
+        int64_t dims[3];
+        if (b.v[x].group < 0 || !b.v[x].stored || b.ncons[x] != 1 || b.is_out[x] ||
+            g->nodes[x].op == GV_OP_FULL || !gv_reduce_collapse(nd, &g->nodes[x], dims))
+            continue;
+        b.v[x].stored = false;
+        b.v[x].kind = V_REG;
+        b.v[i].epi_group = b.v[x].group;
+    }
     for (size_t j = 0; j < p->nout; j++) {
         int32_t r = root_of(&b, p->opt.out_ids[j]);
         if (b.v[r].kind == V_INPUT) b.read_at_end[g->nodes[r].iattr[0]] = true;
@@ -396,12 +441,14 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
             s->node = i;
             for (int32_t m = 0; m <= i; m++)
                 if (b.live[m] && b.v[m].group == v->group && b.v[m].stored) b.v[m].def = ns;
+            for (int32_t m = i + 1; m < n; m++)
+                if (b.live[m] && b.v[m].epi_group == v->group) b.v[m].def = ns;
             ns++;
             p->fused_kernels++;
             /* reads are recorded when the program is built (below) */
             continue;
         }
-        if (v->kind != V_STEP) continue;
+        if (v->kind != V_STEP || v->epi_group >= 0) continue;
         gv_step *s = &p->steps[ns];
         s->kind = nd->op == GV_OP_MATMUL && nd->dtype == GV_F32 ? GV_STEP_GEMM : GV_STEP_REF;
         if (s->kind == GV_STEP_GEMM) p->gemms++;
@@ -559,6 +606,7 @@ void gv_plan_free(gv_plan *p) {
         if (s->kind == GV_STEP_FUSED) {
             for (int l = 0; l < s->fused.nload; l++) free(s->fused.load[l].div);
             free(s->fused.instr), free(s->fused.load), free(s->fused.store), free(s->fused.consts);
+            free(s->fused.red);
         }
     }
     free(p->steps);

@@ -173,9 +173,9 @@ char *gv_plan_dump(const gv_plan *p) {
         char *shape = gv_shape_str(n->rank, n->shape);
         switch (s->kind) {
         case GV_STEP_FUSED:
-            gv_tree_sb_printf(&sb, "%3d fused   %d ops, %d loads, %d stores over %lld elements\n",
-                              k, s->fused.ninstr, s->fused.nload, s->fused.nstore,
-                              (long long)s->fused.size);
+            gv_tree_sb_printf(&sb, "%3d fused   %d ops, %d loads, %d stores, %d reductions over "
+                              "%lld elements\n", k, s->fused.ninstr, s->fused.nload,
+                              s->fused.nstore, s->fused.nred, (long long)s->fused.size);
             break;
         case GV_STEP_GEMM:
             gv_tree_sb_printf(&sb, "%3d gemm    %s%s%s -> base %d +%zu\n", k, shape,
