@@ -8,7 +8,7 @@ PACKAGES=(
   # build
   gcc make cmake ninja-build pkg-config
   # libraries grove links
-  libopenblas-dev zlib1g-dev libpng-dev libjson-c-dev
+  libopenblas-openmp-dev zlib1g-dev libpng-dev libjson-c-dev
   # tests
   libcriterion-dev
 )

@@ -22,7 +22,7 @@ static gv_status execute(gv_plan *p) {
         case GV_STEP_GEMM: {
             const gv_node *n = &g->nodes[s->node];
             gv_gemm_run(n, &g->nodes[n->in[0]], &g->nodes[n->in[1]], ptr(bases, s->in[0]),
-                        ptr(bases, s->in[1]), ptr(bases, s->out));
+                        ptr(bases, s->in[1]), ptr(bases, s->out), p->threads);
             break;
         }
         case GV_STEP_REDUCE:
