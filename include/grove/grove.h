@@ -12,5 +12,6 @@
 #include "grove/ops.h"
 #include "grove/autodiff.h"
 #include "grove/compile.h"
+#include "grove/nn.h"
 
 #endif

@@ -2,6 +2,7 @@
  * [..., M, K] x [..., K, N] with broadcasting batch dims; iattr[0]/iattr[1]
  * say an operand is stored transposed ([..., K, M] / [..., N, K]), which only
  * the compiler sets when it folds a transpose into the product. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -84,7 +85,7 @@ void gv_matmul_kernel(const gv_node *n, const gv_node *const *ins, const void *c
             for (int64_t i = 0; i < m; i++)
                 for (int64_t j = 0; j < nn; j++) {
                     float acc = 0.0f;
-                    for (int64_t p = 0; p < k; p++) acc += A[i * as_i + p * as_p] * B[p * bs_p + j * bs_j];
+                    for (int64_t p = 0; p < k; p++) acc = fmaf(A[i * as_i + p * as_p], B[p * bs_p + j * bs_j], acc);
                     C[i * nn + j] = acc;
                 }
         } else {
@@ -93,7 +94,7 @@ void gv_matmul_kernel(const gv_node *n, const gv_node *const *ins, const void *c
             for (int64_t i = 0; i < m; i++)
                 for (int64_t j = 0; j < nn; j++) {
                     double acc = 0.0;
-                    for (int64_t p = 0; p < k; p++) acc += A[i * as_i + p * as_p] * B[p * bs_p + j * bs_j];
+                    for (int64_t p = 0; p < k; p++) acc = fma(A[i * as_i + p * as_p], B[p * bs_p + j * bs_j], acc);
                     C[i * nn + j] = acc;
                 }
         }

@@ -18,6 +18,10 @@ gv_status gv_random_truncated_normal_fill(gv_prng_impl impl, gv_key key, float *
 gv_status gv_random_bernoulli_fill(gv_prng_impl impl, gv_key key, uint8_t *out, int64_t n,
                                    float p, float *scratch);
 
+/* The word gv_fold_in_static folds in: the first 4 bytes of SHA-1 over the
+ * parts, big-endian (so a traced key can be folded with the same word). */
+uint32_t gv_fold_static_word(const gv_fold_part *parts, size_t nparts, bool fix_separator);
+
 /* Incremental SHA-1 (FIPS 180-4). */
 typedef struct gv_sha1_ctx {
     uint32_t h[5];

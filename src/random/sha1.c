@@ -79,6 +79,10 @@ void gv_sha1(const void *data, size_t len, uint8_t digest[20]) {
 gv_key gv_fold_in_static(gv_key key, const gv_fold_part *parts, size_t nparts,
                          bool fix_separator) {
     if (nparts == 0 || !parts) return key;
+    return gv_fold_in(key, gv_fold_static_word(parts, nparts, fix_separator));
+}
+
+uint32_t gv_fold_static_word(const gv_fold_part *parts, size_t nparts, bool fix_separator) {
     gv_sha1_ctx c;
     gv_sha1_init(&c);
     for (size_t i = 0; i < nparts; i++) {
@@ -98,6 +102,5 @@ gv_key gv_fold_in_static(gv_key key, const gv_fold_part *parts, size_t nparts,
     }
     uint8_t d[20];
     gv_sha1_final(&c, d);
-    uint32_t u = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
-    return gv_fold_in(key, u);
+    return (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
 }

@@ -1,0 +1,162 @@
+/* grove: Flax-style modules (linen). A module is a hollow shell: a type
+ * (a name and call functions) plus a config struct. It holds no parameters.
+ *
+ *   gv_tree *variables = gv_init(&model, key, example_args, NULL);   // {'params': {...}}
+ *   gv_tree *out;  gv_apply(&model, variables, args, NULL, NULL, &out);
+ *
+ * A call function declares its params and children inline, and the same
+ * code runs in both modes: in init mode gv_param draws the initial value
+ * (the numbers Flax draws for the same key and module path, see
+ * docs/random.md section 9); in apply mode it looks the value up in the
+ * variables (a missing path or a wrong shape is a trace error naming the
+ * path). Children are named explicitly (Flax `setup` attributes) or
+ * automatically per type, "Dense_0", "Dense_1", ... (Flax `@nn.compact`).
+ *
+ * Inside a traced function (a loss) a module call is just more graph:
+ * gv_apply_traced. Variables trees keep Flax's collection level:
+ * {"params": ..., "perturbations": ...}. */
+#ifndef GROVE_NN_H
+#define GROVE_NN_H
+
+#include "grove/compile.h"
+#include "grove/initializers.h"
+#include "grove/ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gv_scope gv_scope;
+
+/* A call function: args is a tuple of values (gv_args_get), returns a new
+ * tree of values (gv_tree_new_value_leaf for one array) or NULL after a
+ * trace error. */
+typedef gv_tree *(*gv_method_fn)(gv_scope *s, const void *cfg, const gv_tree *args);
+
+typedef struct gv_method {
+    const char *name;   /* "encode", "decode" */
+    gv_method_fn fn;
+} gv_method;
+
+typedef struct gv_module_type {
+    const char *name;          /* the class name: auto-named children are name_0, name_1 */
+    gv_method_fn call;         /* __call__ */
+    const gv_method *methods;  /* other entry points (Flax's method=) */
+    int nmethods;
+} gv_module_type;
+
+typedef struct gv_module {
+    const gv_module_type *type;
+    const void *cfg;           /* borrowed: must outlive every use of the module */
+} gv_module;
+
+typedef struct gv_module_options {
+    gv_prng_impl impl;         /* the PRNG scheme (default partitionable, JAX's default) */
+    const char *method;        /* NULL = __call__ */
+    bool train;                /* gv_scope_train(): e.g. Dropout active */
+} gv_module_options;
+
+/* ---- top level ---- */
+
+/* model.init(key, *args): runs the method once in init mode and returns the
+ * variables {"params": {...}} as tensors (caller frees), NULL with the error
+ * set. args: a tuple tree of example tensors. */
+gv_tree *gv_init(const gv_module *m, gv_key key, const gv_tree *args, const gv_module_options *o);
+
+/* model.apply(variables, *args, rngs=...): traces, compiles and runs once.
+ * rngs: NULL or a dict of uint32[2] key tensors by stream name ("dropout").
+ * *out: a new tree of tensors (caller frees). */
+gv_status gv_apply(const gv_module *m, const gv_tree *variables, const gv_tree *args,
+                   const gv_tree *rngs, const gv_module_options *o, gv_tree **out);
+
+/* The same inside a trace: variables, args and rngs are trees of values of g.
+ * Returns the outputs as a tree of values, NULL after a trace error. */
+gv_tree *gv_apply_traced(gv_graph *g, const gv_module *m, const gv_tree *variables,
+                         const gv_tree *args, const gv_tree *rngs, const gv_module_options *o);
+
+/* ---- inside a call function ---- */
+
+/* self.param(name, init, shape): float32. */
+gv_value gv_param(gv_scope *s, const char *name, gv_initializer init, int rank,
+                  const int64_t *shape);
+/* self.make_rng(stream): a uint32[2] key value; falls back to "params" when
+ * the stream was not given (Flax >= 0.8.2). */
+gv_value gv_make_rng(gv_scope *s, const char *stream);
+/* self.perturb(name, x): x plus a zero variable of the "perturbations"
+ * collection, so its gradient is the gradient w.r.t. this intermediate. */
+gv_value gv_perturb(gv_scope *s, const char *name, gv_value x);
+
+/* Call a child module: name NULL = auto-named from its type per parent
+ * (Dense_0, ...). method NULL = __call__. Returns the child's outputs. */
+gv_tree *gv_scope_call(gv_scope *s, const char *name, const gv_module *child,
+                       const char *method, const gv_tree *args);
+/* The one-array case: gv_scope_call with args (x) and a single value out. */
+gv_value gv_scope_call1(gv_scope *s, const char *name, const gv_module *child, gv_value x);
+
+gv_graph *gv_scope_graph(const gv_scope *s);
+bool gv_scope_is_init(const gv_scope *s);
+bool gv_scope_train(const gv_scope *s);
+/* The PRNG scheme of this init/apply (gv_module_options.impl). */
+gv_prng_impl gv_scope_prng_impl(const gv_scope *s);
+/* "encoder/Dense_1" ("" at the top). */
+const char *gv_scope_path(const gv_scope *s);
+
+/* Arguments: a tuple of values; arg i (invalid value and a trace error if
+ * absent). gv_args1/2/3 build tuples of values, gv_args_tensors of tensors. */
+gv_value gv_args_get(const gv_tree *args, int i);
+gv_tree *gv_args1(gv_value a);
+gv_tree *gv_args2(gv_value a, gv_value b);
+gv_tree *gv_args3(gv_value a, gv_value b, gv_value c);
+gv_tree *gv_args_tensors(gv_tensor *const *ts, int n);
+
+/* ---- layers ---- */
+
+typedef struct gv_dense_cfg {
+    int64_t features;
+    bool use_bias;               /* Flax default true */
+    gv_initializer kernel_init;  /* default lecun_normal */
+    gv_initializer bias_init;    /* default zeros */
+} gv_dense_cfg;
+/* The defaults with `features` set. */
+gv_dense_cfg gv_dense_defaults(int64_t features);
+extern const gv_module_type gv_Dense;
+/* nn.Dense as a value function in the current scope: kernel (in, features). */
+gv_value gv_dense_apply(gv_scope *s, const gv_dense_cfg *cfg, gv_value x);
+
+typedef struct gv_embed_cfg {
+    int64_t num_embeddings, features;
+    gv_initializer embedding_init; /* default variance_scaling(1, fan_in, normal, out_axis=0) */
+} gv_embed_cfg;
+gv_embed_cfg gv_embed_defaults(int64_t num_embeddings, int64_t features);
+extern const gv_module_type gv_Embed;
+
+typedef struct gv_dropout_cfg {
+    double rate;
+    bool deterministic;          /* true: identity (also when the scope is not training) */
+    const int *broadcast_dims;
+    int nbroadcast;
+} gv_dropout_cfg;
+extern const gv_module_type gv_Dropout;
+
+/* nn.Sequential: children layers_0, layers_1, ... each fed the previous output. */
+typedef struct gv_sequential_cfg {
+    const gv_module *layers;
+    int nlayers;
+} gv_sequential_cfg;
+extern const gv_module_type gv_Sequential;
+
+/* The tutorial's FeedForward: Dense(d) for d in dims with an activation
+ * after each (optionally not after the last); compact-named Dense_0... */
+typedef gv_value (*gv_activation_fn)(gv_value);
+typedef struct gv_feedforward_cfg {
+    const int64_t *dims;
+    int ndims;
+    gv_activation_fn activation;   /* NULL = relu */
+    bool drop_last_activation;
+} gv_feedforward_cfg;
+extern const gv_module_type gv_FeedForward;
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,457 @@
+/* Modules: scopes, params, rng streams, child naming, init and apply. The
+ * rules mirror flax.core.scope (docs/random.md section 9): a parameter's key
+ * is fold_in_static(root key, path + (n,)) where n counts the scope's
+ * make_rng('params') calls, and gv_param makes one such call per param. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "graph/graph_internal.h"
+#include "grove/nn.h"
+#include "random/random_internal.h"
+#include "tree/tree_internal.h"
+
+typedef struct counter {
+    char *name;
+    uint64_t n;
+} counter;
+
+typedef struct counters {
+    counter *c;
+    int n, cap;
+} counters;
+
+/* Shared by all scopes of one init/apply. */
+typedef struct scope_root {
+    gv_graph *g;
+    bool init;
+    bool train;
+    gv_prng_impl impl;
+    gv_key params_key;        /* init: the concrete key of the params stream */
+    gv_tree *built;           /* init: the variables being created (tensors) */
+    const gv_tree *variables; /* apply: variables as values */
+    const gv_tree *rngs;      /* stream -> key value (may be NULL) */
+    gv_scope **all;           /* every scope, freed at the end */
+    int nall, capall;
+} scope_root;
+
+struct gv_scope {
+    scope_root *root;
+    gv_scope *parent;
+    char *path;               /* "encoder/Dense_1", "" at the top */
+    counters rng;             /* per stream make_rng counts */
+    counters auto_names;      /* per type: how many auto-named children */
+    gv_scope **kids;          /* explicitly named children, reused on re-entry */
+    int nkids, capkids;
+};
+
+static uint64_t *counter_slot(counters *cs, const char *name) {
+    for (int i = 0; i < cs->n; i++)
+        if (strcmp(cs->c[i].name, name) == 0) return &cs->c[i].n;
+    if (cs->n == cs->cap) {
+        int cap = cs->cap ? 2 * cs->cap : 4;
+        counter *c = realloc(cs->c, (size_t)cap * sizeof *c);
+        if (!c) return NULL;
+        cs->c = c;
+        cs->cap = cap;
+    }
+    char *copy = strdup(name);
+    if (!copy) return NULL;
+    cs->c[cs->n] = (counter){copy, 0};
+    return &cs->c[cs->n++].n;
+}
+
+static void counters_free(counters *cs) {
+    for (int i = 0; i < cs->n; i++) free(cs->c[i].name);
+    free(cs->c);
+}
+
+static gv_scope *scope_new(scope_root *r, gv_scope *parent, const char *name) {
+    gv_scope *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->root = r;
+    s->parent = parent;
+    if (!parent || !parent->path[0]) {
+        s->path = strdup(name ? name : "");
+    } else {
+        size_t n = strlen(parent->path) + strlen(name) + 2;
+        s->path = malloc(n);
+        if (s->path) snprintf(s->path, n, "%s/%s", parent->path, name);
+    }
+    if (r->nall == r->capall) {
+        int cap = r->capall ? 2 * r->capall : 8;
+        gv_scope **all = realloc(r->all, (size_t)cap * sizeof *all);
+        if (!all) {
+            free(s->path);
+            free(s);
+            return NULL;
+        }
+        r->all = all;
+        r->capall = cap;
+    }
+    if (!s->path) {
+        free(s);
+        return NULL;
+    }
+    r->all[r->nall++] = s;
+    return s;
+}
+
+static void root_free(scope_root *r) {
+    for (int i = 0; i < r->nall; i++) {
+        gv_scope *s = r->all[i];
+        counters_free(&s->rng);
+        counters_free(&s->auto_names);
+        free(s->kids);
+        free(s->path);
+        free(s);
+    }
+    free(r->all);
+}
+
+gv_graph *gv_scope_graph(const gv_scope *s) { return s->root->g; }
+bool gv_scope_is_init(const gv_scope *s) { return s->root->init; }
+bool gv_scope_train(const gv_scope *s) { return s->root->train; }
+gv_prng_impl gv_scope_prng_impl(const gv_scope *s) { return s->root->impl; }
+const char *gv_scope_path(const gv_scope *s) { return s->path; }
+
+/* "collection/path/name" */
+static char *var_path(const gv_scope *s, const char *collection, const char *name) {
+    size_t n = strlen(collection) + strlen(s->path) + strlen(name) + 3;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, s->path[0] ? "%s/%s/%s" : "%s%s/%s", collection, s->path, name);
+    return p;
+}
+
+/* The scope path's parts plus the counter, as fold_in_static parts. */
+static uint32_t rng_word(const gv_scope *s, uint64_t count) {
+    int np = 1;
+    for (const char *c = s->path; *c; c++) np += *c == '/';
+    if (!s->path[0]) np = 0;
+    gv_fold_part parts[np + 1];
+    char *copy = strdup(s->path);
+    int k = 0;
+    if (copy && np) {
+        char *save = NULL;
+        for (char *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save))
+            parts[k++] = (gv_fold_part){tok, 0};
+    }
+    parts[k++] = (gv_fold_part){NULL, count};
+    uint32_t w = gv_fold_static_word(parts, (size_t)k, false);
+    free(copy);
+    return w;
+}
+
+static bool next_count(gv_scope *s, const char *stream, uint64_t *out) {
+    uint64_t *c = counter_slot(&s->rng, stream);
+    if (!c) {
+        gv_graph_fail(s->root->g, GV_ERR_NOMEM, "out of memory");
+        return false;
+    }
+    *out = ++*c;
+    return true;
+}
+
+gv_value gv_make_rng(gv_scope *s, const char *stream) {
+    gv_graph *g = s->root->g;
+    if (!stream) stream = "params";
+    const gv_tree *key_leaf = s->root->rngs ? gv_tree_child_by_key(s->root->rngs, stream) : NULL;
+    gv_clear_error();
+    if (!key_leaf && strcmp(stream, "params") != 0) { /* Flax >= 0.8.2: fall back to params */
+        stream = "params";
+        key_leaf = s->root->rngs ? gv_tree_child_by_key(s->root->rngs, "params") : NULL;
+        gv_clear_error();
+    }
+    gv_value key;
+    if (key_leaf) {
+        key = gv_tree_leaf_value(key_leaf);
+    } else if (s->root->init) {
+        key = gv_key_constant(g, s->root->params_key);
+    } else {
+        gv_graph_fail(g, GV_ERR_NOT_FOUND, "make_rng('%s') in %s: no such rng stream was given "
+                      "(pass rngs={'%s': key})", stream, s->path[0] ? s->path : "<root>", stream);
+        return gv_invalid(g);
+    }
+    uint64_t n;
+    if (!next_count(s, stream, &n)) return gv_invalid(g);
+    return gv_random_fold_in(key, rng_word(s, n));
+}
+
+gv_value gv_param(gv_scope *s, const char *name, gv_initializer init, int rank,
+                  const int64_t *shape) {
+    scope_root *r = s->root;
+    gv_graph *g = r->g;
+    if (!g || gv_graph_status(g) != GV_OK) return gv_invalid(g);
+    char *path = var_path(s, "params", name);
+    if (!path) {
+        gv_graph_fail(g, GV_ERR_NOMEM, "out of memory");
+        return gv_invalid(g);
+    }
+    gv_value v = gv_invalid(g);
+    if (r->init) {
+        /* self.param: one make_rng('params') per param, then init(key, shape) */
+        uint64_t n;
+        if (!next_count(s, "params", &n)) goto done;
+        gv_key key = gv_fold_in(r->params_key, rng_word(s, n));
+        gv_tensor *t = gv_initializer_sample(&init, r->impl, key, rank, shape);
+        if (!t) {
+            gv_graph_fail(g, gv_last_status(), "%s: %s", path, gv_last_error());
+            goto done;
+        }
+        if (gv_tree_insert_tensor(r->built, path, t) != GV_OK)
+            gv_graph_fail(g, gv_last_status(), "param %s: %s", path, gv_last_error());
+        else
+            v = gv_constant(g, t);
+        gv_tensor_free(t);
+    } else {
+        const gv_tree *leaf = r->variables ? gv_tree_get(r->variables, path) : NULL;
+        gv_clear_error();
+        if (!leaf || gv_tree_leaf_kind(leaf) != GV_LEAF_VALUE) {
+            gv_graph_fail(g, GV_ERR_NOT_FOUND, "param %s not found in the variables (apply "
+                          "needs the params that init made for this module)", path);
+            goto done;
+        }
+        v = gv_tree_leaf_value(leaf);
+        bool same = gv_value_rank(v) == rank;
+        for (int i = 0; same && i < rank; i++) same = gv_value_shape(v)[i] == shape[i];
+        if (!same) {
+            char *have = gv_shape_str(gv_value_rank(v), gv_value_shape(v));
+            char *want = gv_shape_str(rank, shape);
+            gv_graph_fail(g, GV_ERR_SHAPE, "param %s has shape %s, the module expects %s", path,
+                          have, want);
+            free(have), free(want);
+            v = gv_invalid(g);
+        }
+    }
+done:
+    free(path);
+    return v;
+}
+
+gv_value gv_perturb(gv_scope *s, const char *name, gv_value x) {
+    scope_root *r = s->root;
+    if (!gv_value_ok(x)) return x;
+    char *path = var_path(s, "perturbations", name);
+    if (!path) {
+        gv_graph_fail(r->g, GV_ERR_NOMEM, "out of memory");
+        return gv_invalid(r->g);
+    }
+    gv_value out = x;
+    if (r->init) {
+        gv_tensor *z = gv_tensor_zeros(gv_value_dtype(x), gv_value_rank(x), gv_value_shape(x));
+        if (!z || gv_tree_insert_tensor(r->built, path, z) != GV_OK)
+            gv_graph_fail(r->g, gv_last_status(), "perturb %s: %s", path, gv_last_error());
+        gv_tensor_free(z);
+    } else {
+        const gv_tree *leaf = r->variables ? gv_tree_get(r->variables, path) : NULL;
+        gv_clear_error();
+        if (leaf) out = gv_add(x, gv_tree_leaf_value(leaf));
+    }
+    free(path);
+    return out;
+}
+
+/* The scope of a child: an explicit name is reused on re-entry (a setup
+ * submodule called twice keeps its counters); auto names count per type. */
+static gv_scope *child_scope(gv_scope *s, const char *name, const char *type) {
+    char buf[256];
+    if (!name) {
+        uint64_t *c = counter_slot(&s->auto_names, type);
+        if (!c) return NULL;
+        snprintf(buf, sizeof buf, "%.200s_%llu", type, (unsigned long long)(*c)++);
+        name = buf;
+    } else {
+        for (int i = 0; i < s->nkids; i++) {
+            const char *p = strrchr(s->kids[i]->path, '/');
+            if (strcmp(p ? p + 1 : s->kids[i]->path, name) == 0) return s->kids[i];
+        }
+    }
+    gv_scope *c = scope_new(s->root, s, name);
+    if (!c) return NULL;
+    if (s->nkids == s->capkids) {
+        int cap = s->capkids ? 2 * s->capkids : 4;
+        gv_scope **k = realloc(s->kids, (size_t)cap * sizeof *k);
+        if (!k) return NULL;
+        s->kids = k;
+        s->capkids = cap;
+    }
+    s->kids[s->nkids++] = c;
+    return c;
+}
+
+static gv_method_fn find_method(const gv_module *m, const char *method) {
+    if (!method) return m->type->call;
+    for (int i = 0; i < m->type->nmethods; i++)
+        if (strcmp(m->type->methods[i].name, method) == 0) return m->type->methods[i].fn;
+    return NULL;
+}
+
+static gv_tree *call_in(gv_scope *s, const gv_module *m, const char *method, const gv_tree *args) {
+    gv_graph *g = s->root->g;
+    gv_method_fn fn = m && m->type ? find_method(m, method) : NULL;
+    if (!fn) {
+        gv_graph_fail(g, GV_ERR_ARG, "%s: module %s has no method '%s'",
+                      s->path[0] ? s->path : "<root>", m && m->type ? m->type->name : "(null)",
+                      method ? method : "__call__");
+        return NULL;
+    }
+    return fn(s, m->cfg, args);
+}
+
+gv_tree *gv_scope_call(gv_scope *s, const char *name, const gv_module *child, const char *method,
+                       const gv_tree *args) {
+    gv_graph *g = s->root->g;
+    if (gv_graph_status(g) != GV_OK) return NULL;
+    if (!child || !child->type) {
+        gv_graph_fail(g, GV_ERR_ARG, "%s: child module is NULL", s->path[0] ? s->path : "<root>");
+        return NULL;
+    }
+    gv_scope *c = child_scope(s, name, child->type->name);
+    if (!c) {
+        gv_graph_fail(g, GV_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    const char *leaf = strrchr(c->path, '/');
+    gv_graph_push_scope(g, leaf ? leaf + 1 : c->path);
+    gv_tree *out = call_in(c, child, method, args);
+    gv_graph_pop_scope(g);
+    return out;
+}
+
+gv_value gv_scope_call1(gv_scope *s, const char *name, const gv_module *child, gv_value x) {
+    gv_tree *args = gv_args1(x);
+    gv_tree *out = args ? gv_scope_call(s, name, child, NULL, args) : NULL;
+    gv_tree_free(args);
+    gv_value v = out ? gv_tree_leaf_value(out) : gv_invalid(s->root->g);
+    if (out && !gv_value_ok(v))
+        gv_graph_fail(s->root->g, GV_ERR_STRUCTURE, "%s: expected one array from the child",
+                      s->path[0] ? s->path : "<root>");
+    gv_tree_free(out);
+    return v;
+}
+
+/* ---- args ---- */
+
+gv_value gv_args_get(const gv_tree *args, int i) {
+    const gv_tree *c = args && !gv_tree_is_leaf(args) && i >= 0 && (size_t)i < gv_tree_num_children(args)
+                           ? gv_tree_child(args, (size_t)i) : NULL;
+    if (!c && args && gv_tree_is_leaf(args) && i == 0) c = args;
+    return c ? gv_tree_leaf_value(c) : (gv_value){NULL, -1};
+}
+
+static gv_tree *tuple_of(const gv_value *v, int n) {
+    gv_tree *t = gv_tree_new_tuple();
+    for (int i = 0; t && i < n; i++)
+        if (gv_tree_append(t, gv_tree_new_value_leaf(v[i])) != GV_OK) {
+            gv_tree_free(t);
+            return NULL;
+        }
+    return t;
+}
+gv_tree *gv_args1(gv_value a) { return tuple_of(&a, 1); }
+gv_tree *gv_args2(gv_value a, gv_value b) { return tuple_of((gv_value[]){a, b}, 2); }
+gv_tree *gv_args3(gv_value a, gv_value b, gv_value c) { return tuple_of((gv_value[]){a, b, c}, 3); }
+gv_tree *gv_args_tensors(gv_tensor *const *ts, int n) {
+    gv_tree *t = gv_tree_new_tuple();
+    for (int i = 0; t && i < n; i++)
+        if (gv_tree_append_tensor(t, ts[i]) != GV_OK) {
+            gv_tree_free(t);
+            return NULL;
+        }
+    return t;
+}
+
+/* ---- init and apply ---- */
+
+typedef struct init_ctx {
+    const gv_module *m;
+    gv_module_options o;
+    gv_key key;
+    gv_tree *built;
+} init_ctx;
+
+static gv_tree *init_trace(gv_graph *g, const gv_tree *in, void *ud) {
+    init_ctx *c = ud;
+    scope_root r = {.g = g, .init = true, .train = c->o.train, .impl = c->o.impl,
+                    .params_key = c->key, .built = c->built};
+    gv_scope *top = scope_new(&r, NULL, "");
+    gv_tree *out = top ? call_in(top, c->m, c->o.method, in) : NULL;
+    root_free(&r);
+    return out;
+}
+
+gv_tree *gv_init(const gv_module *m, gv_key key, const gv_tree *args, const gv_module_options *o) {
+    if (!m || !m->type || !args) {
+        gv_error(GV_ERR_ARG, "gv_init: %s is NULL", !args ? "args" : "module");
+        return NULL;
+    }
+    init_ctx c = {m, o ? *o : (gv_module_options){0}, key, gv_tree_new_dict()};
+    if (!c.built) return NULL;
+    gv_fn *f = gv_trace(init_trace, &c, args);
+    if (!f) {
+        gv_error_prefix("gv_init(%s): ", m->type->name);
+        gv_tree_free(c.built);
+        return NULL;
+    }
+    gv_fn_free(f);
+    return c.built;
+}
+
+gv_tree *gv_apply_traced(gv_graph *g, const gv_module *m, const gv_tree *variables,
+                         const gv_tree *args, const gv_tree *rngs, const gv_module_options *o) {
+    if (!g || gv_graph_status(g) != GV_OK) return NULL;
+    gv_module_options opts = o ? *o : (gv_module_options){0};
+    scope_root r = {.g = g, .init = false, .train = opts.train, .impl = opts.impl,
+                    .variables = variables, .rngs = rngs};
+    if (!m || !m->type) {
+        gv_graph_fail(g, GV_ERR_ARG, "apply: module is NULL");
+        return NULL;
+    }
+    gv_scope *top = scope_new(&r, NULL, "");
+    gv_tree *out = top ? call_in(top, m, opts.method, args) : NULL;
+    root_free(&r);
+    return out;
+}
+
+typedef struct apply_ctx {
+    const gv_module *m;
+    gv_module_options o;
+} apply_ctx;
+
+static gv_tree *apply_trace(gv_graph *g, const gv_tree *in, void *ud) {
+    apply_ctx *c = ud;
+    return gv_apply_traced(g, c->m, gv_tree_get(in, "0"), gv_tree_get(in, "1"),
+                           gv_tree_get(in, "2"), &c->o);
+}
+
+gv_status gv_apply(const gv_module *m, const gv_tree *variables, const gv_tree *args,
+                   const gv_tree *rngs, const gv_module_options *o, gv_tree **out) {
+    if (!out) return gv_error(GV_ERR_ARG, "gv_apply: out is NULL");
+    *out = NULL;
+    if (!m || !m->type || !args)
+        return gv_error(GV_ERR_ARG, "gv_apply: %s is NULL", !args ? "args" : "module");
+    if (!variables)
+        return gv_error(GV_ERR_ARG, "gv_apply(%s): no variables: a module holds no params, "
+                        "call gv_init first and pass its result", m->type->name);
+    apply_ctx c = {m, o ? *o : (gv_module_options){0}};
+    gv_tree *in = gv_tree_new_tuple();
+    gv_tree *empty = rngs ? NULL : gv_tree_new_dict();
+    if (!in || gv_tree_append(in, gv_tree_clone(variables)) != GV_OK ||
+        gv_tree_append(in, gv_tree_clone(args)) != GV_OK ||
+        gv_tree_append(in, rngs ? gv_tree_clone(rngs) : empty) != GV_OK) {
+        gv_tree_free(in);
+        return gv_last_status();
+    }
+    gv_status st = GV_OK;
+    gv_fn *f = gv_trace(apply_trace, &c, in);
+    gv_plan *p = f ? gv_plan_compile(f, NULL) : NULL;
+    gv_tree *res = p ? gv_plan_new_outputs(p) : NULL;
+    if (!res || gv_plan_run(p, in, res) != GV_OK) {
+        st = gv_error_prefix("gv_apply(%s): ", m->type->name);
+        gv_tree_free(res);
+        res = NULL;
+    }
+    gv_plan_free(p), gv_fn_free(f), gv_tree_free(in);
+    *out = res;
+    return st;
+}
