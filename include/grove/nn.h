@@ -74,6 +74,30 @@ gv_status gv_apply(const gv_module *m, const gv_tree *variables, const gv_tree *
 gv_tree *gv_apply_traced(gv_graph *g, const gv_module *m, const gv_tree *variables,
                          const gv_tree *args, const gv_tree *rngs, const gv_module_options *o);
 
+/* ---- bind / unbind (interactive use) ---- */
+
+typedef struct gv_bound gv_bound;
+
+/* module.bind(variables): an instance holding a copy of the variables (the
+ * tensors are shared). Free with gv_bound_free or gv_unbind. */
+gv_bound *gv_bind(const gv_module *m, const gv_tree *variables, const gv_module_options *o);
+/* bound(*args) / bound.method(*args): method NULL = __call__. *out: new tree. */
+gv_status gv_bound_call(gv_bound *b, const char *method, const gv_tree *args,
+                        const gv_tree *rngs, gv_tree **out);
+/* bound.<name>: the child `name` (of module type child) bound to its part of
+ * every collection, as Flax's setup submodules of a bound module. */
+gv_bound *gv_bound_child(const gv_bound *b, const char *name, const gv_module *child);
+/* The bound module's variables (borrowed). */
+const gv_tree *gv_bound_variables(const gv_bound *b);
+/* bound.unbind(): the module and its variables (*variables: new tree the
+ * caller frees); frees b. */
+gv_status gv_unbind(gv_bound *b, gv_module *m, gv_tree **variables);
+void gv_bound_free(gv_bound *b);
+
+/* model.tabulate: init with these args and a table of the params (paths,
+ * shapes, dtypes, counts, total). Malloc'd; caller frees. */
+char *gv_tabulate(const gv_module *m, gv_key key, const gv_tree *args, const gv_module_options *o);
+
 /* ---- inside a call function ---- */
 
 /* self.param(name, init, shape): float32. */

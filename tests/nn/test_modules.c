@@ -262,3 +262,32 @@ Test(modules, errors) {
               "make_rng('params') in Dropout_0: no such rng stream was given");
     gv_tree_free(v3), gv_tree_free(a3), gv_tree_free(bad), gv_tree_free(vars), gv_tree_free(args);
 }
+
+Test(modules, bind_unbind_and_tabulate) {
+    gv_module m = {&AE, NULL};
+    gv_tree *args = ones_args(5, 6);
+    gv_tree *vars = GVT_NN(gv_init(&m, gv_prng_key(3), args, NULL));
+    gv_bound *b = GVT_NN(gv_bind(&m, vars, NULL));
+    gv_tree *full = NULL, *z = NULL, *z2 = NULL;
+    GVT_OK(gv_bound_call(b, NULL, args, NULL, &full));
+    GVT_OK(gv_bound_call(b, "encode", args, NULL, &z));
+    /* bound.encoder(x) equals encode */
+    gv_feedforward_cfg e = {ENC, 3, NULL, true};
+    gv_module enc = {&gv_FeedForward, &e};
+    gv_bound *be = GVT_NN(gv_bound_child(b, "encoder", &enc));
+    cr_assert(gv_tree_contains(gv_bound_variables(be), "params/Dense_2/kernel"));
+    GVT_OK(gv_bound_call(be, NULL, args, NULL, &z2));
+    cr_assert(gv_tensor_equal(gv_tree_leaf_tensor(z), gv_tree_leaf_tensor(z2)));
+    GVT_NULL(gv_bound_child(b, "nope", &enc), GV_ERR_NOT_FOUND, "no child 'nope'");
+    gv_module um;
+    gv_tree *uv = NULL;
+    GVT_OK(gv_unbind(be, &um, &uv));
+    cr_assert_eq(um.type, &gv_FeedForward);
+    cr_assert(gv_tree_contains(uv, "params/Dense_0/bias"));
+    GVT_FAILS(gv_unbind(NULL, &um, &uv), GV_ERR_ARG, "not bound");
+    char *table = GVT_NN(gv_tabulate(&m, gv_prng_key(3), args, NULL));
+    cr_assert(strstr(table, "Total Parameters: 144 (576 B)"), "%s", table);
+    free(table);
+    gv_tree_free(uv), gv_tree_free(full), gv_tree_free(z), gv_tree_free(z2);
+    gv_bound_free(b), gv_tree_free(vars), gv_tree_free(args);
+}
