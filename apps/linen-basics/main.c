@@ -1,55 +1,150 @@
-/* linen-basics: the first steps of the Flax "linen basics" tutorial in grove.
+/* linen-basics: the first half of the Flax/Optax tutorial, in grove.
  *
- *   key = jax.random.PRNGKey(0xffff)
- *   key, model_key = jax.random.split(key)
- *   params = Model().init(model_key, jnp.zeros((1, 8)))   # Model.setup: self.layer = nn.Dense(4)
- *   print(params)
- *
- * The tutorial ran jax 0.4, so the legacy threefry scheme is used; the
- * numbers are those Flax prints for the same program. This program grows
- * into the tutorial's whole first half once modules land. */
+ * Models are hollow shells: init returns the params, apply takes them.
+ * The tutorial ran jax 0.4, so the legacy threefry scheme is used: the
+ * numbers printed are the ones Flax prints for the same program. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "grove/grove.h"
+
+static const gv_prng_impl IMPL = GV_PRNG_LEGACY;
 
 static int fail(const char *what) {
     fprintf(stderr, "linen-basics: %s: %s\n", what, gv_last_error());
     return 1;
 }
 
+static void print_tree(const gv_tree *t) {
+    if (gv_tree_print(stdout, t) != GV_OK) fprintf(stderr, "linen-basics: %s\n", gv_last_error());
+}
+
+static void print_tensor(const char *label, const gv_tensor *t) {
+    char *s = gv_tensor_repr(t, NULL);
+    printf("%s%s\n", label, s ? s : gv_last_error());
+    free(s);
+}
+
+/* class Model(nn.Module):
+ *     def setup(self): self.layer = nn.Dense(4)
+ *     def __call__(self, x): return self.layer(x) */
+static gv_tree *model_setup(gv_scope *s, const void *cfg, const gv_tree *args) {
+    gv_dense_cfg d = gv_dense_defaults(4);
+    gv_module layer = {&gv_Dense, &d};
+    return gv_tree_new_value_leaf(gv_scope_call1(s, "layer", &layer, gv_args_get(args, 0)));
+}
+static const gv_module_type Model = {"Model", model_setup, NULL, 0};
+
+/* the same with @nn.compact: the Dense is auto-named Dense_0 */
+static gv_tree *model_compact(gv_scope *s, const void *cfg, const gv_tree *args) {
+    gv_dense_cfg d = gv_dense_defaults(4);
+    gv_module layer = {&gv_Dense, &d};
+    return gv_tree_new_value_leaf(gv_scope_call1(s, NULL, &layer, gv_args_get(args, 0)));
+}
+static const gv_module_type CompactModel = {"Model", model_compact, NULL, 0};
+
+
+static gv_tensor *zeros_like(gv_tensor *leaf, void *ud) {
+    return gv_tensor_zeros(gv_tensor_dtype(leaf), gv_tensor_rank(leaf), gv_tensor_shape(leaf));
+}
+
+static gv_tree *key_dict(const char *stream, gv_key k) {
+    gv_tensor *t = gv_tensor_from_data(GV_U32, GV_DIMS(2), k.k, sizeof k.k);
+    gv_tree *r = gv_tree_new_dict();
+    if (t && r) gv_tree_insert_tensor(r, stream, t);
+    gv_tensor_free(t);
+    return r;
+}
+
 int main(void) {
-    const gv_prng_impl impl = GV_PRNG_LEGACY;
-    gv_key key = gv_prng_key(0xffff), model_key;
-    gv_split2(impl, key, &key, &model_key);
-    printf("key = PRNGKey(0xffff); key, model_key = split(key)\n");
+    gv_module_options opts = {.impl = IMPL};
+    gv_key key = gv_prng_key(0xffff), model_key, x_key, ff_key, dropout_key;
+    gv_split2(IMPL, key, &key, &model_key);
+    printf("key = jax.random.PRNGKey(0xffff); key, model_key = jax.random.split(key)\n");
     printf("model_key = [%u %u]\n\n", model_key.k[0], model_key.k[1]);
 
-    /* nn.Dense(4) assigned to `self.layer` in setup: its kernel comes from the
-     * first make_rng('params') in scope ('layer',), its bias (zeros) from the
-     * second (docs/random.md section 9). */
-    gv_fold_part kernel_path[] = {{"layer", 0}, {NULL, 1}};
-    gv_key kernel_key = gv_fold_in_static(model_key, kernel_path, 2, false);
-    gv_initializer lecun = gv_init_lecun_normal(), zeros = gv_init_zeros();
-    gv_tensor *kernel = gv_initializer_sample(&lecun, impl, kernel_key, GV_DIMS(8, 4));
-    gv_tensor *bias = gv_initializer_sample(&zeros, impl, kernel_key, GV_DIMS(4));
-    if (!kernel || !bias) return fail("initialising the Dense layer");
+    /* 1. a Dense layer defined in setup: params/layer/... */
+    gv_tensor *zeros_in = gv_tensor_zeros(GV_F32, GV_DIMS(1, 8));
+    gv_tree *init_args = gv_args_tensors(&zeros_in, 1);
+    gv_module model = {&Model, NULL}, compact = {&CompactModel, NULL};
+    gv_tree *params = gv_init(&model, model_key, init_args, &opts);
+    if (!params) return fail("init");
+    printf("# setup style: self.layer = nn.Dense(4)\n");
+    printf("params = model.init(model_key, jnp.zeros((1, 8)))\n");
+    print_tree(params);
+    gv_tree *cparams = gv_init(&compact, model_key, init_args, &opts);
+    if (!cparams) return fail("init (compact)");
+    printf("\n# @nn.compact style: nn.Dense(4)(x) is auto-named Dense_0\n");
+    print_tree(cparams);
 
-    gv_tree *params = gv_tree_new_dict();
-    if (!params || gv_tree_insert_tensor(params, "params/layer/kernel", kernel) != GV_OK ||
-        gv_tree_insert_tensor(params, "params/layer/bias", bias) != GV_OK)
-        return fail("building the params tree");
-    gv_tensor_free(kernel); /* the tree holds its own references */
-    gv_tensor_free(bias);
+    /* 2. apply on normal(x_key, (1, 8)) */
+    gv_split2(IMPL, key, &key, &x_key);
+    gv_tensor *x = gv_random_normal(IMPL, x_key, GV_DIMS(1, 8));
+    gv_tree *args = gv_args_tensors(&x, 1), *y = NULL;
+    printf("\nkey, x_key = jax.random.split(key); x = jax.random.normal(x_key, (1, 8))\n");
+    print_tensor("x = ", x);
+    if (gv_apply(&model, params, args, NULL, &opts, &y) != GV_OK) return fail("apply");
+    print_tensor("model.apply(params, x) = ", gv_tree_leaf_tensor(y));
+    gv_tree_free(y);
 
-    printf("params = Model().init(model_key, jnp.zeros((1, 8)))\n");
-    if (gv_tree_print(stdout, params) != GV_OK) return fail("printing params");
+    /* 3. a module holds no params: calling it without them is an error */
+    printf("\n# calling the module without params\n");
+    if (gv_apply(&model, NULL, args, NULL, &opts, &y) != GV_OK) printf("error: %s\n", gv_last_error());
 
-    char *shapes = gv_tree_repr_shapes(params);
-    if (!shapes) return fail("printing shapes");
-    printf("\nparam shapes\n%s\n", shapes);
-    printf("parameters: %lld\n", (long long)gv_tree_size(params));
+    /* 4. params are just data: any tree of the right structure works */
+    gv_tree *zeros = gv_tree_map(zeros_like, NULL, params);
+    if (!zeros || gv_apply(&model, zeros, args, NULL, &opts, &y) != GV_OK) return fail("zeros");
+    printf("\n# params are just data: an all-zeros tree of the same structure\n");
+    print_tensor("model.apply(zeros, x) = ", gv_tree_leaf_tensor(y));
+    gv_tree_free(y);
+
+    /* 5. FeedForward(dimensions=(4, 2, 1), drop_last_activation=True) */
+    static const int64_t dims[3] = {4, 2, 1};
+    gv_feedforward_cfg ffc = {dims, 3, NULL, true};
+    gv_module ff = {&gv_FeedForward, &ffc};
+    gv_split2(IMPL, key, &key, &ff_key);
+    gv_tree *ffp = gv_init(&ff, ff_key, init_args, &opts);
+    if (!ffp) return fail("FeedForward init");
+    char *shapes = gv_tree_repr_shapes(ffp);
+    printf("\n# FeedForward(dimensions=(4, 2, 1), drop_last_activation=True)\n");
+    printf("key, ff_key = jax.random.split(key)\nparams shapes = %s\n", shapes ? shapes : "?");
     free(shapes);
-    gv_tree_free(params);
+    if (gv_apply(&ff, ffp, args, NULL, &opts, &y) != GV_OK) return fail("FeedForward apply");
+    print_tensor("feedforward.apply(params, x) = ", gv_tree_leaf_tensor(y));
+    gv_tree_free(y);
+    char *table = gv_tabulate(&ff, ff_key, init_args, &opts);
+    if (table) printf("%s", table);
+    free(table);
+
+    /* 6. Dropout with an rng stream */
+    gv_dropout_cfg dc = {.rate = 0.5};
+    gv_module dropout = {&gv_Dropout, &dc};
+    gv_split2(IMPL, key, &key, &dropout_key);
+    gv_tensor *ones = gv_tensor_ones(GV_F32, GV_DIMS(1, 8));
+    gv_tree *oargs = gv_args_tensors(&ones, 1), *noparams = gv_tree_new_dict();
+    gv_tree *rngs = key_dict("dropout", dropout_key);
+    gv_module_options train = opts;
+    train.train = true;
+    if (gv_apply(&dropout, noparams, oargs, rngs, &train, &y) != GV_OK) return fail("Dropout");
+    printf("\n# nn.Dropout(rate=0.5), deterministic=False, rngs={'dropout': dropout_key}\n");
+    print_tensor("dropout.apply({}, jnp.ones((1, 8))) = ", gv_tree_leaf_tensor(y));
+    gv_tree_free(y);
+
+    /* 7. bind / unbind */
+    gv_bound *bound = gv_bind(&model, params, &opts);
+    if (!bound || gv_bound_call(bound, NULL, args, NULL, &y) != GV_OK) return fail("bind");
+    printf("\n# bound = model.bind(params); bound(x)\n");
+    print_tensor("bound(x) = ", gv_tree_leaf_tensor(y));
+    gv_tree_free(y);
+    gv_module unbound;
+    gv_tree *uvars = NULL;
+    gv_unbind(bound, &unbound, &uvars);
+    printf("module, variables = bound.unbind(); variables has %zu leaves, %lld parameters\n",
+           gv_tree_num_leaves(uvars), (long long)gv_tree_size(uvars));
+
+    gv_tree_free(uvars), gv_tree_free(rngs), gv_tree_free(noparams), gv_tree_free(oargs);
+    gv_tensor_free(ones), gv_tree_free(ffp), gv_tree_free(zeros), gv_tree_free(args);
+    gv_tensor_free(x), gv_tree_free(cparams), gv_tree_free(params), gv_tree_free(init_args);
+    gv_tensor_free(zeros_in);
     return 0;
 }
