@@ -6,6 +6,9 @@
 #include "graph_internal.h"
 
 int64_t gv_node_size(const gv_node *n);
+/* Element offset of batch element bi of matmul operand x, x's batch dims
+ * broadcast to those of the product out (ops_linalg.c). */
+int64_t gv_matmul_batch_offset(const gv_node *x, const gv_node *out, int64_t bi);
 
 #define GV_DECLARE_OP_FNS(name)                                                          \
     gv_status gv_##name##_infer(gv_graph *g, gv_node *n, const gv_node *const *ins);     \

@@ -50,7 +50,7 @@ gv_status gv_matmul_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
 }
 
 /* Offset of batch element bi of operand x (broadcast to the output's batch). */
-static int64_t batch_offset(const gv_node *x, const gv_node *out, int64_t bi) {
+int64_t gv_matmul_batch_offset(const gv_node *x, const gv_node *out, int64_t bi) {
     int obr = out->rank - 2, xbr = x->rank - 2;
     int64_t off = 0, stride = x->shape[x->rank - 2] * x->shape[x->rank - 1];
     for (int i = obr - 1; i >= 0; i--) {
@@ -76,7 +76,7 @@ void gv_matmul_kernel(const gv_node *n, const gv_node *const *ins, const void *c
     int64_t nbatch = 1;
     for (int i = 0; i < n->rank - 2; i++) nbatch *= n->shape[i];
     for (int64_t bi = 0; bi < nbatch; bi++) {
-        int64_t oa = batch_offset(a, n, bi), ob = batch_offset(b, n, bi);
+        int64_t oa = gv_matmul_batch_offset(a, n, bi), ob = gv_matmul_batch_offset(b, n, bi);
         /* element (i, p) of op(A): A[i*k + p] or A[p*m + i] when transposed */
         int64_t as_i = ta ? 1 : k, as_p = ta ? m : 1, bs_p = tb ? 1 : nn, bs_j = tb ? k : 1;
         if (n->dtype == GV_F32) {

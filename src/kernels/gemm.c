@@ -45,20 +45,6 @@ static void sgemm_split(bool ta, bool tb, int64_t m, int64_t nn, int64_t k, cons
     }
 }
 
-static int64_t batch_offset(const gv_node *x, const gv_node *out, int64_t bi) {
-    int obr = out->rank - 2, xbr = x->rank - 2;
-    int64_t off = 0, stride = x->shape[x->rank - 2] * x->shape[x->rank - 1];
-    for (int i = obr - 1; i >= 0; i--) {
-        int64_t idx = bi % out->shape[i];
-        bi /= out->shape[i];
-        int xi = i - (obr - xbr);
-        if (xi < 0) continue;
-        if (x->shape[xi] != 1) off += idx * stride;
-        stride *= x->shape[xi];
-    }
-    return off;
-}
-
 void gv_gemm_run(const gv_node *n, const gv_node *a, const gv_node *b, const float *A,
                  const float *B, float *C, int threads) {
     bool ta = n->iattr[0], tb = n->iattr[1];
@@ -68,8 +54,8 @@ void gv_gemm_run(const gv_node *n, const gv_node *a, const gv_node *b, const flo
     int64_t nbatch = 1;
     for (int i = 0; i < n->rank - 2; i++) nbatch *= n->shape[i];
     for (int64_t bi = 0; bi < nbatch; bi++) {
-        const float *pa = A + (nbatch > 1 ? batch_offset(a, n, bi) : 0);
-        const float *pb = B + (nbatch > 1 ? batch_offset(b, n, bi) : 0);
+        const float *pa = A + (nbatch > 1 ? gv_matmul_batch_offset(a, n, bi) : 0);
+        const float *pb = B + (nbatch > 1 ? gv_matmul_batch_offset(b, n, bi) : 0);
         float *pc = C + bi * m * nn;
         if (k == 0) {
             for (int64_t i = 0; i < m * nn; i++) pc[i] = 0.0f;
