@@ -12,6 +12,8 @@
 #include "grove/ops.h"
 #include "grove/autodiff.h"
 #include "grove/compile.h"
+#include "grove/optim.h"
 #include "grove/nn.h"
+#include "grove/train_state.h"
 
 #endif

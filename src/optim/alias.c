@@ -1,0 +1,337 @@
+/* Stateful transformations (trace, scale_by_adam, scale_by_schedule,
+ * add_decayed_weights) and the optimiser aliases built from them (sgd,
+ * adam, nadam, adamw). Optax: _src/transform.py, _src/alias.py,
+ * transforms/_accumulation.py, transforms/_adding.py (reference A4-A7). */
+#include <stdlib.h>
+
+#include "core/error.h"
+#include "optim_internal.h"
+
+/* A float32 (or the leaf's dtype) scalar from a Python float: rounded once. */
+static gv_value weak(gv_value like, double x) {
+    return gv_scalar(like.graph, gv_value_dtype(like), x);
+}
+
+static gv_status finish(gv_tree *u, gv_tree *s, gv_tree **nu, gv_tree **ns) {
+    if (!u || !s) {
+        gv_tree_free(u), gv_tree_free(s);
+        return gv_last_status() != GV_OK ? gv_last_status() : GV_ERR_NOMEM;
+    }
+    *nu = u, *ns = s;
+    return GV_OK;
+}
+
+static gv_tree *empty_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
+    return gv_tree_new_tuple();
+}
+
+/* zeros_like(params) as a tree of values */
+static gv_tree *zeros_like_tree(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
+    gv_value *p;
+    size_t n;
+    if (gv_tx_leaves(params, &p, &n, NULL) != GV_OK) {
+        gv_tx_fail(tx, g, gv_last_status(), "params: %s", gv_last_error());
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) p[i] = gv_zeros_like(p[i]);
+    gv_tree *z = gv_tx_rebuild(params, p);
+    free(p);
+    return z;
+}
+
+/* ---- trace (transforms/_accumulation.py, A5) ---- */
+
+static gv_tree *trace_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
+    gv_tree *z = zeros_like_tree(tx, g, params), *s = gv_tree_new_dict();
+    if (!z || !s || gv_tree_insert(s, "trace", z) != GV_OK) {
+        gv_tree_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static gv_status trace_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
+                              const gv_tree *state, const gv_tree *params, gv_tree **nu,
+                              gv_tree **ns) {
+    const gv_tree *tr = gv_tx_field(tx, g, state, "trace");
+    if (!tr || gv_tx_check_like(tx, g, "updates", updates, "state.trace", tr, true) != GV_OK)
+        return gv_last_status();
+    gv_value *u, *t;
+    size_t n, m;
+    if (gv_tx_leaves(updates, &u, &n, NULL) != GV_OK) return gv_last_status();
+    if (gv_tx_leaves(tr, &t, &m, NULL) != GV_OK) {
+        free(u);
+        return gv_last_status();
+    }
+    double decay = tx->hp[0];
+    for (size_t i = 0; i < n; i++) {
+        /* f(g, t) = g + decay * t; nesterov: f(g, f(g, t)) */
+        t[i] = gv_add(u[i], gv_mul(weak(t[i], decay), t[i]));
+        u[i] = tx->flag ? gv_add(u[i], gv_mul(weak(t[i], decay), t[i])) : t[i];
+    }
+    gv_tree *out = gv_tx_rebuild(updates, u), *trace = gv_tx_rebuild(tr, t);
+    free(u), free(t);
+    gv_tree *s = gv_tree_new_dict();
+    if (trace && s && gv_tree_insert(s, "trace", trace) == GV_OK) trace = NULL;
+    else gv_tree_free(s), s = NULL;
+    gv_tree_free(trace);
+    return finish(out, s, nu, ns);
+}
+
+gv_transform *gv_trace_momentum(double decay, bool nesterov) {
+    gv_transform *tx = gv_tx_new("trace", trace_init, trace_update);
+    if (tx) tx->hp[0] = decay, tx->flag = nesterov;
+    return tx;
+}
+
+/* ---- scale_by_adam (_src/transform.py, A6) ---- */
+
+static gv_tree *adam_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
+    gv_tree *s = gv_tree_new_dict();
+    gv_tree *mu = zeros_like_tree(tx, g, params), *nu = mu ? zeros_like_tree(tx, g, params) : NULL;
+    if (!s || !mu || !nu || gv_tree_insert_value(s, "count", gv_tx_zero_count(g)) != GV_OK) {
+        gv_tree_free(s), gv_tree_free(mu), gv_tree_free(nu);
+        return NULL;
+    }
+    gv_status st = gv_tree_insert(s, "mu", mu);
+    if (st != GV_OK) gv_tree_free(nu);
+    else st = gv_tree_insert(s, "nu", nu);
+    if (st != GV_OK) {
+        gv_tree_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* optax's tree_bias_correction: t / cast(1 - decay**count, t.dtype), with
+ * decay**count a float32 pow (weak Python float ** int32 array, A6.2). */
+static gv_value bias_correction(gv_value t, double decay, gv_value countf) {
+    gv_value p = gv_pow(gv_scalar(t.graph, GV_F32, decay), countf);
+    gv_value bc = gv_sub(gv_scalar(t.graph, GV_F32, 1.0), p);
+    return gv_div(t, gv_cast(bc, gv_value_dtype(t)));
+}
+
+static gv_status adam_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
+                             const gv_tree *state, const gv_tree *params, gv_tree **nu_out,
+                             gv_tree **ns) {
+    const gv_tree *cnt = gv_tx_field(tx, g, state, "count");
+    const gv_tree *mut = cnt ? gv_tx_field(tx, g, state, "mu") : NULL;
+    const gv_tree *nut = mut ? gv_tx_field(tx, g, state, "nu") : NULL;
+    if (!nut || gv_tx_check_like(tx, g, "updates", updates, "state.mu", mut, true) != GV_OK ||
+        gv_tx_check_like(tx, g, "updates", updates, "state.nu", nut, true) != GV_OK)
+        return gv_last_status();
+    gv_value count = gv_tree_leaf_value(cnt);
+    if (!gv_value_ok(count) || gv_value_dtype(count) != GV_I32 || gv_value_rank(count) != 0)
+        return gv_tx_fail(tx, g, GV_ERR_DTYPE, "state.count must be an int32 scalar");
+    gv_value *u = NULL, *m = NULL, *v = NULL;
+    size_t n, n2, n3;
+    gv_status st = gv_tx_leaves(updates, &u, &n, NULL);
+    if (st == GV_OK) st = gv_tx_leaves(mut, &m, &n2, NULL);
+    if (st == GV_OK) st = gv_tx_leaves(nut, &v, &n3, NULL);
+    if (st != GV_OK) {
+        free(u), free(m), free(v);
+        return st;
+    }
+    double b1 = tx->hp[0], b2 = tx->hp[1], eps = tx->hp[2], eps_root = tx->hp[3];
+    gv_value c = gv_tx_safe_increment(count);
+    gv_value cf = gv_cast(c, GV_F32);
+    gv_value cf1 = tx->flag ? gv_cast(gv_tx_safe_increment(c), GV_F32) : cf;
+    for (size_t i = 0; i < n; i++) {
+        gv_value gr = u[i];
+        /* (1 - decay) * g**order + decay * t, with 1 - decay on the Python
+         * float (rounded once) and g**2 an exact square (lax.integer_pow) */
+        m[i] = gv_add(gv_mul(weak(gr, 1.0 - b1), gr), gv_mul(weak(gr, b1), m[i]));
+        v[i] = gv_add(gv_mul(weak(gr, 1.0 - b2), gv_mul(gr, gr)), gv_mul(weak(gr, b2), v[i]));
+        gv_value mu_hat;
+        if (tx->flag) /* b1 * bc(mu, c+1) + (1 - b1) * bc(g, c) */
+            mu_hat = gv_add(gv_mul(weak(gr, b1), bias_correction(m[i], b1, cf1)),
+                            gv_mul(weak(gr, 1.0 - b1), bias_correction(gr, b1, cf)));
+        else
+            mu_hat = bias_correction(m[i], b1, cf);
+        gv_value nu_hat = bias_correction(v[i], b2, cf);
+        /* eps outside the sqrt, eps_root inside (A6.1) */
+        u[i] = gv_div(mu_hat, gv_add(gv_sqrt(gv_add(nu_hat, weak(gr, eps_root))), weak(gr, eps)));
+    }
+    gv_tree *out = gv_tx_rebuild(updates, u);
+    gv_tree *s = gv_tree_new_dict(), *mt = gv_tx_rebuild(mut, m), *vt = gv_tx_rebuild(nut, v);
+    free(u), free(m), free(v);
+    st = s && mt && vt ? gv_tree_insert_value(s, "count", c) : GV_ERR_NOMEM;
+    if (st == GV_OK) st = gv_tree_insert(s, "mu", mt), mt = NULL;
+    if (st == GV_OK) st = gv_tree_insert(s, "nu", vt), vt = NULL;
+    gv_tree_free(mt), gv_tree_free(vt);
+    if (st != GV_OK) gv_tree_free(s), s = NULL;
+    return finish(out, s, nu_out, ns);
+}
+
+static gv_transform *adam_tx(double b1, double b2, double eps, double eps_root, bool nesterov) {
+    gv_transform *tx = gv_tx_new("scale_by_adam", adam_init, adam_update);
+    if (tx) {
+        tx->hp[0] = b1, tx->hp[1] = b2, tx->hp[2] = eps, tx->hp[3] = eps_root;
+        tx->flag = nesterov;
+    }
+    return tx;
+}
+
+gv_transform *gv_scale_by_adam(double b1, double b2, double eps, double eps_root) {
+    return adam_tx(b1, b2, eps, eps_root, false);
+}
+
+gv_transform *gv_scale_by_adam_nesterov(double b1, double b2, double eps, double eps_root) {
+    return adam_tx(b1, b2, eps, eps_root, true);
+}
+
+/* ---- scale_by_schedule (_src/transform.py, A4) ---- */
+
+static gv_tree *sched_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
+    gv_tree *s = gv_tree_new_dict();
+    if (s && gv_tree_insert_value(s, "count", gv_tx_zero_count(g)) != GV_OK) {
+        gv_tree_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static gv_status sched_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
+                              const gv_tree *state, const gv_tree *params, gv_tree **nu,
+                              gv_tree **ns) {
+    const gv_tree *cnt = gv_tx_field(tx, g, state, "count");
+    if (!cnt) return gv_last_status();
+    gv_value count = gv_tree_leaf_value(cnt);
+    if (!gv_value_ok(count) || gv_value_dtype(count) != GV_I32 || gv_value_rank(count) != 0)
+        return gv_tx_fail(tx, g, GV_ERR_DTYPE, "state.count must be an int32 scalar");
+    /* the step size at the count BEFORE incrementing: the first update uses fn(0) */
+    gv_value step = gv_schedule_value(tx->sched, count);
+    if (tx->flag) step = gv_neg(step); /* scale_by_learning_rate: -lr(count) */
+    gv_value *u;
+    size_t n;
+    if (gv_tx_leaves(updates, &u, &n, NULL) != GV_OK)
+        return gv_tx_fail(tx, g, gv_last_status(), "updates: %s", gv_last_error());
+    for (size_t i = 0; i < n; i++) u[i] = gv_mul(gv_cast(step, gv_value_dtype(u[i])), u[i]);
+    gv_tree *out = gv_tx_rebuild(updates, u);
+    free(u);
+    gv_tree *s = gv_tree_new_dict();
+    if (s && gv_tree_insert_value(s, "count", gv_tx_safe_increment(count)) != GV_OK)
+        gv_tree_free(s), s = NULL;
+    return finish(out, s, nu, ns);
+}
+
+static gv_transform *sched_tx(const char *name, gv_schedule *sched, bool flip) {
+    if (!sched) {
+        gv_error(GV_ERR_ARG, "%s: the schedule is NULL (a failed constructor?)", name);
+        return NULL;
+    }
+    gv_transform *tx = gv_tx_new(name, sched_init, sched_update);
+    if (!tx) {
+        gv_schedule_free(sched);
+        return NULL;
+    }
+    tx->sched = sched, tx->flag = flip;
+    return tx;
+}
+
+gv_transform *gv_scale_by_schedule(gv_schedule *step_size_fn) {
+    return sched_tx("scale_by_schedule", step_size_fn, false);
+}
+
+gv_transform *gv_scale_by_learning_rate_schedule(gv_schedule *learning_rate) {
+    return sched_tx("scale_by_learning_rate", learning_rate, true);
+}
+
+/* ---- add_decayed_weights (transforms/_adding.py, A7) ---- */
+
+static gv_status decay_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
+                              const gv_tree *state, const gv_tree *params, gv_tree **nu,
+                              gv_tree **ns) {
+    if (gv_tx_check_empty(tx, g, state) != GV_OK) return gv_last_status();
+    if (!params)
+        return gv_tx_fail(tx, g, GV_ERR_ARG,
+                          "this transformation requires the current value of the parameters, "
+                          "but params is NULL: pass params to gv_transform_update");
+    if (gv_tx_check_like(tx, g, "updates", updates, "params", params, false) != GV_OK)
+        return gv_last_status();
+    if (tx->hp[0] == 0.0) /* optax skips the computation for a Python 0.0 */
+        return finish(gv_tree_clone(updates), gv_tree_new_tuple(), nu, ns);
+    gv_value *u = NULL, *p = NULL;
+    size_t n, m;
+    gv_status st = gv_tx_leaves(updates, &u, &n, NULL);
+    if (st == GV_OK) st = gv_tx_leaves(params, &p, &m, NULL);
+    if (st != GV_OK) {
+        free(u), free(p);
+        return st;
+    }
+    for (size_t i = 0; i < n; i++) {
+        gv_value pi = gv_value_dtype(p[i]) == gv_value_dtype(u[i]) ? p[i]
+                                                                   : gv_cast(p[i], gv_value_dtype(u[i]));
+        u[i] = gv_add(u[i], gv_mul(weak(pi, tx->hp[0]), pi)); /* g + wd * p */
+    }
+    gv_tree *out = gv_tx_rebuild(updates, u);
+    free(u), free(p);
+    return finish(out, gv_tree_new_tuple(), nu, ns);
+}
+
+gv_transform *gv_add_decayed_weights(double weight_decay, const gv_tree *mask) {
+    gv_transform *tx = gv_tx_new("add_decayed_weights", empty_init, decay_update);
+    if (tx) tx->hp[0] = weight_decay;
+    return tx && mask ? gv_masked(tx, mask) : tx;
+}
+
+/* ---- aliases (_src/alias.py) ---- */
+
+static gv_transform *named_chain(const char *name, gv_transform **txs, size_t n) {
+    gv_transform *c = gv_chain(txs, n);
+    if (c) c->name = name;
+    else gv_error_prefix("%s: ", name);
+    return c;
+}
+
+static gv_transform *sgd_with(gv_transform *lr, double momentum, bool nesterov) {
+    gv_transform *parts[2] = {momentum != 0.0 ? gv_trace_momentum(momentum, nesterov) : gv_identity(),
+                              lr};
+    return named_chain("sgd", parts, 2);
+}
+
+gv_transform *gv_sgd(double learning_rate, double momentum, bool nesterov) {
+    return sgd_with(gv_scale_by_learning_rate(learning_rate), momentum, nesterov);
+}
+
+gv_transform *gv_sgd_schedule(gv_schedule *learning_rate, double momentum, bool nesterov) {
+    return sgd_with(gv_scale_by_learning_rate_schedule(learning_rate), momentum, nesterov);
+}
+
+gv_transform *gv_adam(double learning_rate, double b1, double b2, double eps, double eps_root) {
+    gv_transform *parts[2] = {gv_scale_by_adam(b1, b2, eps, eps_root),
+                              gv_scale_by_learning_rate(learning_rate)};
+    return named_chain("adam", parts, 2);
+}
+
+gv_transform *gv_adam_schedule(gv_schedule *learning_rate, double b1, double b2, double eps,
+                               double eps_root) {
+    gv_transform *parts[2] = {gv_scale_by_adam(b1, b2, eps, eps_root),
+                              gv_scale_by_learning_rate_schedule(learning_rate)};
+    return named_chain("adam", parts, 2);
+}
+
+gv_transform *gv_nadam(double learning_rate, double b1, double b2, double eps, double eps_root) {
+    gv_transform *parts[2] = {gv_scale_by_adam_nesterov(b1, b2, eps, eps_root),
+                              gv_scale_by_learning_rate(learning_rate)};
+    return named_chain("nadam", parts, 2);
+}
+
+static gv_transform *adamw_with(gv_transform *lr, double b1, double b2, double eps,
+                                double eps_root, double weight_decay, const gv_tree *mask) {
+    gv_transform *parts[3] = {gv_scale_by_adam(b1, b2, eps, eps_root),
+                              gv_add_decayed_weights(weight_decay, mask), lr};
+    return named_chain("adamw", parts, 3);
+}
+
+gv_transform *gv_adamw(double learning_rate, double b1, double b2, double eps, double eps_root,
+                       double weight_decay, const gv_tree *mask) {
+    return adamw_with(gv_scale_by_learning_rate(learning_rate), b1, b2, eps, eps_root,
+                      weight_decay, mask);
+}
+
+gv_transform *gv_adamw_schedule(gv_schedule *learning_rate, double b1, double b2, double eps,
+                                double eps_root, double weight_decay, const gv_tree *mask) {
+    return adamw_with(gv_scale_by_learning_rate_schedule(learning_rate), b1, b2, eps, eps_root,
+                      weight_decay, mask);
+}

@@ -1,0 +1,76 @@
+/* grove internal: the gradient-transformation object and the helpers its
+ * implementations share (trees of traced values, errors). */
+#ifndef GROVE_OPTIM_INTERNAL_H
+#define GROVE_OPTIM_INTERNAL_H
+
+#include <stddef.h>
+
+#include "grove/compile.h"
+#include "grove/optim.h"
+
+typedef gv_tree *(*gv_tx_init_fn)(const gv_transform *tx, gv_graph *g, const gv_tree *params);
+/* Implementations may assume updates, state and the out pointers are
+ * non-NULL; params may be NULL. On failure they set the error (tx_fail) and
+ * leave the outputs NULL. */
+typedef gv_status (*gv_tx_update_fn)(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
+                                     const gv_tree *state, const gv_tree *params,
+                                     gv_tree **new_updates, gv_tree **new_state);
+
+struct gv_transform {
+    const char *name;           /* optax's name, static */
+    gv_tx_init_fn init;
+    gv_tx_update_fn update;
+    double hp[4];               /* hyper-parameters, as Python floats */
+    bool flag;                  /* nesterov */
+    gv_schedule *sched;         /* owned */
+    gv_tree *mask;              /* owned (masked) */
+    gv_transform **kids;        /* owned (chain, masked) */
+    size_t nkids;
+    gv_jit *init_jit, *update_jit; /* the eager calls' plan caches */
+};
+
+/* A new transform with name, init and update set, the rest zero. */
+gv_transform *gv_tx_new(const char *name, gv_tx_init_fn init, gv_tx_update_fn update);
+
+/* init/update of a part (chain, masked): in the part's graph scope, no
+ * argument checks, no "gv_transform_*: " prefix on errors. */
+gv_tree *gv_tx_init_inner(const gv_transform *tx, gv_graph *g, const gv_tree *params);
+gv_status gv_tx_update_inner(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
+                             const gv_tree *state, const gv_tree *params, gv_tree **new_updates,
+                             gv_tree **new_state);
+
+/* Record an error both as the thread's error and as g's sticky trace error;
+ * returns status. The message is prefixed with "<tx name>: ". */
+gv_status gv_tx_fail(const gv_transform *tx, gv_graph *g, gv_status status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* ---- trees of traced values ---- */
+
+/* The value leaves of t in flatten order: *vals is malloc'd (NULL when
+ * there are none); *paths too when paths is not NULL (gv_tree_paths_free).
+ * GV_ERR_ARG naming the path for a leaf that is not a value. */
+gv_status gv_tx_leaves(const gv_tree *t, gv_value **vals, size_t *n, char ***paths);
+/* A new tree with like's structure and key order whose leaves, in flatten
+ * order, are vals[0..]. */
+gv_tree *gv_tx_rebuild(const gv_tree *like, const gv_value *vals);
+/* GV_OK if b has a's structure and every pair of leaves has the same shape
+ * (and dtype when check_dtype). Otherwise the tx error "<what_a> and
+ * <what_b> differ: <first difference>". */
+gv_status gv_tx_check_like(const gv_transform *tx, gv_graph *g, const char *what_a,
+                           const gv_tree *a, const char *what_b, const gv_tree *b,
+                           bool check_dtype);
+/* The graph the tree's values belong to (NULL if it has no value leaf). */
+gv_graph *gv_tx_graph_of(const gv_tree *t);
+/* A dict state node's child, or a tx error naming the field. */
+const gv_tree *gv_tx_field(const gv_transform *tx, gv_graph *g, const gv_tree *state,
+                           const char *field);
+/* A state that must be EmptyState (an empty tuple); error otherwise. */
+gv_status gv_tx_check_empty(const gv_transform *tx, gv_graph *g, const gv_tree *state);
+
+/* optax.numerics.safe_increment on an int32 scalar count. */
+gv_value gv_tx_safe_increment(gv_value count);
+
+/* The int32 scalar count 0. */
+gv_value gv_tx_zero_count(gv_graph *g);
+
+#endif
