@@ -170,8 +170,9 @@ gv_status gv_optimize(const gv_fn *fn, bool enabled, gv_opt_result *res) {
                 else if (splat(g, in[0], &v) && v == 1.0 && same_shape(b, nd)) same = in[1];
                 break;
             case GV_OP_ADD:
-                if (splat(g, in[1], &v) && v == 0.0 && same_shape(a, nd)) same = in[0];
-                else if (splat(g, in[0], &v) && v == 0.0 && same_shape(b, nd)) same = in[1];
+                /* x + (-0) is x for every x; x + (+0) turns -0 into +0, so it stays */
+                if (splat(g, in[1], &v) && v == 0.0 && signbit(v) && same_shape(a, nd)) same = in[0];
+                else if (splat(g, in[0], &v) && v == 0.0 && signbit(v) && same_shape(b, nd)) same = in[1];
                 break;
             case GV_OP_SUB:
                 if (splat(g, in[1], &v) && v == 0.0 && same_shape(a, nd)) same = in[0];

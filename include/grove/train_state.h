@@ -1,0 +1,35 @@
+/* grove: flax.training.train_state.TrainState.
+ *
+ * A train state is a tree {"step": int32 scalar, "params": ..., "opt_state":
+ * ...}, so it is saved, restored and passed through compiled steps like any
+ * other tree. Like a TrainState subclass, more fields can be added to the
+ * dict (e.g. "batch_stats", or the last "loss"); apply_gradients carries
+ * them through unchanged. The apply function (a module) and the optimiser
+ * are static: they are not in the tree. */
+#ifndef GROVE_TRAIN_STATE_H
+#define GROVE_TRAIN_STATE_H
+
+#include "grove/nn.h"
+#include "grove/optim.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* TrainState.create(apply_fn, params, tx): step 0, params (tensors shared
+ * with the given tree), opt_state = tx.init(params). A new tree the caller
+ * frees, NULL with the error set. */
+gv_tree *gv_train_state_create(gv_transform *tx, const gv_tree *params);
+
+/* state.apply_gradients(grads=grads), traced: updates, opt_state' =
+ * tx.update(grads, opt_state, params); params' = apply_updates(params,
+ * updates); step' = step + 1 (int32, saturating as optax counters do).
+ * state is a tree of values of g; returns the new state (a new tree of
+ * values; extra fields copied through), NULL after a trace error. */
+gv_tree *gv_train_state_apply_gradients(gv_graph *g, const gv_transform *tx,
+                                        const gv_tree *state, const gv_tree *grads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,74 @@
+/* TrainState: create and apply_gradients (reference C1). */
+#include <string.h>
+
+#include "core/error.h"
+#include "graph/graph_internal.h"
+#include "grove/train_state.h"
+
+gv_tree *gv_train_state_create(gv_transform *tx, const gv_tree *params) {
+    if (!tx || !params) {
+        gv_error(GV_ERR_ARG, "gv_train_state_create: %s is NULL", tx ? "params" : "tx");
+        return NULL;
+    }
+    gv_tree *opt = gv_transform_init_eager(tx, params);
+    if (!opt) {
+        gv_error_prefix("gv_train_state_create: tx.init: ");
+        return NULL;
+    }
+    gv_tree *state = gv_tree_new_dict();
+    gv_tensor *step = gv_tensor_scalar(GV_I32, 0);
+    if (!state || !step || gv_tree_insert_tensor(state, "step", step) != GV_OK ||
+        gv_tree_insert(state, "params", gv_tree_clone(params)) != GV_OK ||
+        gv_tree_insert(state, "opt_state", opt) != GV_OK) {
+        gv_tree_free(state);
+        state = NULL;
+    }
+    gv_tensor_free(step);
+    return state;
+}
+
+gv_tree *gv_train_state_apply_gradients(gv_graph *g, const gv_transform *tx,
+                                        const gv_tree *state, const gv_tree *grads) {
+    if (!g || gv_graph_status(g) != GV_OK) return NULL;
+    const gv_tree *params = gv_tree_get(state, "params");
+    const gv_tree *opt = gv_tree_get(state, "opt_state");
+    gv_value step = gv_tree_get_value(state, "step");
+    if (!params || !opt || !gv_value_ok(step)) {
+        gv_graph_fail(g, GV_ERR_STRUCTURE, "apply_gradients: the state needs 'step', 'params' "
+                      "and 'opt_state' (made by gv_train_state_create)");
+        return NULL;
+    }
+    gv_tree *updates = NULL, *new_opt = NULL;
+    if (gv_transform_update(tx, g, grads, opt, params, &updates, &new_opt) != GV_OK) {
+        gv_graph_fail(g, gv_last_status(), "apply_gradients: %s", gv_last_error());
+        return NULL;
+    }
+    gv_tree *new_params = gv_apply_updates(g, params, updates);
+    gv_tree_free(updates);
+    if (!new_params) {
+        gv_tree_free(new_opt);
+        gv_graph_fail(g, gv_last_status(), "apply_gradients: %s", gv_last_error());
+        return NULL;
+    }
+    /* step + 1, saturating at INT32_MAX like optax's safe_increment */
+    gv_value max = gv_scalar(g, GV_I32, 2147483647.0);
+    gv_value next = gv_select(gv_lt(step, max), gv_add(step, gv_scalar(g, GV_I32, 1.0)), max);
+    gv_tree *out = gv_tree_new_dict();
+    for (size_t i = 0; out && i < gv_tree_num_children(state); i++) {
+        const char *k = gv_tree_key(state, i);
+        gv_tree *v = !strcmp(k, "step") ? gv_tree_new_value_leaf(next)
+                   : !strcmp(k, "params") ? new_params
+                   : !strcmp(k, "opt_state") ? new_opt
+                   : gv_tree_clone(gv_tree_child(state, i));
+        if (!strcmp(k, "params")) new_params = NULL;
+        if (!strcmp(k, "opt_state")) new_opt = NULL;
+        if (gv_tree_insert(out, k, v) != GV_OK) {
+            gv_tree_free(out);
+            out = NULL;
+        }
+    }
+    gv_tree_free(new_params);
+    gv_tree_free(new_opt);
+    if (!out) gv_graph_fail(g, gv_last_status(), "apply_gradients: %s", gv_last_error());
+    return out;
+}
