@@ -1,6 +1,7 @@
 /* linen-basics: the first half of the Flax/Optax tutorial, in grove.
  *
- * Models are hollow shells: init returns the params, apply takes them.
+ * Models are hollow shells: init returns the params, apply takes them;
+ * optimisers are (init, update) pairs over trees.
  * The tutorial ran jax 0.4, so the legacy threefry scheme is used: the
  * numbers printed are the ones Flax prints for the same program. */
 #include <stdio.h>
@@ -141,6 +142,36 @@ int main(void) {
     gv_unbind(bound, &unbound, &uvars);
     printf("module, variables = bound.unbind(); variables has %zu leaves, %lld parameters\n",
            gv_tree_num_leaves(uvars), (long long)gv_tree_size(uvars));
+
+    /* 8. Optax: optimisers are (init, update) pairs over trees */
+    gv_transform *sgd = gv_sgd(0.01, 0.0, false);
+    gv_tree *sgd_state = sgd ? gv_transform_init_eager(sgd, params) : NULL;
+    if (!sgd_state) return fail("sgd");
+    printf("\n# tx = optax.sgd(learning_rate=0.01); tx.init(params)\n");
+    print_tree(sgd_state);
+    float p0[3] = {0.0f, 1.0f, 2.0f}, g0[3] = {4.0f, 0.6f, -3.0f};
+    gv_tensor *pt = gv_tensor_from_data(GV_F32, GV_DIMS(3), p0, sizeof p0);
+    gv_tensor *gt = gv_tensor_from_data(GV_F32, GV_DIMS(3), g0, sizeof g0);
+    gv_tree *ap = gv_tree_new_leaf(pt), *ag = gv_tree_new_leaf(gt);
+    gv_transform *adam = gv_adam(0.01, 0.9, 0.999, 1e-8, 0.0);
+    gv_tree *adam_state = adam ? gv_transform_init_eager(adam, ap) : NULL;
+    if (!adam_state) return fail("adam");
+    printf("\n# tx = optax.adam(learning_rate=0.01); params = [0., 1., 2.]\n");
+    printf("opt_state = tx.init(params)\n");
+    print_tree(adam_state);
+    gv_tree *updates = NULL, *adam_state2 = NULL;
+    if (gv_transform_update_eager(adam, ag, adam_state, ap, &updates, &adam_state2) != GV_OK)
+        return fail("adam update");
+    gv_tree *newp = gv_apply_updates_eager(ap, updates);
+    if (!newp) return fail("apply_updates");
+    printf("updates, opt_state = tx.update(grads=[4., 0.6, -3.], opt_state)\n");
+    print_tensor("updates = ", gv_tree_leaf_tensor(updates));
+    print_tensor("optax.apply_updates(params, updates) = ", gv_tree_leaf_tensor(newp));
+    printf("opt_state = ");
+    print_tree(adam_state2);
+    gv_tree_free(newp), gv_tree_free(updates), gv_tree_free(adam_state2), gv_tree_free(adam_state);
+    gv_transform_free(adam), gv_tree_free(ap), gv_tree_free(ag), gv_tensor_free(pt);
+    gv_tensor_free(gt), gv_tree_free(sgd_state), gv_transform_free(sgd);
 
     gv_tree_free(uvars), gv_tree_free(rngs), gv_tree_free(noparams), gv_tree_free(oargs);
     gv_tensor_free(ones), gv_tree_free(ffp), gv_tree_free(zeros), gv_tree_free(args);

@@ -31,6 +31,16 @@ def jax_repr(a):
     return prefix + s + ',' + sep + dtype_str
 
 
+class JA:
+    """A numpy array printed as jax.Array.__repr__."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def __repr__(self):
+        return jax_repr(self.a)
+
+
 class A:
     def __init__(self, rows):
         self.a = np.array(rows, np.float32)
@@ -116,6 +126,31 @@ out.append('')
 out.append('# bound = model.bind(params); bound(x)')
 out.append('bound(x) = ' + jax_repr(np.array(y, np.float32)))
 out.append('module, variables = bound.unbind(); variables has 2 leaves, 36 parameters')
+
+# optax: sgd has no state of its own (EmptyState, printed as () in grove)
+out.append('')
+out.append('# tx = optax.sgd(learning_rate=0.01); tx.init(params)')
+out.append('((), ())')
+# optax.adam(0.01), one update, every operation in float32 (reference A6)
+f32 = np.float32
+p = np.array([0, 1, 2], f32)
+g = np.array([4, 0.6, -3], f32)
+zero = np.zeros(3, f32)
+out.append('')
+out.append('# tx = optax.adam(learning_rate=0.01); params = [0., 1., 2.]')
+out.append('opt_state = tx.init(params)')
+out.append(str(({'count': JA(np.array(0, np.int32)), 'mu': JA(zero), 'nu': JA(zero)}, ())))
+b1, b2 = f32(0.9), f32(0.999)
+mu = f32(1 - 0.9) * g + b1 * zero          # (1 - b1) on the Python float
+nu = f32(1 - 0.999) * (g * g) + b2 * zero
+mu_hat = mu / (f32(1) - b1 ** np.int32(1))  # b1 ** count in float32
+nu_hat = nu / (f32(1) - b2 ** np.int32(1))
+u = mu_hat / (np.sqrt(nu_hat + f32(0)) + f32(1e-8))
+u = u * f32(-0.01)
+out.append('updates, opt_state = tx.update(grads=[4., 0.6, -3.], opt_state)')
+out.append('updates = ' + jax_repr(u.astype(f32)))
+out.append('optax.apply_updates(params, updates) = ' + jax_repr((p + u).astype(f32)))
+out.append('opt_state = ' + str(({'count': JA(np.array(1, np.int32)), 'mu': JA(mu), 'nu': JA(nu)}, ())))
 
 with open(os.path.join(here, 'linen_basics.txt'), 'w') as f:
     f.write('\n'.join(out) + '\n')
