@@ -63,7 +63,8 @@ typedef struct gv_module_options {
  * set. args: a tuple tree of example tensors. */
 gv_tree *gv_init(const gv_module *m, gv_key key, const gv_tree *args, const gv_module_options *o);
 
-/* model.apply(variables, *args, rngs=...): traces, compiles and runs once.
+/* model.apply(variables, *args, rngs=...): traces, compiles and runs once
+ * (a bound module, gv_bind, keeps the compiled plans for repeated calls).
  * rngs: NULL or a dict of uint32[2] key tensors by stream name ("dropout").
  * *out: a new tree of tensors (caller frees). */
 gv_status gv_apply(const gv_module *m, const gv_tree *variables, const gv_tree *args,
@@ -81,9 +82,13 @@ typedef struct gv_bound gv_bound;
 /* module.bind(variables): an instance holding a copy of the variables (the
  * tensors are shared). Free with gv_bound_free or gv_unbind. */
 gv_bound *gv_bind(const gv_module *m, const gv_tree *variables, const gv_module_options *o);
-/* bound(*args) / bound.method(*args): method NULL = __call__. *out: new tree. */
+/* bound(*args) / bound.method(*args): method NULL = __call__. *out: new tree.
+ * Each method is traced and compiled once per input signature (jit cache
+ * inside the bound module); later calls rerun the plan. */
 gv_status gv_bound_call(gv_bound *b, const char *method, const gv_tree *args,
                         const gv_tree *rngs, gv_tree **out);
+/* How many traces+compiles the bound module's calls have needed. */
+int gv_bound_num_compiles(const gv_bound *b);
 /* bound.<name>: the child `name` (of module type child) bound to its part of
  * every collection, as Flax's setup submodules of a bound module. */
 gv_bound *gv_bound_child(const gv_bound *b, const char *name, const gv_module *child);

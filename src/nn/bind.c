@@ -6,10 +6,20 @@
 #include "core/error.h"
 #include "grove/nn.h"
 
+/* One jit per method called: a bound module traces and compiles once per
+ * method and input signature (gv_jit's cache), then reruns the plan. */
+typedef struct bound_method {
+    struct gv_bound *b;
+    char *name;          /* NULL = __call__ */
+    gv_jit *jit;
+} bound_method;
+
 struct gv_bound {
     gv_module m;
     gv_module_options o;
     gv_tree *variables;
+    bound_method *methods;
+    int nmethods;
 };
 
 gv_bound *gv_bind(const gv_module *m, const gv_tree *variables, const gv_module_options *o) {
@@ -34,18 +44,83 @@ gv_bound *gv_bind(const gv_module *m, const gv_tree *variables, const gv_module_
 
 void gv_bound_free(gv_bound *b) {
     if (!b) return;
+    for (int i = 0; i < b->nmethods; i++) {
+        gv_jit_free(b->methods[i].jit);
+        free(b->methods[i].name);
+    }
+    free(b->methods);
     gv_tree_free(b->variables);
     free(b);
+}
+
+/* inputs: (variables, args, rngs) */
+static gv_tree *bound_trace(gv_graph *g, const gv_tree *in, void *ud) {
+    bound_method *bm = ud;
+    gv_module_options o = bm->b->o;
+    o.method = bm->name;
+    return gv_apply_traced(g, &bm->b->m, gv_tree_get(in, "0"), gv_tree_get(in, "1"),
+                           gv_tree_get(in, "2"), &o);
+}
+
+static bound_method *method_slot(gv_bound *b, const char *method) {
+    for (int i = 0; i < b->nmethods; i++) {
+        const char *n = b->methods[i].name;
+        if ((!n && !method) || (n && method && strcmp(n, method) == 0)) return &b->methods[i];
+    }
+    /* the slots are referenced by their jits: allocate them once, up front */
+    if (!b->methods) {
+        int cap = 1 + b->m.type->nmethods;
+        b->methods = calloc((size_t)cap, sizeof *b->methods);
+        if (!b->methods) return NULL;
+    }
+    if (b->nmethods >= 1 + b->m.type->nmethods) return NULL;
+    bound_method *bm = &b->methods[b->nmethods];
+    bm->b = b;
+    bm->name = method ? strdup(method) : NULL;
+    bm->jit = gv_jit_new(bound_trace, bm, NULL);
+    if ((method && !bm->name) || !bm->jit) {
+        free(bm->name);
+        gv_jit_free(bm->jit);
+        return NULL;
+    }
+    b->nmethods++;
+    return bm;
 }
 
 const gv_tree *gv_bound_variables(const gv_bound *b) { return b ? b->variables : NULL; }
 
 gv_status gv_bound_call(gv_bound *b, const char *method, const gv_tree *args,
                         const gv_tree *rngs, gv_tree **out) {
-    if (!b) return gv_error(GV_ERR_ARG, "gv_bound_call: bound module is NULL");
-    gv_module_options o = b->o;
-    o.method = method;
-    return gv_apply(&b->m, b->variables, args, rngs, &o, out);
+    if (!b || !args || !out) return gv_error(GV_ERR_ARG, "gv_bound_call: NULL argument");
+    *out = NULL;
+    bool known = !method;
+    for (int i = 0; i < b->m.type->nmethods && !known; i++)
+        known = strcmp(b->m.type->methods[i].name, method) == 0;
+    if (!known)
+        return gv_error(GV_ERR_ARG, "gv_bound_call: module %s has no method '%s'",
+                        b->m.type->name, method);
+    bound_method *bm = method_slot(b, method);
+    if (!bm) return gv_error(GV_ERR_NOMEM, "gv_bound_call: out of memory");
+    gv_tree *in = gv_tree_new_tuple(), *res = NULL;
+    gv_status st = GV_ERR_NOMEM;
+    if (in && gv_tree_append(in, gv_tree_clone(b->variables)) == GV_OK &&
+        gv_tree_append(in, gv_tree_clone(args)) == GV_OK &&
+        gv_tree_append(in, rngs ? gv_tree_clone(rngs) : gv_tree_new_dict()) == GV_OK)
+        st = gv_jit_call(bm->jit, in, &res);
+    if (st == GV_OK) {
+        *out = gv_tree_copy(res); /* the jit's outputs are reused by the next call */
+        if (!*out) st = gv_last_status();
+    } else if (gv_last_status() != GV_OK) {
+        gv_error_prefix("gv_bound_call(%s): ", b->m.type->name);
+    }
+    gv_tree_free(in);
+    return st;
+}
+
+int gv_bound_num_compiles(const gv_bound *b) {
+    int n = 0;
+    for (int i = 0; b && i < b->nmethods; i++) n += gv_jit_num_compiles(b->methods[i].jit);
+    return n;
 }
 
 gv_bound *gv_bound_child(const gv_bound *b, const char *name, const gv_module *child) {

@@ -279,6 +279,16 @@ Test(modules, bind_unbind_and_tabulate) {
     GVT_OK(gv_bound_call(be, NULL, args, NULL, &z2));
     cr_assert(gv_tensor_equal(gv_tree_leaf_tensor(z), gv_tree_leaf_tensor(z2)));
     GVT_NULL(gv_bound_child(b, "nope", &enc), GV_ERR_NOT_FOUND, "no child 'nope'");
+    /* repeated calls with the same shapes reuse the compiled plan */
+    for (int k = 0; k < 3; k++) {
+        gv_tree *again = NULL;
+        GVT_OK(gv_bound_call(b, NULL, args, NULL, &again));
+        cr_assert(gv_tensor_equal(gv_tree_leaf_tensor(again), gv_tree_leaf_tensor(full)));
+        gv_tree_free(again);
+    }
+    cr_assert_eq(gv_bound_num_compiles(b), 2, "__call__ and encode, once each");
+    gv_tree *bad_out = NULL;
+    GVT_FAILS(gv_bound_call(b, "nope", args, NULL, &bad_out), GV_ERR_ARG, "no method 'nope'");
     gv_module um;
     gv_tree *uv = NULL;
     GVT_OK(gv_unbind(be, &um, &uv));
