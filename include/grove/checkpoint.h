@@ -1,0 +1,78 @@
+/* grove: checkpoints (Orbax). Trees are saved as safetensors files whose
+ * tensor names are the tree paths ("params/encoder/Dense_0/kernel"), with
+ * grove metadata in the header's __metadata__ (format version, the tree
+ * structure including empty subtrees and tuple/list kinds, a checksum of
+ * the data region). Python reads them with the safetensors package or a
+ * few lines of numpy (docs/checkpoints.md).
+ *
+ * Every write is atomic: written under a temporary name, fsynced, renamed,
+ * and the directory fsynced, so a crash at any moment leaves either the old
+ * file or the complete new one, never a half-written file under the real
+ * name. Every read is strict and bounded: a bad file is an error naming the
+ * file and what was wrong, never a crash. */
+#ifndef GROVE_CHECKPOINT_H
+#define GROVE_CHECKPOINT_H
+
+#include "grove/tree.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- one tree <-> one file (Orbax's Checkpointer) ---- */
+
+/* Save a tree of tensors to path (the file must not exist unless force). */
+gv_status gv_checkpointer_save(const char *path, const gv_tree *tree, bool force);
+/* Restore the tree as saved (structure from the metadata). New tree. */
+gv_tree *gv_checkpointer_restore(const char *path);
+/* Restore into target's structure: every path, shape and dtype must match
+ * (GV_ERR_STRUCTURE naming the path and both shapes); tuples stay tuples.
+ * New tree (target is not modified). */
+gv_tree *gv_checkpointer_restore_into(const char *path, const gv_tree *target);
+
+/* ---- a directory of steps (Orbax's CheckpointManager) ---- */
+
+typedef struct gv_checkpoint_manager gv_checkpoint_manager;
+
+typedef struct gv_checkpoint_options {
+    int max_to_keep;            /* 0 = keep all */
+    int64_t save_interval_steps;/* should_save: step % interval == 0 (0 or 1 = every step) */
+    int64_t keep_period;        /* steps that are multiples are never deleted (0 = off) */
+    const char *best_metric;    /* metrics path used to rank checkpoints (NULL = by step) */
+    bool best_mode_min;         /* true: lower is better */
+    bool keep_checkpoints_without_metrics;
+    bool create;                /* create the directory if missing */
+    bool async;                 /* save on a background thread */
+} gv_checkpoint_options;
+
+/* Open (and clean up leftover temporaries in) directory. New manager. */
+gv_checkpoint_manager *gv_checkpoint_manager_new(const char *directory,
+                                                 const gv_checkpoint_options *opts);
+/* Waits for pending saves, then frees. Returns the status of the last save. */
+gv_status gv_checkpoint_manager_close(gv_checkpoint_manager *m);
+
+bool gv_checkpoint_manager_should_save(const gv_checkpoint_manager *m, int64_t step);
+/* Save several named items for one step (Orbax composite: "state",
+ * "config", ...), with optional metrics (a tree of scalars, may be NULL).
+ * The trees are snapshotted before return; with async the writing
+ * continues in the background. An earlier background failure is returned
+ * here. */
+gv_status gv_checkpoint_manager_save(gv_checkpoint_manager *m, int64_t step,
+                                     const char *const *item_names, const gv_tree *const *items,
+                                     int nitems, const gv_tree *metrics);
+gv_status gv_checkpoint_manager_wait_until_finished(gv_checkpoint_manager *m);
+
+/* Steps on disk, ascending (*steps malloc'd; caller frees). */
+gv_status gv_checkpoint_manager_all_steps(gv_checkpoint_manager *m, int64_t **steps, size_t *n);
+/* -1 if none. */
+int64_t gv_checkpoint_manager_latest_step(gv_checkpoint_manager *m);
+int64_t gv_checkpoint_manager_best_step(gv_checkpoint_manager *m);
+/* Restore one item of a step (as saved, or into target when not NULL). */
+gv_tree *gv_checkpoint_manager_restore(gv_checkpoint_manager *m, int64_t step,
+                                       const char *item_name, const gv_tree *target);
+gv_status gv_checkpoint_manager_delete(gv_checkpoint_manager *m, int64_t step);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
