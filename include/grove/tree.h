@@ -250,7 +250,8 @@ gv_tree *gv_tree_unflatten(const gv_treedef *def, gv_tensor *const *leaves, size
 bool gv_tree_structure_equal(const gv_tree *a, const gv_tree *b);
 
 /* GV_OK if b has a's structure and every pair of leaves has the same kind,
- * and for tensors the same shape and dtype (labels must be equal). Otherwise
+ * and for tensors and traced values the same shape and dtype (labels must be
+ * equal). Otherwise
  * GV_ERR_STRUCTURE with a message, prefixed by "what: " when what is not
  * NULL, naming the FIRST difference in flatten order, a being the reference:
  *   "params/Dense_0/bias: shape (4,) vs (5,)"   "params/w: dtype float32 vs int32"
