@@ -9,8 +9,8 @@ PACKAGES=(
   gcc make cmake ninja-build pkg-config
   # libraries grove links
   libopenblas-openmp-dev zlib1g-dev libpng-dev libjson-c-dev
-  # tests
-  libcriterion-dev
+  # tests (clang and its runtime for the libFuzzer target)
+  libcriterion-dev clang libclang-rt-14-dev
 )
 
 missing=()

@@ -20,4 +20,6 @@ run() {  # run <build dir> <cmake args...>
 run build/release -DCMAKE_BUILD_TYPE=Release
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run build/asan -DCMAKE_BUILD_TYPE=Debug -DGROVE_SANITIZE=ON
-echo "=== all tests passed in both builds"
+echo "=== fuzz the safetensors reader (bounded: 60 s)"
+bash scripts/fuzz.sh 60 2>&1 | tail -n 12
+echo "=== all tests passed in both builds, fuzzing found nothing"

@@ -21,12 +21,25 @@ extern "C" {
 
 /* ---- one tree <-> one file (Orbax's Checkpointer) ---- */
 
-/* Save a tree of tensors to path (the file must not exist unless force). */
+/* Save a tree of tensors to path (the file must not exist unless force).
+ * Format: src/checkpoint/safetensors.c (tensor names are the tree paths, a
+ * tree that is one leaf is named "__root__"; metadata holds the structure
+ * and a zlib CRC-32 of the data). Errors: GV_ERR_ARG for a label leaf or a
+ * key named "__metadata__"; GV_ERR_EXISTS; GV_ERR_NOT_FOUND for a missing
+ * directory; GV_ERR_IO (with strerror) for anything else the OS refuses,
+ * ENOSPC and EIO included; the old file is then intact. */
 gv_status gv_checkpointer_save(const char *path, const gv_tree *tree, bool force);
-/* Restore the tree as saved (structure from the metadata). New tree. */
+/* Restore the tree as saved (structure from the metadata). New tree.
+ * A safetensors file without grove metadata (Python's safetensors) is
+ * rebuilt as nested dicts from its names split at '/'. Errors:
+ * GV_ERR_NOT_FOUND, GV_ERR_IO, GV_ERR_FORMAT for any malformed or corrupted
+ * file (naming the file and the byte offset or entry), GV_ERR_UNSUPPORTED
+ * for a valid dtype grove lacks (F16, BF16, I8, I16, ...). */
 gv_tree *gv_checkpointer_restore(const char *path);
 /* Restore into target's structure: every path, shape and dtype must match
  * (GV_ERR_STRUCTURE naming the path and both shapes); tuples stay tuples.
+ * A file without grove metadata has no kinds: it is matched by path and the
+ * result takes the target's containers.
  * New tree (target is not modified). */
 gv_tree *gv_checkpointer_restore_into(const char *path, const gv_tree *target);
 

@@ -15,5 +15,6 @@
 #include "grove/optim.h"
 #include "grove/nn.h"
 #include "grove/train_state.h"
+#include "grove/checkpoint.h"
 
 #endif
