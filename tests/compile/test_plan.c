@@ -8,17 +8,7 @@
 #include "mlp_step.h"
 #include "testutil.h"
 
-/* Counting allocations: this executable's malloc family wraps glibc's. */
-#if !defined(__SANITIZE_ADDRESS__)
-extern void *__libc_malloc(size_t), *__libc_calloc(size_t, size_t), *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-static volatile long g_allocs;
-void *malloc(size_t n) { g_allocs++; return __libc_malloc(n); }
-void *calloc(size_t a, size_t b) { g_allocs++; return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { g_allocs++; return __libc_realloc(p, n); }
-void *aligned_alloc(size_t a, size_t n) { g_allocs++; return __libc_memalign(a, n); }
-#define COUNTING 1
-#endif
+#include "alloc_count.h"
 
 static const mlp_dims DIMS = {16, 784, 256, 128, 10, 0.01};
 
@@ -110,7 +100,7 @@ Test(plan, donated_params_update_in_place_over_steps) {
 }
 
 Test(plan, zero_allocations_per_run) {
-#ifdef COUNTING
+#ifdef GVT_COUNTING_ALLOCS
     gv_tree *in = mlp_example_inputs(&DIMS, 4);
     gv_fn *step = GVT_NN(mlp_train_step(in, DIMS.lr));
     const char *donate[] = {"0"};
@@ -120,9 +110,9 @@ Test(plan, zero_allocations_per_run) {
     GVT_OK(gv_plan_run(plan, in, out)); /* warm-up: BLAS sets itself up */
     /* no assertion inside the counted loop: Criterion allocates to record one */
     int failures = 0;
-    long before = g_allocs;
+    long before = gvt_allocs;
     for (int k = 0; k < 20; k++) failures += gv_plan_run(plan, in, out) != GV_OK;
-    long n = g_allocs - before;
+    long n = gvt_allocs - before;
     cr_assert_eq(failures, 0, "%s", gv_last_error());
     cr_assert_eq(n, 0, "%ld allocations in 20 runs", n);
     gv_tree_free(out), gv_plan_free(plan), gv_fn_free(step), gv_tree_free(in);

@@ -4,18 +4,7 @@
  * run; and a small MLP trained this way with adamw must fit its data. */
 #include "optim_testutil.h"
 
-/* Counting allocations: this executable's malloc family wraps glibc's (as
- * tests/compile/test_plan.c does). */
-#if !defined(__SANITIZE_ADDRESS__)
-extern void *__libc_malloc(size_t), *__libc_calloc(size_t, size_t), *__libc_realloc(void *, size_t);
-extern void *__libc_memalign(size_t, size_t);
-static volatile long g_allocs;
-void *malloc(size_t n) { g_allocs++; return __libc_malloc(n); }
-void *calloc(size_t a, size_t b) { g_allocs++; return __libc_calloc(a, b); }
-void *realloc(void *p, size_t n) { g_allocs++; return __libc_realloc(p, n); }
-void *aligned_alloc(size_t a, size_t n) { g_allocs++; return __libc_memalign(a, n); }
-#define COUNTING 1
-#endif
+#include "alloc_count.h"
 
 /* ---- a 2-layer MLP regression problem ---- */
 
@@ -186,15 +175,15 @@ Test(train_step, compiled_equals_eager_and_donates) {
 }
 
 Test(train_step, zero_allocations_per_run) {
-#ifdef COUNTING
+#ifdef GVT_COUNTING_ALLOCS
     gv_transform *tx = GVT_NN(gv_adamw(1e-2, 0.9, 0.999, 1e-8, 0, 1e-4, NULL));
     trainer t = {0};
     trainer_init(&t, tx, make_params(), make_batch());
     GVT_OK(trainer_run(&t, NULL)); /* warm-up: BLAS, leaf arrays */
     int failures = 0;
-    long before = g_allocs;
+    long before = gvt_allocs;
     for (int k = 0; k < 20; k++) failures += trainer_run(&t, NULL) != GV_OK;
-    long n = g_allocs - before;
+    long n = gvt_allocs - before;
     cr_assert_eq(failures, 0, "%s", gv_last_error());
     cr_assert_eq(n, 0, "%ld allocations in 20 steps", n);
     trainer_free(&t);
