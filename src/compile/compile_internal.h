@@ -25,6 +25,8 @@ typedef struct gv_bufref {
 /* ---- fused elementwise programs (fused.c) ---- */
 typedef struct gv_finstr {
     uint8_t op;      /* a gv_opcode (elementwise) or GV_FOP_* below */
+    bool uniform;    /* every operand is the same for all elements (scalars,
+                      * constants): computed once per run, not per block */
     int16_t dst, a, b, c;
 } gv_finstr;
 
@@ -70,10 +72,11 @@ typedef struct gv_fused {
     gv_fload *load;
     gv_fstore *store;
     double *consts;      /* per-register constant for FULL nodes folded in (NAN = none) */
+    bool *uniform;       /* per register: the same value for every element */
 } gv_fused;
 
 /* Run a fused program over its domain; scratch: threads * nregs * GV_FBLOCK floats. */
-enum { GV_FBLOCK = 512 };
+enum { GV_FBLOCK = 256 };
 void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int threads);
 
 /* ---- steps ---- */

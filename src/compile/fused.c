@@ -65,7 +65,17 @@ static void load(const gv_fload *l, void *const *bases, int64_t start, int64_t l
 
 static const float SQRT_2_OVER_PI_F = 0.7978845608028654f;
 
-static void exec(const gv_finstr *in, float *R, int64_t len) {
+/* The block loops are where fused programs spend their time: compiled for
+ * AVX-512 and AVX2 besides the baseline, picked at load time by the CPU
+ * (the same IEEE operations per element in every version, so the results
+ * do not depend on the CPU). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define GV_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define GV_CLONES
+#endif
+
+GV_CLONES static void exec(const gv_finstr *in, float *R, int64_t len) {
     float *D = R + (size_t)in->dst * GV_FBLOCK;
     const float *A = in->a >= 0 ? R + (size_t)in->a * GV_FBLOCK : NULL;
     const float *B = in->b >= 0 ? R + (size_t)in->b * GV_FBLOCK : NULL;
@@ -111,16 +121,30 @@ static void exec(const gv_finstr *in, float *R, int64_t len) {
     }
 }
 
-static void run_block(const gv_fused *f, void *const *bases, float *R, int64_t start) {
-    int64_t len = f->size - start < GV_FBLOCK ? f->size - start : GV_FBLOCK;
+/* The uniform registers (constants, scalar loads, and what is computed from
+ * them only) hold the same value in every element of every block: fill them
+ * once per run and thread. Each register has one writer, so nothing
+ * overwrites them between blocks. */
+static void prepare_uniform(const gv_fused *f, void *const *bases, float *R) {
     for (int k = 0; k < f->nload; k++)
-        load(&f->load[k], bases, start, len, R + (size_t)f->load[k].reg * GV_FBLOCK);
+        if (f->load[k].kind == GV_LOAD_SCALAR)
+            load(&f->load[k], bases, 0, GV_FBLOCK, R + (size_t)f->load[k].reg * GV_FBLOCK);
     for (int r = 0; r < f->nregs; r++)
         if (!isnan(f->consts[r])) {
             float v = (float)f->consts[r], *D = R + (size_t)r * GV_FBLOCK;
-            for (int64_t i = 0; i < len; i++) D[i] = v;
+            for (int64_t i = 0; i < GV_FBLOCK; i++) D[i] = v;
         }
-    for (int k = 0; k < f->ninstr; k++) exec(&f->instr[k], R, len);
+    for (int k = 0; k < f->ninstr; k++)
+        if (f->instr[k].uniform) exec(&f->instr[k], R, GV_FBLOCK);
+}
+
+static void run_block(const gv_fused *f, void *const *bases, float *R, int64_t start) {
+    int64_t len = f->size - start < GV_FBLOCK ? f->size - start : GV_FBLOCK;
+    for (int k = 0; k < f->nload; k++)
+        if (f->load[k].kind != GV_LOAD_SCALAR)
+            load(&f->load[k], bases, start, len, R + (size_t)f->load[k].reg * GV_FBLOCK);
+    for (int k = 0; k < f->ninstr; k++)
+        if (!f->instr[k].uniform) exec(&f->instr[k], R, len);
     for (int k = 0; k < f->nred; k++) { /* in domain order: the reference's order */
         const gv_fepi *e = &f->red[k];
         float *out = (float *)((char *)bases[e->buf.base] + e->buf.offset);
@@ -157,16 +181,20 @@ void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int thr
         for (int64_t i = 0, n = e->dims[0] * e->dims[2]; i < n; i++) out[i] = init;
     }
     if (threads > 1 && nblocks >= 64 && f->nred == 0) { /* below ~32K elements a fork/join costs more */
-#pragma omp parallel for num_threads(threads) schedule(static)
-        for (int64_t b = 0; b < nblocks; b++) {
+#pragma omp parallel num_threads(threads)
+        {
             int tid = 0;
 #ifdef _OPENMP
             extern int omp_get_thread_num(void);
             tid = omp_get_thread_num();
 #endif
-            run_block(f, bases, scratch + (size_t)tid * per_thread, b * GV_FBLOCK);
+            float *R = scratch + (size_t)tid * per_thread;
+            prepare_uniform(f, bases, R);
+#pragma omp for schedule(static)
+            for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, R, b * GV_FBLOCK);
         }
         return;
     }
+    prepare_uniform(f, bases, scratch);
     for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, scratch, b * GV_FBLOCK);
 }

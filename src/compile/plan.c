@@ -216,6 +216,8 @@ static gv_status make_load(const gv_node *dom, const gv_node *x, gv_fload *l) {
     return GV_OK;
 }
 
+static bool reg_uniform(const gv_fused *f, int16_t r) { return r < 0 || f->uniform[r]; }
+
 static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
     gv_fused *f = &s->fused;
     const gv_node *dom = &b->g->nodes[root];
@@ -228,7 +230,8 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
     f->store = calloc((size_t)nm + 1, sizeof *f->store);
     f->load = calloc((size_t)nm * 3 + 1, sizeof *f->load);
     f->consts = malloc(((size_t)nm * 4 + 1) * sizeof *f->consts);
-    if (!reg || !f->instr || !f->store || !f->load || !f->consts) {
+    f->uniform = calloc((size_t)nm * 4 + 1, sizeof *f->uniform);
+    if (!reg || !f->instr || !f->store || !f->load || !f->consts || !f->uniform) {
         free(reg);
         return gv_error(GV_ERR_NOMEM, "compile: out of memory");
     }
@@ -242,6 +245,7 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
         if (b->v[i].stored) f->store[f->nstore++] = (gv_fstore){b->v[i].buf, n->dtype, r};
         if (n->op == GV_OP_FULL) {
             f->consts[r] = n->fattr[0];
+            f->uniform[r] = true;
             continue;
         }
         int16_t ops[3] = {-1, -1, -1};
@@ -257,13 +261,19 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
                 l->buf = buf_of(b, x);
                 l->reg = (int16_t)next++;
                 f->consts[l->reg] = NAN;
+                f->uniform[l->reg] = l->kind == GV_LOAD_SCALAR;
                 reg[x] = l->reg;
             }
             ops[k] = (int16_t)reg[x];
         }
         gv_finstr *in = &f->instr[f->ninstr++];
         bool copy = n->op == GV_OP_CAST || n->op == GV_OP_BROADCAST;
-        *in = (gv_finstr){copy ? GV_FOP_COPY : (uint8_t)n->op, r, ops[0], ops[1], ops[2]};
+        /* uniform: all operands are scalars, constants or uniform results
+         * (registers are written by one instruction or load only) */
+        bool uniform = n->nin > 0;
+        for (int k = 0; k < n->nin && k < 3; k++) uniform = uniform && reg_uniform(f, ops[k]);
+        *in = (gv_finstr){copy ? GV_FOP_COPY : (uint8_t)n->op, uniform, r, ops[0], ops[1], ops[2]};
+        if (uniform) f->uniform[r] = true;
     }
     f->nregs = next;
     for (int32_t i = root + 1; i < b->n; i++) {
@@ -606,6 +616,7 @@ void gv_plan_free(gv_plan *p) {
         if (s->kind == GV_STEP_FUSED) {
             for (int l = 0; l < s->fused.nload; l++) free(s->fused.load[l].div);
             free(s->fused.instr), free(s->fused.load), free(s->fused.store), free(s->fused.consts);
+            free(s->fused.uniform);
             free(s->fused.red);
         }
     }
