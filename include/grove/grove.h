@@ -16,5 +16,7 @@
 #include "grove/nn.h"
 #include "grove/train_state.h"
 #include "grove/checkpoint.h"
+#include "grove/data.h"
+#include "grove/image.h"
 
 #endif
