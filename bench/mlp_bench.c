@@ -6,19 +6,22 @@
  *
  *   mlp_bench [--seconds S] [--no-torch]
  */
-#include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../tests/compile/mlp_step.h"
 #include "grove/grove.h"
+#include "benchutil.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+typedef struct mlp_run {
+    gv_plan *plan;
+    gv_tree *in, *out;
+} mlp_run;
+
+static void mlp_step(void *ctx) {
+    mlp_run *r = ctx;
+    gv_plan_run(r->plan, r->in, r->out);
 }
 
 static double grove_steps_per_s(int64_t batch, int threads, double seconds, gv_plan_stats *st) {
@@ -34,57 +37,10 @@ static double grove_steps_per_s(int64_t batch, int threads, double seconds, gv_p
         exit(1);
     }
     *st = gv_plan_get_stats(plan);
-    for (int k = 0; k < 20; k++) gv_plan_run(plan, in, out); /* warm-up */
-    /* median of 5 timed rounds */
-    double rates[5];
-    for (int r = 0; r < 5; r++) {
-        long n = 0;
-        double t0 = now(), t;
-        do {
-            for (int k = 0; k < 10; k++) gv_plan_run(plan, in, out);
-            n += 10;
-            t = now() - t0;
-        } while (t < seconds / 5);
-        rates[r] = (double)n / t;
-    }
-    for (int i = 0; i < 5; i++)
-        for (int j = i + 1; j < 5; j++)
-            if (rates[j] < rates[i]) {
-                double x = rates[i];
-                rates[i] = rates[j], rates[j] = x;
-            }
+    mlp_run r = {plan, in, out};
+    double rate = bench_steps_per_s(mlp_step, &r, seconds);
     gv_tree_free(out), gv_plan_free(plan), gv_fn_free(step), gv_tree_free(in);
-    return rates[2];
-}
-
-typedef struct torch_row {
-    int batch, threads;
-    double rate;
-    char blas[64];
-} torch_row;
-
-static int run_torch(const char *script, torch_row *rows, int cap) {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "/usr/bin/python3 %s --json 2>/dev/null", script);
-    FILE *p = popen(cmd, "r");
-    if (!p) return 0;
-    char line[4096];
-    int n = 0;
-    while (n < cap && fgets(line, sizeof line, p)) {
-        json_object *o = json_tokener_parse(line), *v;
-        if (!o) continue;
-        if (json_object_object_get_ex(o, "steps_per_s", &v)) {
-            torch_row *r = &rows[n++];
-            r->rate = json_object_get_double(v);
-            json_object_object_get_ex(o, "batch", &v), r->batch = json_object_get_int(v);
-            json_object_object_get_ex(o, "threads", &v), r->threads = json_object_get_int(v);
-            snprintf(r->blas, sizeof r->blas, "%s",
-                     json_object_object_get_ex(o, "blas", &v) ? json_object_get_string(v) : "?");
-        }
-        json_object_put(o);
-    }
-    pclose(p);
-    return n;
+    return rate;
 }
 
 int main(int argc, char **argv) {
@@ -99,7 +55,7 @@ int main(int argc, char **argv) {
         }
     }
     torch_row rows[32];
-    int nrows = torch ? run_torch(GROVE_BENCH_DIR "/torch_mlp_step.py", rows, 32) : 0;
+    int nrows = torch ? torch_run(GROVE_BENCH_DIR "/torch_mlp_step.py", NULL, rows, 32) : 0;
     if (torch && nrows == 0)
         fprintf(stderr, "mlp_bench: no PyTorch numbers (is python3-torch installed?)\n");
     printf("MLP 784-256-128-10 train step (value_and_grad + SGD), steps/s\n");
@@ -110,11 +66,7 @@ int main(int argc, char **argv) {
     for (int b = 0; b < 2; b++)
         for (int t = 1; t <= 2; t++) {
             double g = grove_steps_per_s(batches[b], t, seconds, &st);
-            const torch_row *best = NULL;
-            for (int k = 0; k < nrows; k++)
-                if (rows[k].batch == batches[b] && rows[k].threads == t &&
-                    (!best || rows[k].rate > best->rate))
-                    best = &rows[k];
+            const torch_row *best = torch_best(rows, nrows, (int)batches[b], t);
             if (best)
                 printf("%6lld %8d %12.0f %12.0f %7.2fx  %s\n", (long long)batches[b], t, g,
                        best->rate, g / best->rate, best->blas);

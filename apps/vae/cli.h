@@ -1,0 +1,36 @@
+/* The `vae` program: flags shared by its commands. */
+#ifndef VAE_CLI_H
+#define VAE_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes: 0 done, 1 a runtime error (data, files), 2 a bad command line,
+ * 130 stopped by Ctrl-C after saving a checkpoint. */
+enum { VAE_EXIT_OK = 0, VAE_EXIT_ERROR = 1, VAE_EXIT_USAGE = 2, VAE_EXIT_INTERRUPTED = 130 };
+
+typedef enum vae_flag_id {
+    F_EPOCHS, F_BATCH_SIZE, F_LATENT, F_KL_WEIGHT, F_LR, F_SEED, F_THREADS, F_DATASET,
+    F_DATA_DIR, F_RUN_DIR, F_LOG_EVERY, F_TRAIN_LIMIT, F_TEST_LIMIT, F_MAX_STEPS,
+    F_CLASS, F_N, F_STEP, F_OUT, F_NFLAGS
+} vae_flag_id;
+
+typedef struct vae_flags {
+    int64_t epochs, batch_size, latent, seed, threads, log_every;
+    int64_t train_limit, test_limit, max_steps;   /* 0 = all / no limit */
+    int64_t cls, n, step;                         /* sample: class (-1 all), count, checkpoint */
+    double kl_weight, lr;
+    const char *dataset;                          /* "mnist" or "fashion-mnist" */
+    const char *data_dir, *run_dir, *out;
+    bool given[F_NFLAGS];                         /* set on the command line */
+} vae_flags;
+
+int vae_cmd_train(const vae_flags *f);
+int vae_cmd_sample(const vae_flags *f);
+
+/* The data directory: --data-dir, else $GROVE_DATA/<dataset>, else
+ * ~/.cache/grove/<dataset> (where scripts/fetch-mnist.sh puts it). */
+const char *vae_data_dir(const vae_flags *f, char *buf, size_t len);
+
+#endif

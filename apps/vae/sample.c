@@ -1,0 +1,100 @@
+/* vae sample: draw digits with the compiled decode method.
+ *
+ *   model = VAE(...).bind({'params': params})
+ *   z = jax.random.normal(key, (n, latent))
+ *   images = model.decode(z, one_hot(c, 10))        # apply(..., method=decode)
+ *
+ * 10 per class, one row per digit 0..9, as a PNG grid. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli.h"
+#include "run.h"
+#include "vae_model.h"
+
+int vae_write_samples(const vae_cfg *model, const gv_tree *params, gv_key key, int64_t cls,
+                      int64_t n, const char *path) {
+    int64_t rows = cls < 0 ? VAE_NUM_CLASSES : 1, total = rows * n;
+    gv_tensor *z = gv_random_normal(GV_PRNG_DEFAULT, key, GV_DIMS(total, model->latent));
+    gv_tensor *labels = gv_tensor_zeros(GV_I32, GV_DIMS(total));
+    gv_tree *vars = gv_tree_new_dict();
+    gv_module m = vae_module(model);
+    gv_module_options o = {0};
+    gv_bound *bound = NULL;
+    gv_tensor *images = NULL, *grid = NULL;
+    if (z && labels && vars && gv_tree_insert(vars, "params", gv_tree_clone(params)) == GV_OK) {
+        int32_t *lab = gv_tensor_data(labels);
+        for (int64_t i = 0; i < total; i++) lab[i] = (int32_t)(cls < 0 ? i / n : cls);
+        bound = gv_bind(&m, vars, &o);
+    }
+    if (bound) images = vae_decode(bound, z, labels);
+    /* one row per class; a single class is laid out as a square-ish grid */
+    int64_t per_row = cls < 0 ? n : (int64_t)ceil(sqrt((double)n));
+    if (images) grid = gv_image_grid(images, per_row, 28, 28, 2);
+    gv_status st = grid ? gv_png_write(path, grid, true) : gv_last_status();
+    gv_tensor_free(grid), gv_tensor_free(images), gv_tensor_free(z), gv_tensor_free(labels);
+    gv_bound_free(bound);
+    gv_tree_free(vars);
+    if (st != GV_OK) {
+        fprintf(stderr, "vae: writing samples to %s: %s\n", path, gv_last_error());
+        return VAE_EXIT_ERROR;
+    }
+    return 0;
+}
+
+int vae_cmd_sample(const vae_flags *f) {
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/checkpoints", f->run_dir);
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        fprintf(stderr, "vae: --run-dir %s: no checkpoint yet (train first: vae train --run-dir %s)\n",
+                f->run_dir, f->run_dir);
+        return VAE_EXIT_ERROR;
+    }
+    gv_checkpoint_manager *ckpt = gv_checkpoint_manager_new(dir, &(gv_checkpoint_options){0});
+    if (!ckpt) {
+        fprintf(stderr, "vae: --run-dir %s: %s\n", f->run_dir, gv_last_error());
+        return VAE_EXIT_ERROR;
+    }
+    int64_t step = f->step >= 0 ? f->step : gv_checkpoint_manager_latest_step(ckpt);
+    if (step < 0) {
+        fprintf(stderr, "vae: --run-dir %s: no checkpoint yet (train first: vae train --run-dir %s)\n",
+                f->run_dir, f->run_dir);
+        gv_checkpoint_manager_close(ckpt);
+        return VAE_EXIT_ERROR;
+    }
+    gv_tree *meta = gv_checkpoint_manager_restore(ckpt, step, "meta", NULL);
+    gv_tree *state = meta ? gv_checkpoint_manager_restore(ckpt, step, "state", NULL) : NULL;
+    gv_checkpoint_manager_close(ckpt);
+    vae_run_config cfg;
+    int rc = !state ? (fprintf(stderr, "vae: --run-dir %s: checkpoint %lld: %s\n", f->run_dir,
+                               (long long)step, gv_last_error()), VAE_EXIT_ERROR)
+                    : vae_run_config_get(meta, &cfg, f->run_dir, step);
+    const gv_tree *params = state ? gv_tree_get(state, "params") : NULL;
+    if (!rc && !params) {
+        fprintf(stderr, "vae: --run-dir %s: checkpoint %lld has no params\n", f->run_dir, (long long)step);
+        rc = VAE_EXIT_ERROR;
+    }
+    if (!rc) {
+        vae_cfg model;
+        vae_cfg_init(&model, cfg.latent);
+        char out[4200];
+        if (f->out) snprintf(out, sizeof out, "%s", f->out);
+        else if (f->cls < 0) snprintf(out, sizeof out, "%s/samples.png", f->run_dir);
+        else snprintf(out, sizeof out, "%s/samples-class%lld.png", f->run_dir, (long long)f->cls);
+        /* the noise key of train.c: split(PRNGKey(seed), 4)[3], the run's seed by default */
+        gv_key keys[4];
+        gv_split(GV_PRNG_DEFAULT, gv_prng_key(f->given[F_SEED] ? f->seed : cfg.seed), 4, keys);
+        rc = vae_write_samples(&model, params, keys[3], f->cls, f->n, out);
+        if (!rc)
+            printf("wrote %s: %lld samples of %s from checkpoint step %lld\n", out,
+                   (long long)(f->cls < 0 ? 10 * f->n : f->n),
+                   f->cls < 0 ? "each digit, one row per digit" : "one digit", (long long)step);
+    }
+    gv_tree_free(state);
+    gv_tree_free(meta);
+    return rc;
+}

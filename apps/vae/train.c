@@ -1,0 +1,441 @@
+/* vae train: the tutorial's training loop, with checkpoints and resume.
+ *
+ *   for epoch in range(epochs):
+ *     for i, (x, c) in enumerate(loader):          # a new shuffle each epoch
+ *       key, subkey = jax.random.split(key)
+ *       state, (loss, mse, kl) = train_step(state, x, c, subkey)
+ *       every 100 steps: print the means over those steps
+ *     checkpoint (state, key, data position)
+ *
+ * Keys: root = PRNGKey(seed) is split into four: params init, data order,
+ * the step key stream, and the test/sample noise. A checkpoint holds the
+ * train state and a "meta" item (epoch, batch index, the key stream, the
+ * running sums of the log window and the epoch, the config), so a resumed
+ * run takes exactly the steps the uninterrupted one would have taken. */
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "plot.h"
+#include "run.h"
+#include "vae_model.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_signal(int sig) {
+    interrupted = sig;
+    signal(sig, SIG_DFL); /* a second Ctrl-C stops at once; saves are atomic */
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ---- the running means: [loss, mse, kl, count] over a log window and an epoch ---- */
+
+typedef struct sums {
+    double window[4], epoch[4];
+} sums;
+
+static void sums_add(double *s, const vae_metrics *m) {
+    s[0] += m->loss, s[1] += m->mse, s[2] += m->kl, s[3] += 1;
+}
+
+/* ---- the meta item of a checkpoint ---- */
+
+static gv_status put_i64(gv_tree *t, const char *path, int64_t v) {
+    gv_tensor *x = gv_tensor_scalar(GV_I64, (double)v);
+    gv_status st = x ? gv_tree_insert_tensor(t, path, x) : gv_last_status();
+    gv_tensor_free(x);
+    return st;
+}
+
+static gv_status put_f64(gv_tree *t, const char *path, const double *v, int64_t n) {
+    gv_tensor *x = gv_tensor_from_data(GV_F64, GV_DIMS(n), v, (size_t)n * sizeof *v);
+    gv_status st = x ? gv_tree_insert_tensor(t, path, x) : gv_last_status();
+    gv_tensor_free(x);
+    return st;
+}
+
+static gv_tree *meta_tree(const vae_run_config *c, int64_t epoch, int64_t index, gv_key key,
+                          const sums *s) {
+    gv_tree *t = gv_tree_new_dict();
+    double acc[8];
+    memcpy(acc, s->window, sizeof s->window);
+    memcpy(acc + 4, s->epoch, sizeof s->epoch);
+    gv_tensor *k = gv_tensor_from_data(GV_U32, GV_DIMS(2), key.k, sizeof key.k);
+    bool ok = t && k && put_i64(t, "epoch", epoch) == GV_OK && put_i64(t, "index", index) == GV_OK &&
+              gv_tree_insert_tensor(t, "key", k) == GV_OK && put_f64(t, "sums", acc, 8) == GV_OK &&
+              vae_run_config_put(t, c) == GV_OK;
+    gv_tensor_free(k);
+    if (!ok) gv_tree_free(t);
+    return ok ? t : NULL;
+}
+
+/* ---- the log ---- */
+
+typedef struct progress {
+    bool tty;
+    double t0, last_draw;
+    int64_t steps_done;   /* in this invocation */
+    int64_t steps_left;   /* to the end of training */
+} progress;
+
+static void progress_clear(const progress *p) {
+    if (p->tty) fputs("\r\033[K", stdout);
+}
+
+static void progress_draw(progress *p, int64_t epoch, int64_t epochs, int64_t index, int64_t per_epoch,
+                          double running_loss) {
+    double t = now();
+    if (!p->tty || t - p->last_draw < 0.1) return;
+    p->last_draw = t;
+    double rate = p->steps_done / fmax(t - p->t0, 1e-9);
+    double eta = p->steps_left / fmax(rate, 1e-9);
+    int width = 24, fill = (int)(width * index / (per_epoch ? per_epoch : 1));
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
+    bar[width] = 0;
+    printf("\r\033[Kepoch %lld/%lld [%s] %lld/%lld  %.0f steps/s  ETA %d:%02d  loss %.4f",
+           (long long)epoch, (long long)epochs, bar, (long long)index, (long long)per_epoch, rate,
+           (int)(eta / 60), (int)fmod(eta, 60), running_loss);
+    fflush(stdout);
+}
+
+/* ---- metrics.jsonl ---- */
+
+static void jsonl_line(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void jsonl_line(FILE *f, const char *fmt, ...) {
+    if (!f) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fputc('\n', f);
+    fflush(f);
+}
+
+/* ---- the command ---- */
+
+typedef struct trainer_run {
+    const vae_flags *flags;
+    vae_run_config cfg;
+    char dir[4096];
+    vae_cfg model;
+    gv_dataset train, test;
+    gv_loader *loader;
+    vae_trainer *trainer;
+    gv_checkpoint_manager *ckpt;
+    FILE *metrics;
+    gv_key keys[4], key;   /* keys: init, data, step stream, noise; key: the stream now */
+    int64_t epoch, index;
+    sums sums;
+} trainer_run;
+
+static int error(const char *what) {
+    fprintf(stderr, "vae: %s: %s\n", what, gv_last_error());
+    return VAE_EXIT_ERROR;
+}
+
+static int save(trainer_run *r) {
+    gv_tree *state = vae_trainer_state(r->trainer);
+    int64_t step = vae_run_state_step(state);
+    if (step == gv_checkpoint_manager_latest_step(r->ckpt)) return 0;
+    gv_tree *meta = meta_tree(&r->cfg, r->epoch, r->index, r->key, &r->sums);
+    if (!meta) return error("checkpoint metadata");
+    const char *names[2] = {"state", "meta"};
+    const gv_tree *items[2] = {state, meta};
+    gv_status st = gv_checkpoint_manager_save(r->ckpt, step, names, items, 2, NULL);
+    gv_tree_free(meta);
+    return st == GV_OK ? 0 : error("saving a checkpoint");
+}
+
+/* Restore the latest checkpoint, if any. */
+static int resume(trainer_run *r) {
+    int64_t step = gv_checkpoint_manager_latest_step(r->ckpt);
+    if (step < 0) return 0;
+    gv_tree *meta = gv_checkpoint_manager_restore(r->ckpt, step, "meta", NULL);
+    if (!meta) return error("reading the latest checkpoint");
+    vae_run_config saved;
+    int rc = vae_run_config_get(meta, &saved, r->dir, step);
+    if (!rc) rc = vae_run_config_check(&saved, r->flags, r->dir);
+    if (rc) return gv_tree_free(meta), rc;
+    r->cfg = saved;
+    gv_tensor *k = gv_tree_get_tensor(meta, "key"), *s = gv_tree_get_tensor(meta, "sums");
+    gv_tensor *e = gv_tree_get_tensor(meta, "epoch"), *i = gv_tree_get_tensor(meta, "index");
+    if (!k || !s || !e || !i || gv_tensor_dtype(k) != GV_U32 || gv_tensor_size(k) != 2 ||
+        gv_tensor_dtype(s) != GV_F64 || gv_tensor_size(s) != 8 || gv_tensor_dtype(e) != GV_I64 ||
+        gv_tensor_dtype(i) != GV_I64) {
+        gv_tree_free(meta);
+        fprintf(stderr, "vae: %s: checkpoint %lld: 'meta' lacks key/sums/epoch/index of the expected "
+                "types\n", r->dir, (long long)step);
+        return VAE_EXIT_ERROR;
+    }
+    memcpy(r->key.k, gv_tensor_data_const(k), sizeof r->key.k);
+    memcpy(r->sums.window, gv_tensor_data_const(s), sizeof r->sums.window);
+    memcpy(r->sums.epoch, (const double *)gv_tensor_data_const(s) + 4, sizeof r->sums.epoch);
+    r->epoch = *(const int64_t *)gv_tensor_data_const(e);
+    r->index = *(const int64_t *)gv_tensor_data_const(i);
+    gv_tree_free(meta);
+    if (r->epoch < 0 || r->index < 0) {
+        fprintf(stderr, "vae: %s: checkpoint %lld: bad data position\n", r->dir, (long long)step);
+        return VAE_EXIT_ERROR;
+    }
+    return 0;
+}
+
+static int load_state(trainer_run *r, int64_t step) {
+    gv_tree *state = gv_checkpoint_manager_restore(r->ckpt, step, "state",
+                                                   vae_trainer_state(r->trainer));
+    if (!state) return error("restoring the train state");
+    gv_status st = vae_trainer_load_state(r->trainer, state);
+    gv_tree_free(state);
+    if (st != GV_OK) return error("restoring the train state");
+    if (gv_loader_seek(r->loader, r->epoch, r->index) != GV_OK) return error("resuming the data order");
+    printf("resumed %s at step %lld (epoch %lld, batch %lld)\n", r->dir, (long long)step,
+           (long long)r->epoch, (long long)r->index);
+    return 0;
+}
+
+static int load_data(trainer_run *r) {
+    char buf[4096];
+    const char *dir = vae_data_dir(r->flags, buf, sizeof buf);
+    if (gv_mnist_load(dir, "train", &r->train) != GV_OK || gv_mnist_load(dir, "t10k", &r->test) != GV_OK) {
+        fprintf(stderr, "vae: %s\n(get the data with: bash scripts/fetch-mnist.sh --dataset %s)\n",
+                gv_last_error(), r->cfg.dataset);
+        return VAE_EXIT_ERROR;
+    }
+    int64_t n = gv_dataset_size(&r->train), limit = r->cfg.train_limit;
+    if (limit > n) {
+        fprintf(stderr, "vae: --train-limit %lld: the training set has only %lld examples\n",
+                (long long)limit, (long long)n);
+        return VAE_EXIT_USAGE;
+    }
+    if (limit && limit < r->cfg.batch_size) {
+        fprintf(stderr, "vae: --train-limit %lld is smaller than --batch-size %lld\n", (long long)limit,
+                (long long)r->cfg.batch_size);
+        return VAE_EXIT_USAGE;
+    }
+    if (limit) {
+        gv_dataset part;
+        if (gv_dataset_take(&r->train, limit, &part) != GV_OK) return error("--train-limit");
+        gv_dataset_free(&r->train);
+        r->train = part;
+    }
+    return 0;
+}
+
+/* Mean mse and kl over the test set (the tutorial's reconstruction loss). */
+static int evaluate(trainer_run *r, double *mse, double *kl) {
+    int64_t n = gv_dataset_size(&r->test), limit = r->flags->test_limit;
+    gv_dataset part = r->test;
+    if (limit && limit < n && gv_dataset_take(&r->test, limit, &part) != GV_OK) return error("--test-limit");
+    gv_loader *ld = gv_loader_new(&part, &(gv_loader_options){.batch_size = 500});
+    vae_evaluator *ev = ld ? vae_evaluator_new(&r->model, (int)r->cfg.threads) : NULL;
+    if (part.images != r->test.images) gv_dataset_free(&part);
+    if (!ev) return gv_loader_free(ld), error("evaluating on the test set");
+    const gv_tree *params = gv_tree_get(vae_trainer_state(r->trainer), "params");
+    double sm = 0, sk = 0, count = 0;
+    gv_batch b;
+    gv_status st;
+    while ((st = gv_loader_next(ld, &b)) == GV_OK && b.x) {
+        vae_metrics m;
+        gv_key k = gv_fold_in(r->keys[3], (uint32_t)b.index);
+        if ((st = vae_evaluate(ev, params, b.x, b.y, k, &m)) != GV_OK) break;
+        double w = (double)gv_tensor_dim(b.x, 0);
+        sm += m.mse * w, sk += m.kl * w, count += w;
+    }
+    vae_evaluator_free(ev);
+    gv_loader_free(ld);
+    if (st != GV_OK) return error("evaluating on the test set");
+    *mse = sm / count, *kl = sk / count;
+    return 0;
+}
+
+static int open_run(trainer_run *r) {
+    if (mkdir(r->dir, 0777) && errno != EEXIST) {
+        fprintf(stderr, "vae: --run-dir %s: %s\n", r->dir, strerror(errno));
+        return VAE_EXIT_ERROR;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/checkpoints", r->dir);
+    gv_checkpoint_options o = {.max_to_keep = 3, .create = true, .async = true};
+    r->ckpt = gv_checkpoint_manager_new(path, &o);
+    return r->ckpt ? 0 : error("--run-dir");
+}
+
+static int open_metrics(trainer_run *r, int64_t resumed_step) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
+    /* lines written after the checkpoint we resume from are dropped: the
+     * resumed run writes them again */
+    if (vae_metrics_truncate(path, resumed_step) != 0) return VAE_EXIT_ERROR;
+    r->metrics = fopen(path, "a");
+    if (!r->metrics) {
+        fprintf(stderr, "vae: %s: %s\n", path, strerror(errno));
+        return VAE_EXIT_ERROR;
+    }
+    return 0;
+}
+
+static void finish_window(trainer_run *r, int64_t step, double rate) {
+    double *w = r->sums.window;
+    if (w[3] == 0) return;
+    printf("epoch %lld | step %lld | loss: %.4f ~ mse: %.4f. kl: %.4f\n", (long long)r->epoch,
+           (long long)r->index, w[0] / w[3], w[1] / w[3], w[2] / w[3]);
+    jsonl_line(r->metrics, "{\"step\": %lld, \"epoch\": %lld, \"batch\": %lld, \"loss\": %.9g, "
+               "\"mse\": %.9g, \"kl\": %.9g, \"steps_per_s\": %.1f}", (long long)step,
+               (long long)r->epoch, (long long)r->index, w[0] / w[3], w[1] / w[3], w[2] / w[3], rate);
+    memset(w, 0, sizeof r->sums.window);
+}
+
+static int train_loop(trainer_run *r, double *train_seconds) {
+    const vae_flags *f = r->flags;
+    int64_t per_epoch = gv_loader_batches_per_epoch(r->loader);
+    int64_t step0 = vae_run_state_step(vae_trainer_state(r->trainer)), budget = f->max_steps;
+    progress p = {.tty = isatty(STDOUT_FILENO), .t0 = now()};
+    p.steps_left = (r->cfg.epochs - r->epoch) * per_epoch - r->index;
+    int rc = 0;
+    while (r->epoch < r->cfg.epochs && !rc) {
+        if (interrupted || (budget && p.steps_done >= budget)) break;
+        gv_batch b;
+        if (gv_loader_next(r->loader, &b) != GV_OK) return error("reading a batch");
+        int64_t step = step0 + p.steps_done;
+        if (!b.x) { /* end of the epoch: summary and checkpoint */
+            double *e = r->sums.epoch;
+            progress_clear(&p);
+            if (e[3] > 0)
+                printf("epoch %lld done | %lld steps | mean loss: %.4f ~ mse: %.4f. kl: %.4f\n",
+                       (long long)r->epoch, (long long)e[3], e[0] / e[3], e[1] / e[3], e[2] / e[3]);
+            jsonl_line(r->metrics, "{\"epoch_end\": %lld, \"step\": %lld, \"loss\": %.9g, \"mse\": %.9g, "
+                       "\"kl\": %.9g}", (long long)r->epoch, (long long)step, e[0] / e[3], e[1] / e[3],
+                       e[2] / e[3]);
+            memset(&r->sums, 0, sizeof r->sums);
+            r->epoch++, r->index = 0;
+            rc = save(r);
+            continue;
+        }
+        gv_key sub;
+        gv_split2(GV_PRNG_DEFAULT, r->key, &r->key, &sub);
+        vae_metrics m;
+        if (vae_trainer_step(r->trainer, b.x, b.y, sub, &m) != GV_OK) return error("train step");
+        if (!isfinite(m.loss)) {
+            progress_clear(&p);
+            fprintf(stderr, "vae: the loss is %g at step %lld (epoch %lld, batch %lld); stopping "
+                    "without saving this state (lower --lr?)\n", m.loss, (long long)step + 1,
+                    (long long)r->epoch, (long long)r->index);
+            return VAE_EXIT_ERROR;
+        }
+        p.steps_done++, p.steps_left--;
+        r->index++;
+        sums_add(r->sums.window, &m), sums_add(r->sums.epoch, &m);
+        if (r->index % r->cfg.log_every == 0) {
+            progress_clear(&p);
+            finish_window(r, step + 1, p.steps_done / (now() - p.t0));
+        }
+        progress_draw(&p, r->epoch, r->cfg.epochs, r->index, per_epoch, m.loss);
+    }
+    progress_clear(&p);
+    fflush(stdout);
+    *train_seconds = now() - p.t0;
+    if (rc) return rc;
+    if (r->epoch < r->cfg.epochs) { /* interrupted or out of steps: save where we are */
+        rc = save(r);
+        if (!rc && gv_checkpoint_manager_wait_until_finished(r->ckpt) != GV_OK) rc = error("checkpoint");
+        if (rc) return rc;
+        printf("%s at step %lld (epoch %lld, batch %lld): checkpoint saved in %s/checkpoints; run the "
+               "same command to resume\n", interrupted ? "interrupted" : "stopped",
+               (long long)vae_run_state_step(vae_trainer_state(r->trainer)), (long long)r->epoch,
+               (long long)r->index, r->dir);
+        return interrupted ? VAE_EXIT_INTERRUPTED : 1000; /* 1000: stopped by --max-steps */
+    }
+    return 0;
+}
+
+static void run_free(trainer_run *r) {
+    gv_loader_free(r->loader);
+    vae_trainer_free(r->trainer);
+    if (r->ckpt) gv_checkpoint_manager_close(r->ckpt);
+    if (r->metrics) fclose(r->metrics);
+    gv_dataset_free(&r->train);
+    gv_dataset_free(&r->test);
+}
+
+int vae_cmd_train(const vae_flags *f) {
+    trainer_run r = {.flags = f};
+    vae_run_config_from_flags(&r.cfg, f);
+    snprintf(r.dir, sizeof r.dir, "%s", f->run_dir);
+    int rc = open_run(&r);
+    if (!rc) rc = resume(&r);
+    int64_t resumed = gv_checkpoint_manager_latest_step(r.ckpt);
+    if (!rc) rc = load_data(&r);
+    if (rc) return run_free(&r), rc;
+
+    vae_cfg_init(&r.model, r.cfg.latent);
+    gv_split(GV_PRNG_DEFAULT, gv_prng_key((int64_t)r.cfg.seed), 4, r.keys);
+    if (resumed < 0) r.key = r.keys[2];
+    gv_tree *vars = vae_init_variables(&r.model, r.keys[0], r.cfg.batch_size);
+    vae_hparams hp = {r.cfg.kl_weight, r.cfg.lr, (int)r.cfg.threads};
+    r.trainer = vars ? vae_trainer_new(&r.model, &hp, gv_tree_get(vars, "params"), r.cfg.batch_size) : NULL;
+    gv_tree_free(vars);
+    if (!r.trainer) return run_free(&r), error("creating the train step");
+    r.loader = gv_loader_new(&r.train, &(gv_loader_options){.batch_size = r.cfg.batch_size,
+        .shuffle = true, .key = r.keys[1], .drop_last = true, .prefetch = true});
+    if (!r.loader) return run_free(&r), error("the data loader");
+    if (resumed >= 0 && (rc = load_state(&r, resumed))) return run_free(&r), rc;
+    if ((rc = open_metrics(&r, resumed))) return run_free(&r), rc;
+
+    gv_plan_stats st = vae_trainer_stats(r.trainer);
+    printf("VAE: %lld params, latent %lld | %lld training examples, batch %lld, %lld steps per epoch "
+           "| adamw(%g), kl weight %g | %lld thread%s\n",
+           (long long)gv_tree_size(gv_tree_get(vae_trainer_state(r.trainer), "params")),
+           (long long)r.cfg.latent, (long long)gv_dataset_size(&r.train), (long long)r.cfg.batch_size,
+           (long long)gv_loader_batches_per_epoch(r.loader), r.cfg.lr, r.cfg.kl_weight,
+           (long long)r.cfg.threads, r.cfg.threads > 1 ? "s" : "");
+    printf("train step: %d kernels (%d fused, %d GEMM), arena %.2f MB, %d outputs in place\n",
+           st.kernels, st.fused_kernels, st.gemms, st.arena_bytes / 1e6, st.donated_outputs);
+    fflush(stdout);
+
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    double seconds = 0;
+    rc = train_loop(&r, &seconds);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    int64_t steps = vae_run_state_step(vae_trainer_state(r.trainer));
+    if (rc == 0 || rc == 1000) {
+        if (gv_checkpoint_manager_wait_until_finished(r.ckpt) != GV_OK) rc = error("checkpoint");
+    }
+    if (rc == 1000) rc = 0;
+    if (rc || r.epoch < r.cfg.epochs) return run_free(&r), rc;
+
+    printf("trained %lld epochs (%lld steps) | this run: %.1f s\n", (long long)r.cfg.epochs,
+           (long long)steps, seconds);
+    double mse, kl;
+    if ((rc = evaluate(&r, &mse, &kl))) return run_free(&r), rc;
+    printf("test set: reconstruction loss (mse) %.4f, kl %.4f\n", mse, kl);
+    jsonl_line(r.metrics, "{\"test\": true, \"step\": %lld, \"mse\": %.9g, \"kl\": %.9g}",
+               (long long)steps, mse, kl);
+    fclose(r.metrics), r.metrics = NULL;
+
+    char path[4200];
+    snprintf(path, sizeof path, "%s/samples.png", r.dir);
+    const gv_tree *params = gv_tree_get(vae_trainer_state(r.trainer), "params");
+    if ((rc = vae_write_samples(&r.model, params, r.keys[3], -1, 10, path)))
+        return run_free(&r), rc;
+    printf("samples: %s\n", path);
+    if ((rc = vae_plot_metrics(r.dir))) return run_free(&r), rc;
+    printf("loss curve: %s/loss.svg\ncheckpoints: %s/checkpoints\n", r.dir, r.dir);
+    run_free(&r);
+    return 0;
+}
