@@ -142,6 +142,15 @@ static gv_tree *loss_inputs(const gv_tree *params, int64_t batch) {
     return ok ? in : NULL;
 }
 
+gv_fn *vae_loss_fn(const vae_cfg *cfg, double kl_weight, const gv_tree *params, int64_t batch) {
+    gv_tree *in = loss_inputs(params, batch);
+    if (!in) return NULL;
+    loss_ctx lc = {cfg, kl_weight};
+    gv_fn *fn = gv_trace(loss_fn, &lc, in);
+    gv_tree_free(in);
+    return fn;
+}
+
 /* ---- the train step (the tutorial's create_train_step) ---- */
 
 struct vae_trainer {
@@ -228,8 +237,7 @@ vae_trainer *vae_trainer_new(const vae_cfg *cfg, const vae_hparams *hp, const gv
     gv_tree *state = t->tx ? gv_train_state_create(t->tx, params) : NULL;
     gv_tree *lin = state ? loss_inputs(params, batch) : NULL;
     if (!lin) return gv_tree_free(state), fail(t), NULL;
-    loss_ctx lc = {cfg, hp->kl_weight};
-    gv_fn *loss = gv_trace(loss_fn, &lc, lin);
+    gv_fn *loss = vae_loss_fn(cfg, hp->kl_weight, params, batch);
     t->value_and_grad = loss ? gv_value_and_grad(loss, 0, true) : NULL;
     gv_fn_free(loss);
     /* the step's inputs: (state, x, y, key), the batch slots borrowed per step */

@@ -43,6 +43,14 @@ typedef struct vae_hparams {
     int threads;           /* plan threads */
 } vae_hparams;
 
+/* The tutorial's loss_fn(params, x, c, key) -> (loss, (mse, kl)), traced for
+ * a batch of `batch`: inputs (params, x f32 [B, 784], y i32 [B], key u32[2]).
+ *   mse = l2_loss(recon, x).sum(-1).mean()
+ *   kl  = mean(-0.5 * sum(1 + logvar - mean^2 - exp(logvar), -1))
+ *   loss = mse + kl_weight * kl
+ * New gv_fn, NULL with the error set. */
+gv_fn *vae_loss_fn(const vae_cfg *cfg, double kl_weight, const gv_tree *params, int64_t batch);
+
 typedef struct vae_metrics {
     float loss, mse, kl;
 } vae_metrics;
