@@ -75,11 +75,11 @@ static const float SQRT_2_OVER_PI_F = 0.7978845608028654f;
 #define GV_CLONES
 #endif
 
-GV_CLONES static void exec(const gv_finstr *in, float *R, int64_t len) {
-    float *D = R + (size_t)in->dst * GV_FBLOCK;
-    const float *A = in->a >= 0 ? R + (size_t)in->a * GV_FBLOCK : NULL;
-    const float *B = in->b >= 0 ? R + (size_t)in->b * GV_FBLOCK : NULL;
-    const float *C = in->c >= 0 ? R + (size_t)in->c * GV_FBLOCK : NULL;
+GV_CLONES static void exec(const gv_finstr *in, float *const *regs, int64_t len) {
+    float *D = regs[in->dst];
+    const float *A = in->a >= 0 ? regs[in->a] : NULL;
+    const float *B = in->b >= 0 ? regs[in->b] : NULL;
+    const float *C = in->c >= 0 ? regs[in->c] : NULL;
     switch (in->op) {
     case GV_FOP_COPY: memmove(D, A, (size_t)len * sizeof *D); break;
     case GV_OP_NEG: LOOP1(-x);
@@ -121,11 +121,57 @@ GV_CLONES static void exec(const gv_finstr *in, float *R, int64_t len) {
     }
 }
 
+/* Registers are pointers (regs[r], one per register): a register of
+ * computed values points into the thread's scratch (R + r * GV_FBLOCK); a
+ * full float load points straight at its operand's memory, and a stored
+ * value is computed straight into its output when no load of the program
+ * reads memory the outputs overlap (a donated input updated in place is
+ * then computed in scratch and copied at the end of the block, after every
+ * read). Either way each element sees the same operations in the same
+ * order: results are the same bit for bit. */
+typedef struct block_plan {
+    bool direct;        /* stores write their outputs directly this run */
+} block_plan;
+
+static bool stored(const gv_fused *f, int r) {
+    for (int k = 0; k < f->nstore; k++)
+        if (f->store[k].reg == r) return true;
+    return false;
+}
+
+static bool overlaps(const char *a, size_t na, const char *b, size_t nb) {
+    return a < b + nb && b < a + na;
+}
+
+/* Decide, once per run, whether stored registers can live in the outputs. */
+static block_plan plan_blocks(const gv_fused *f, void *const *bases) {
+    block_plan bp = {true};
+    for (int k = 0; k < f->nstore && bp.direct; k++) {
+        const gv_fstore *s = &f->store[k];
+        if (s->dtype != GV_F32 || f->uniform[s->reg]) {
+            bp.direct = false;
+            break;
+        }
+        const char *o = (const char *)bases[s->buf.base] + s->buf.offset;
+        size_t no = (size_t)f->size * sizeof(float);
+        for (int j = 0; j < f->nload && bp.direct; j++) {
+            const gv_fload *l = &f->load[j];
+            const char *i = (const char *)bases[l->buf.base] + l->buf.offset;
+            /* the operand's extent is at most the domain's (broadcasts are smaller) */
+            bp.direct = !overlaps(o, no, i, (size_t)f->size * gv_dtype_size(l->dtype));
+        }
+        for (int j = 0; j < k && bp.direct; j++) /* one register stored twice */
+            bp.direct = f->store[j].reg != s->reg;
+    }
+    return bp;
+}
+
 /* The uniform registers (constants, scalar loads, and what is computed from
  * them only) hold the same value in every element of every block: fill them
  * once per run and thread. Each register has one writer, so nothing
  * overwrites them between blocks. */
-static void prepare_uniform(const gv_fused *f, void *const *bases, float *R) {
+static void prepare_uniform(const gv_fused *f, void *const *bases, float *R, float **regs) {
+    for (int r = 0; r < f->nregs; r++) regs[r] = R + (size_t)r * GV_FBLOCK;
     for (int k = 0; k < f->nload; k++)
         if (f->load[k].kind == GV_LOAD_SCALAR)
             load(&f->load[k], bases, 0, GV_FBLOCK, R + (size_t)f->load[k].reg * GV_FBLOCK);
@@ -135,20 +181,39 @@ static void prepare_uniform(const gv_fused *f, void *const *bases, float *R) {
             for (int64_t i = 0; i < GV_FBLOCK; i++) D[i] = v;
         }
     for (int k = 0; k < f->ninstr; k++)
-        if (f->instr[k].uniform) exec(&f->instr[k], R, GV_FBLOCK);
+        if (f->instr[k].uniform) exec(&f->instr[k], regs, GV_FBLOCK);
 }
 
-static void run_block(const gv_fused *f, void *const *bases, float *R, int64_t start) {
+static void run_block(const gv_fused *f, void *const *bases, float *R, float **regs,
+                      block_plan bp, int64_t start) {
     int64_t len = f->size - start < GV_FBLOCK ? f->size - start : GV_FBLOCK;
-    for (int k = 0; k < f->nload; k++)
-        if (f->load[k].kind != GV_LOAD_SCALAR)
-            load(&f->load[k], bases, start, len, R + (size_t)f->load[k].reg * GV_FBLOCK);
-    for (int k = 0; k < f->ninstr; k++)
-        if (!f->instr[k].uniform) exec(&f->instr[k], R, len);
+    for (int k = 0; k < f->nload; k++) {
+        const gv_fload *l = &f->load[k];
+        if (l->kind == GV_LOAD_SCALAR) continue;
+        if (l->kind == GV_LOAD_FULL && l->dtype == GV_F32)
+            regs[l->reg] = (float *)((char *)bases[l->buf.base] + l->buf.offset) + start;
+        else
+            load(l, bases, start, len, regs[l->reg] = R + (size_t)l->reg * GV_FBLOCK);
+    }
+    if (bp.direct)
+        for (int k = 0; k < f->nstore; k++) {
+            const gv_fstore *s = &f->store[k];
+            regs[s->reg] = (float *)((char *)bases[s->buf.base] + s->buf.offset) + start;
+        }
+    for (int k = 0; k < f->ninstr; k++) {
+        const gv_finstr *in = &f->instr[k];
+        if (in->uniform) continue;
+        /* a copy (cast, broadcast) is a second name for its operand unless
+         * it is written to an output */
+        if (in->op == GV_FOP_COPY && !stored(f, in->dst))
+            regs[in->dst] = regs[in->a];
+        else
+            exec(in, regs, len);
+    }
     for (int k = 0; k < f->nred; k++) { /* in domain order: the reference's order */
         const gv_fepi *e = &f->red[k];
         float *out = (float *)((char *)bases[e->buf.base] + e->buf.offset);
-        const float *src = R + (size_t)e->reg * GV_FBLOCK;
+        const float *src = regs[e->reg];
         int64_t span = e->dims[1] * e->dims[2], inner = e->dims[2];
         for (int64_t i = 0; i < len; i++) {
             int64_t kk = start + i, o = inner == 1 ? kk / span : (kk / span) * inner + kk % inner;
@@ -158,10 +223,11 @@ static void run_block(const gv_fused *f, void *const *bases, float *R, int64_t s
             else out[o] = (v < out[o] || isnan(v)) ? v : out[o];
         }
     }
+    if (bp.direct) return;
     for (int k = 0; k < f->nstore; k++) {
         const gv_fstore *s = &f->store[k];
         char *base = (char *)bases[s->buf.base] + s->buf.offset;
-        const float *src = R + (size_t)s->reg * GV_FBLOCK;
+        const float *src = regs[s->reg];
         if (s->dtype == GV_BOOL) {
             uint8_t *d = (uint8_t *)base + start;
             for (int64_t i = 0; i < len; i++) d[i] = src[i] != 0.0f;
@@ -180,6 +246,7 @@ void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int thr
         float init = e->op == GV_OP_REDUCE_SUM ? 0.0f : e->op == GV_OP_REDUCE_MAX ? -INFINITY : INFINITY;
         for (int64_t i = 0, n = e->dims[0] * e->dims[2]; i < n; i++) out[i] = init;
     }
+    block_plan bp = plan_blocks(f, bases);
     if (threads > 1 && nblocks >= 64 && f->nred == 0) { /* below ~32K elements a fork/join costs more */
 #pragma omp parallel num_threads(threads)
         {
@@ -188,13 +255,14 @@ void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int thr
             extern int omp_get_thread_num(void);
             tid = omp_get_thread_num();
 #endif
-            float *R = scratch + (size_t)tid * per_thread;
-            prepare_uniform(f, bases, R);
+            float *R = scratch + (size_t)tid * per_thread, *regs[f->nregs];
+            prepare_uniform(f, bases, R, regs);
 #pragma omp for schedule(static)
-            for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, R, b * GV_FBLOCK);
+            for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, R, regs, bp, b * GV_FBLOCK);
         }
         return;
     }
-    prepare_uniform(f, bases, scratch);
-    for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, scratch, b * GV_FBLOCK);
+    float *regs[f->nregs];
+    prepare_uniform(f, bases, scratch, regs);
+    for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, scratch, regs, bp, b * GV_FBLOCK);
 }
