@@ -29,8 +29,9 @@ typedef struct vae_flags {
 int vae_cmd_train(const vae_flags *f);
 int vae_cmd_sample(const vae_flags *f);
 
-/* The data directory: --data-dir, else $GROVE_DATA/<dataset>, else
- * ~/.cache/grove/<dataset> (where scripts/fetch-mnist.sh puts it). */
-const char *vae_data_dir(const vae_flags *f, char *buf, size_t len);
+/* The data directory: data_dir (--data-dir) when given, else
+ * $GROVE_DATA/<dataset>, else ~/.cache/grove/<dataset> (where
+ * scripts/fetch-mnist.sh puts it). */
+const char *vae_data_dir(const char *data_dir, const char *dataset, char *buf, size_t len);
 
 #endif

@@ -142,10 +142,9 @@ static int set_flag(vae_flags *f, const flag_spec *s, const char *v) {
         if (!*v) return bad("--%s: empty value%s", s->name, "");
         if (s->kind == K_CHOICE) {
             size_t n = strlen(v);
-            const char *c = strstr(s->choices, v);
             bool ok = false;
-            for (; c && !ok; c = strstr(c + 1, v))
-                ok = (c == s->choices || c[-1] == '|') && (c[n] == '|' || c[n] == 0);
+            for (const char *c = s->choices; *c && !ok; c += strcspn(c, "|") + (c[strcspn(c, "|")] != 0))
+                ok = strcspn(c, "|") == n && !strncmp(c, v, n);
             if (!ok) return bad("--%s: expected one of %s", s->name, s->choices);
         }
         *(const char **)slot(f, s->id) = v;
@@ -176,17 +175,22 @@ static int parse(int argc, char **argv, int command, vae_flags *f) {
         if (f->given[s->id]) return bad("--%s given twice%s", s->name, "");
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) return bad("--%s needs a value%s", s->name, "");
+        /* "--run-dir --help" is a forgotten value, not a directory; a value
+         * that really starts with "--" can be given as --flag=--value */
+        if (!eq && !strncmp(v, "--", 2))
+            return bad("--%s needs a value (got the flag '%s'; use --flag=value for a value "
+                       "starting with --)", s->name, v);
         int rc = set_flag(f, s, v);
         if (rc) return rc;
     }
     return 0;
 }
 
-const char *vae_data_dir(const vae_flags *f, char *buf, size_t len) {
-    if (f->data_dir) return f->data_dir;
+const char *vae_data_dir(const char *data_dir, const char *dataset, char *buf, size_t len) {
+    if (data_dir) return data_dir;
     const char *root = getenv("GROVE_DATA"), *home = getenv("HOME");
-    if (root && *root) snprintf(buf, len, "%s/%s", root, f->dataset);
-    else snprintf(buf, len, "%s/.cache/grove/%s", home && *home ? home : ".", f->dataset);
+    if (root && *root) snprintf(buf, len, "%s/%s", root, dataset);
+    else snprintf(buf, len, "%s/.cache/grove/%s", home && *home ? home : ".", dataset);
     return buf;
 }
 

@@ -16,7 +16,7 @@ static const char *const DATASETS[] = {"mnist", "fashion-mnist"};
 
 void vae_run_config_from_flags(vae_run_config *c, const vae_flags *f) {
     *c = (vae_run_config){f->epochs, f->batch_size, f->latent, f->seed, f->threads, f->log_every,
-                          f->train_limit, f->kl_weight, f->lr, f->dataset};
+                          f->train_limit, 0, 0, f->kl_weight, f->lr, f->dataset};
 }
 
 /* ---- config <-> checkpoint ---- */
@@ -24,12 +24,14 @@ void vae_run_config_from_flags(vae_run_config *c, const vae_flags *f) {
 typedef struct int_field {
     const char *name;
     size_t offset;
+    double min, max;     /* the flags' ranges (main.c) */
 } int_field;
 
-#define INT_FIELD(f) {#f, offsetof(vae_run_config, f)}
-static const int_field INT_FIELDS[] = {INT_FIELD(epochs),  INT_FIELD(batch_size), INT_FIELD(latent),
-                                       INT_FIELD(seed),    INT_FIELD(threads),    INT_FIELD(log_every),
-                                       INT_FIELD(train_limit)};
+#define INT_FIELD(f, lo, hi) {#f, offsetof(vae_run_config, f), lo, hi}
+static const int_field INT_FIELDS[] = {
+    INT_FIELD(epochs, 1, 1e6),      INT_FIELD(batch_size, 1, 65536), INT_FIELD(latent, 1, 4096),
+    INT_FIELD(seed, 0, 4294967295.0), INT_FIELD(threads, 1, 256),   INT_FIELD(log_every, 1, 1e9),
+    INT_FIELD(train_limit, 0, 1e9), INT_FIELD(data_examples, 1, 1e9), INT_FIELD(data_crc, 0, 4294967295.0)};
 #define NINT (sizeof INT_FIELDS / sizeof INT_FIELDS[0])
 
 static gv_status put_scalar(gv_tree *t, const char *name, gv_dtype dt, double v) {
@@ -63,20 +65,24 @@ static bool get_scalar(const gv_tree *meta, const char *name, gv_dtype dt, void 
 }
 
 int vae_run_config_get(const gv_tree *meta, vae_run_config *c, const char *dir, int64_t step) {
-    const char *missing = NULL;
-    for (size_t i = 0; i < NINT && !missing; i++)
-        if (!get_scalar(meta, INT_FIELDS[i].name, GV_I64, (char *)c + INT_FIELDS[i].offset))
-            missing = INT_FIELDS[i].name;
+    const char *bad = NULL;
+    for (size_t i = 0; i < NINT && !bad; i++) {
+        int64_t *v = (int64_t *)((char *)c + INT_FIELDS[i].offset);
+        if (!get_scalar(meta, INT_FIELDS[i].name, GV_I64, v) || (double)*v < INT_FIELDS[i].min ||
+            (double)*v > INT_FIELDS[i].max)
+            bad = INT_FIELDS[i].name;
+    }
     int64_t ds = -1;
-    if (!missing && (!get_scalar(meta, "dataset", GV_I64, &ds) || ds < 0 || ds > 1)) missing = "dataset";
-    if (!missing && !get_scalar(meta, "kl_weight", GV_F64, &c->kl_weight)) missing = "kl_weight";
-    if (!missing && !get_scalar(meta, "lr", GV_F64, &c->lr)) missing = "lr";
-    if (!missing && (c->latent < 1 || c->batch_size < 1 || c->epochs < 1 || c->log_every < 1 ||
-                     c->threads < 1 || c->train_limit < 0))
-        missing = "a positive latent/batch_size/epochs/log_every/threads";
-    if (missing) {
+    if (!bad && (!get_scalar(meta, "dataset", GV_I64, &ds) || ds < 0 || ds > 1)) bad = "dataset";
+    if (!bad && (!get_scalar(meta, "kl_weight", GV_F64, &c->kl_weight) || !isfinite(c->kl_weight) ||
+                 c->kl_weight < 0 || c->kl_weight > 1e6))
+        bad = "kl_weight";
+    if (!bad && (!get_scalar(meta, "lr", GV_F64, &c->lr) || !isfinite(c->lr) || c->lr < 1e-12 ||
+                 c->lr > 10))
+        bad = "lr";
+    if (bad) {
         fprintf(stderr, "vae: %s: checkpoint %lld: its config has no valid '%s'\n", dir,
-                (long long)step, missing);
+                (long long)step, bad);
         return VAE_EXIT_ERROR;
     }
     c->dataset = DATASETS[ds];
@@ -179,7 +185,9 @@ int vae_metrics_truncate(const char *path, int64_t step) {
     for (char *line = text; *line;) {
         char *nl = strchr(line, '\n');
         size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        if (nl) *nl = 0; /* parse this line only */
         json_object *o = json_tokener_parse(line);
+        if (nl) *nl = '\n';
         json_object *s, *t;
         /* a run's test-set line is written again when it finishes */
         bool ok = nl && o && json_object_object_get_ex(o, "step", &s) &&

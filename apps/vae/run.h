@@ -8,13 +8,15 @@
 
 typedef struct vae_run_config {
     int64_t epochs, batch_size, latent, seed, threads, log_every, train_limit;
+    int64_t data_examples, data_crc;   /* the training data: count and CRC-32 of its bytes */
     double kl_weight, lr;
     const char *dataset;
 } vae_run_config;
 
 void vae_run_config_from_flags(vae_run_config *c, const vae_flags *f);
-/* Into / out of a checkpoint's meta tree ("config/latent", ...). get returns
- * 0 or an exit code after printing what is wrong with the checkpoint. */
+/* Into / out of a checkpoint's meta tree ("config/latent", ...). get checks
+ * every value against the flags' ranges and returns 0, or an exit code after
+ * printing what is wrong with the checkpoint. */
 gv_status vae_run_config_put(gv_tree *meta, const vae_run_config *c);
 int vae_run_config_get(const gv_tree *meta, vae_run_config *c, const char *dir, int64_t step);
 /* A resumed run keeps the saved model and data settings: a flag given with

@@ -28,6 +28,8 @@
 #include "run.h"
 #include "vae_model.h"
 
+#include <zlib.h>
+
 static volatile sig_atomic_t interrupted;
 
 static void on_signal(int sig) {
@@ -175,7 +177,7 @@ static int resume(trainer_run *r) {
     gv_tensor *e = gv_tree_get_tensor(meta, "epoch"), *i = gv_tree_get_tensor(meta, "index");
     if (!k || !s || !e || !i || gv_tensor_dtype(k) != GV_U32 || gv_tensor_size(k) != 2 ||
         gv_tensor_dtype(s) != GV_F64 || gv_tensor_size(s) != 8 || gv_tensor_dtype(e) != GV_I64 ||
-        gv_tensor_dtype(i) != GV_I64) {
+        gv_tensor_rank(e) != 0 || gv_tensor_dtype(i) != GV_I64 || gv_tensor_rank(i) != 0) {
         gv_tree_free(meta);
         fprintf(stderr, "vae: %s: checkpoint %lld: 'meta' lacks key/sums/epoch/index of the expected "
                 "types\n", r->dir, (long long)step);
@@ -187,9 +189,18 @@ static int resume(trainer_run *r) {
     r->epoch = *(const int64_t *)gv_tensor_data_const(e);
     r->index = *(const int64_t *)gv_tensor_data_const(i);
     gv_tree_free(meta);
-    if (r->epoch < 0 || r->index < 0) {
-        fprintf(stderr, "vae: %s: checkpoint %lld: bad data position\n", r->dir, (long long)step);
+    bool finite = true;
+    for (int j = 0; j < 4; j++) finite = finite && isfinite(r->sums.window[j]) && isfinite(r->sums.epoch[j]);
+    if (r->epoch < 0 || r->epoch > r->cfg.epochs + 1000000 || r->index < 0 || !finite ||
+        r->sums.epoch[3] > (double)r->index) {
+        fprintf(stderr, "vae: %s: checkpoint %lld: bad data position or log sums in 'meta'\n", r->dir,
+                (long long)step);
         return VAE_EXIT_ERROR;
+    }
+    if (r->epoch > r->cfg.epochs || (r->epoch == r->cfg.epochs && r->index > 0)) {
+        fprintf(stderr, "vae: --epochs %lld: the run in %s is already at epoch %lld, batch %lld\n",
+                (long long)r->cfg.epochs, r->dir, (long long)r->epoch, (long long)r->index);
+        return VAE_EXIT_USAGE;
     }
     return 0;
 }
@@ -207,9 +218,24 @@ static int load_state(trainer_run *r, int64_t step) {
     return 0;
 }
 
-static int load_data(trainer_run *r) {
+/* CRC-32 of the training examples' bytes: a resumed run must see the same data. */
+static int64_t data_crc(const gv_dataset *d) {
+    uLong crc = crc32(0L, Z_NULL, 0);
+    const gv_tensor *parts[2] = {d->images, d->labels};
+    for (int i = 0; i < 2; i++) {
+        const unsigned char *p = gv_tensor_data_const(parts[i]);
+        for (size_t off = 0, n = gv_tensor_nbytes(parts[i]); off < n;) {
+            uInt chunk = n - off > (1u << 30) ? (1u << 30) : (uInt)(n - off);
+            crc = crc32(crc, p + off, chunk);
+            off += chunk;
+        }
+    }
+    return (int64_t)crc;
+}
+
+static int load_data(trainer_run *r, bool resumed) {
     char buf[4096];
-    const char *dir = vae_data_dir(r->flags, buf, sizeof buf);
+    const char *dir = vae_data_dir(r->flags->data_dir, r->cfg.dataset, buf, sizeof buf);
     if (gv_mnist_load(dir, "train", &r->train) != GV_OK || gv_mnist_load(dir, "t10k", &r->test) != GV_OK) {
         fprintf(stderr, "vae: %s\n(get the data with: bash scripts/fetch-mnist.sh --dataset %s)\n",
                 gv_last_error(), r->cfg.dataset);
@@ -232,6 +258,26 @@ static int load_data(trainer_run *r) {
         gv_dataset_free(&r->train);
         r->train = part;
     }
+    n = gv_dataset_size(&r->train);
+    if (r->cfg.batch_size > n) {
+        fprintf(stderr, "vae: --batch-size %lld: only %lld training examples\n",
+                (long long)r->cfg.batch_size, (long long)n);
+        return VAE_EXIT_USAGE;
+    }
+    int64_t tn = gv_dataset_size(&r->test);
+    if (r->flags->test_limit > tn) {
+        fprintf(stderr, "vae: --test-limit %lld: the test set has only %lld examples\n",
+                (long long)r->flags->test_limit, (long long)tn);
+        return VAE_EXIT_USAGE;
+    }
+    int64_t crc = data_crc(&r->train);
+    if (resumed && (r->cfg.data_examples != n || r->cfg.data_crc != crc)) {
+        fprintf(stderr, "vae: %s holds other training data (%lld examples, CRC-32 %08llx) than the run "
+                "in %s was trained on (%lld examples, CRC-32 %08llx)\n", dir, (long long)n,
+                (long long)crc, r->dir, (long long)r->cfg.data_examples, (long long)r->cfg.data_crc);
+        return VAE_EXIT_USAGE;
+    }
+    r->cfg.data_examples = n, r->cfg.data_crc = crc;
     return 0;
 }
 
@@ -262,8 +308,26 @@ static int evaluate(trainer_run *r, double *mse, double *kl) {
     return 0;
 }
 
+/* mkdir -p */
+static int make_dirs(const char *dir) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s", dir);
+    for (char *p = path + 1; ; p++) {
+        if (*p != '/' && *p) continue;
+        char c = *p;
+        *p = 0;
+        if (mkdir(path, 0777) && errno != EEXIST) return -1;
+        *p = c;
+        if (!c) break;
+    }
+    struct stat st;
+    if (stat(dir, &st)) return -1;
+    if (!S_ISDIR(st.st_mode)) return errno = ENOTDIR, -1;
+    return 0;
+}
+
 static int open_run(trainer_run *r) {
-    if (mkdir(r->dir, 0777) && errno != EEXIST) {
+    if (make_dirs(r->dir)) {
         fprintf(stderr, "vae: --run-dir %s: %s\n", r->dir, strerror(errno));
         return VAE_EXIT_ERROR;
     }
@@ -307,7 +371,9 @@ static int train_loop(trainer_run *r, double *train_seconds) {
     p.steps_left = (r->cfg.epochs - r->epoch) * per_epoch - r->index;
     int rc = 0;
     while (r->epoch < r->cfg.epochs && !rc) {
-        if (interrupted || (budget && p.steps_done >= budget)) break;
+        /* stop inside an epoch only: at its end the marker is read first, so
+         * the checkpoint is the epoch's own */
+        if ((interrupted || (budget && p.steps_done >= budget)) && r->index < per_epoch) break;
         gv_batch b;
         if (gv_loader_next(r->loader, &b) != GV_OK) return error("reading a batch");
         int64_t step = step0 + p.steps_done;
@@ -365,7 +431,8 @@ static int train_loop(trainer_run *r, double *train_seconds) {
 static void run_free(trainer_run *r) {
     gv_loader_free(r->loader);
     vae_trainer_free(r->trainer);
-    if (r->ckpt) gv_checkpoint_manager_close(r->ckpt);
+    if (r->ckpt && gv_checkpoint_manager_close(r->ckpt) != GV_OK)
+        fprintf(stderr, "vae: saving a checkpoint: %s\n", gv_last_error());
     if (r->metrics) fclose(r->metrics);
     gv_dataset_free(&r->train);
     gv_dataset_free(&r->test);
@@ -378,7 +445,7 @@ int vae_cmd_train(const vae_flags *f) {
     int rc = open_run(&r);
     if (!rc) rc = resume(&r);
     int64_t resumed = gv_checkpoint_manager_latest_step(r.ckpt);
-    if (!rc) rc = load_data(&r);
+    if (!rc) rc = load_data(&r, resumed >= 0);
     if (rc) return run_free(&r), rc;
 
     vae_cfg_init(&r.model, r.cfg.latent);

@@ -162,6 +162,7 @@ struct vae_trainer {
     size_t nin, nout;
     size_t ix, iy, ikey;      /* flat input slots of the batch and key */
     size_t iloss, imse, ikl;  /* flat output slots of the metrics */
+    size_t *state_in, *state_out, nstate; /* state leaf k: input slot, output slot */
     gv_tensor *key;
     gv_tree *outputs;
 };
@@ -209,6 +210,8 @@ void vae_trainer_free(vae_trainer *t) {
     gv_tree_free(t->outputs);
     free(t->in_flat);
     free(t->out_flat);
+    free(t->state_in);
+    free(t->state_out);
     free(t);
 }
 
@@ -223,8 +226,18 @@ static bool find_slots(vae_trainer *t) {
     t->ix = slot_of(ip, ni, "1"), t->iy = slot_of(ip, ni, "2"), t->ikey = slot_of(ip, ni, "3");
     t->iloss = slot_of(op, no, "1/loss"), t->imse = slot_of(op, no, "1/mse"),
     t->ikl = slot_of(op, no, "1/kl");
+    /* the new state's leaves, matched to the state's by path */
+    t->state_in = calloc(ni + 1, sizeof *t->state_in);
+    t->state_out = calloc(ni + 1, sizeof *t->state_out);
+    bool ok = t->state_in && t->state_out;
+    for (size_t i = 0; ok && i < ni; i++) {
+        if (ip[i][0] != '0') continue;
+        size_t j = slot_of(op, no, ip[i]);
+        ok = j != (size_t)-1;
+        t->state_in[t->nstate] = i, t->state_out[t->nstate++] = j;
+    }
     gv_tree_paths_free(ip, ni), gv_tree_paths_free(op, no);
-    return t->ix != (size_t)-1 && t->iy != (size_t)-1 && t->ikey != (size_t)-1 &&
+    return ok && t->ix != (size_t)-1 && t->iy != (size_t)-1 && t->ikey != (size_t)-1 &&
            t->iloss != (size_t)-1 && t->imse != (size_t)-1 && t->ikl != (size_t)-1;
 }
 
@@ -268,6 +281,12 @@ gv_status vae_trainer_step(vae_trainer *t, gv_tensor *x, gv_tensor *y, gv_key ke
     memcpy(gv_tensor_data(t->key), key.k, sizeof key.k);
     gv_status st = gv_plan_run_flat(t->plan, t->in_flat, t->out_flat);
     if (st != GV_OK) return st;
+    /* the plan writes every state leaf in place (donation matches paths);
+     * a leaf it could not is copied back, so the state tree stays current */
+    for (size_t k = 0; k < t->nstate; k++) {
+        gv_tensor *src = t->out_flat[t->state_out[k]], *dst = t->in_flat[t->state_in[k]];
+        if (src != dst) memcpy(gv_tensor_data(dst), gv_tensor_data_const(src), gv_tensor_nbytes(dst));
+    }
     out->loss = *(const float *)gv_tensor_data_const(t->out_flat[t->iloss]);
     out->mse = *(const float *)gv_tensor_data_const(t->out_flat[t->imse]);
     out->kl = *(const float *)gv_tensor_data_const(t->out_flat[t->ikl]);

@@ -488,32 +488,48 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
     }
     /* outputs: written straight into the output (or a donated input) */
     int32_t ncopies = 0;
+    char **ipaths = NULL, **opaths = NULL;
+    size_t nip = 0, nop = 0;
+    if (gv_tree_leaf_paths(fn->inputs, &ipaths, &nip) != GV_OK) ipaths = NULL, nip = 0;
+    if (gv_tree_leaf_paths(fn->outputs, &opaths, &nop) != GV_OK) opaths = NULL, nop = 0;
+    if (nip != p->nin || nop != p->nout) { /* not expected: fall back to any fitting input */
+        if (ipaths) gv_tree_paths_free(ipaths, nip);
+        if (opaths) gv_tree_paths_free(opaths, nop);
+        ipaths = opaths = NULL;
+    }
+    gv_clear_error();
     for (size_t j = 0; j < p->nout; j++) {
         int32_t o_id = p->opt.out_ids[j];
         vinfo *v = &b.v[o_id];
         if (v->kind == V_STEP && !v->placed) {
             int32_t base = gv_base_output(p, (int32_t)j);
             const gv_node *on = &g->nodes[o_id];
-            for (size_t i = 0; i < p->nin; i++) {
-                if (!b.donated[i] || b.read_at_end[i]) continue;
-                /* find input i's node and its last read */
-                int32_t in_node = -1;
-                for (int32_t q = 0; q < n && in_node < 0; q++)
-                    if (b.live[q] && g->nodes[q].op == GV_OP_INPUT && g->nodes[q].iattr[0] == (int64_t)i)
-                        in_node = q;
-                if (in_node < 0 || !same_shape(&g->nodes[in_node], on) ||
-                    g->nodes[in_node].dtype != on->dtype)
-                    continue;
-                int32_t last = b.v[in_node].last;
-                bool ok = last < v->def;
-                if (!ok && last == v->def && p->steps[v->def].kind == GV_STEP_FUSED) ok = true;
-                if (!ok) continue;
-                base = gv_base_input((int32_t)i);
-                b.read_at_end[i] = true; /* claimed */
-                p->out_alias[j] = (int32_t)i;
-                p->donated++;
-                break;
-            }
+            /* the donated input at the output's own path first (a state
+             * passed through a step keeps its leaves' buffers, so the caller
+             * may keep using its input tree), then any that fits */
+            bool found = false;
+            for (int pass = 0; pass < 2 && !found; pass++)
+                for (size_t i = 0; i < p->nin && !found; i++) {
+                    if (pass == 0 && (!ipaths || !opaths || strcmp(ipaths[i], opaths[j]))) continue;
+                    if (!b.donated[i] || b.read_at_end[i]) continue;
+                    /* find input i's node and its last read */
+                    int32_t in_node = -1;
+                    for (int32_t q = 0; q < n && in_node < 0; q++)
+                        if (b.live[q] && g->nodes[q].op == GV_OP_INPUT && g->nodes[q].iattr[0] == (int64_t)i)
+                            in_node = q;
+                    if (in_node < 0 || !same_shape(&g->nodes[in_node], on) ||
+                        g->nodes[in_node].dtype != on->dtype)
+                        continue;
+                    int32_t last = b.v[in_node].last;
+                    bool ok = last < v->def;
+                    if (!ok && last == v->def && p->steps[v->def].kind == GV_STEP_FUSED) ok = true;
+                    if (!ok) continue;
+                    base = gv_base_input((int32_t)i);
+                    b.read_at_end[i] = true; /* claimed */
+                    p->out_alias[j] = (int32_t)i;
+                    p->donated++;
+                    found = true;
+                }
             v->buf = (gv_bufref){base, 0};
             v->placed = true;
             v->last = ns + (int32_t)p->nout;
@@ -522,6 +538,8 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
             read_at(&b, o_id, ns + (int32_t)j);
         }
     }
+    if (ipaths) gv_tree_paths_free(ipaths, nip);
+    if (opaths) gv_tree_paths_free(opaths, nop);
     if (place_arena(&b) != GV_OK) {
         free(groot);
         goto fail;

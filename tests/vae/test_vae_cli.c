@@ -269,6 +269,20 @@ Test(vae, resume_mid_epoch_is_bit_identical) {
     assert_same_run(a, b);
 }
 
+/* Stopped right after the last batch of an epoch (40 steps per epoch here):
+ * the epoch still ends, and its checkpoint is the uninterrupted run's. */
+Test(vae, stop_at_the_last_batch_of_an_epoch) {
+    char *a = run_dir("a"), *b = run_dir("deeper/nested/b");
+    result *r = VAE("train", SLICE, "--run-dir", a, "--epochs", "1");
+    cr_assert_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+    r = VAE("train", SLICE, "--run-dir", b, "--epochs", "1", "--max-steps", "40");
+    cr_assert_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+    assert_same_run(a, b);
+    r = VAE("train", SLICE, "--run-dir", b, "--epochs", "1");
+    cr_assert_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+    assert_same_run(a, b);
+}
+
 /* Ctrl-C saves a checkpoint and exits with 130; resuming finishes the run
  * exactly as an uninterrupted one. */
 Test(vae, ctrl_c_saves_and_resumes_bit_identical) {
@@ -304,6 +318,26 @@ Test(vae, resume_refuses_changed_settings) {
     r = VAE("train", SLICE, "--run-dir", a, "--epochs", "2", "--dataset", "fashion-mnist");
     cr_assert_eq(r->code, 2, "exit %d", r->code);
     cr_assert(strstr(r->err, "trained on mnist"), "%s", r->err);
+    /* other data under the same settings: a slice of a different size */
+    r = VAE("train", "--data-dir", (char *)mnist(), "--train-limit", "640", "--test-limit", "500",
+            "--run-dir", a, "--epochs", "2", "--batch-size", "16");
+    cr_assert_eq(r->code, 0, "the same data resumes: exit %d: %s", r->code, r->err);
+    char other[512];
+    snprintf(other, sizeof other, "%s/other", workdir);
+    mkdir(other, 0777);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "cp %s/t10k-* %s/ && cp %s/t10k-images-idx3-ubyte %s/train-images-idx3-ubyte && "
+             "cp %s/t10k-labels-idx1-ubyte %s/train-labels-idx1-ubyte", mnist(), other, mnist(), other,
+             mnist(), other);
+    cr_assert_eq(system(cmd), 0);
+    r = VAE("train", "--data-dir", other, "--train-limit", "640", "--test-limit", "500", "--run-dir", a,
+            "--epochs", "3");
+    cr_assert_eq(r->code, 2, "exit %d: %s", r->code, r->err);
+    cr_assert(strstr(r->err, "other training data"), "%s", r->err);
+    /* fewer epochs than the run already has */
+    r = VAE("train", SLICE, "--run-dir", a, "--epochs", "1");
+    cr_assert_eq(r->code, 2, "exit %d: %s", r->code, r->err);
+    cr_assert(strstr(r->err, "already at epoch 2"), "%s", r->err);
 }
 
 /* ---- the command line ---- */
@@ -336,6 +370,10 @@ Test(vae, bad_flags_exit_2_with_a_message) {
         {{"sample", "--class", "10"}, "--class: '10'"},
         {{"sample", "--n", "0"}, "--n: '0'"},
         {{"sample", "--epochs", "2"}, "--epochs is not a flag of 'vae sample'"},
+        {{"train", "--dataset", "mnist|fashion-mnist"}, "--dataset: expected one of"},
+        {{"train", "--dataset", "fashion"}, "--dataset: expected one of"},
+        {{"train", "--run-dir", "--help"}, "--run-dir needs a value (got the flag '--help'"},
+        {{"train", "--seed", "4294967296"}, "--seed: '4294967296'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *args[9] = {0};
@@ -349,6 +387,16 @@ Test(vae, bad_flags_exit_2_with_a_message) {
                     "70000");
     cr_assert_eq(r->code, 2, "exit %d", r->code);
     cr_assert(strstr(r->err, "--train-limit 70000: the training set has only 60000"), "%s", r->err);
+    r = VAE("train", "--data-dir", (char *)mnist(), "--run-dir", run_dir("y"), "--train-limit", "100",
+            "--batch-size", "200");
+    cr_assert_eq(r->code, 2, "exit %d", r->code);
+    cr_assert(strstr(r->err, "--train-limit 100 is smaller than --batch-size 200"), "%s", r->err);
+    r = VAE("train", "--data-dir", (char *)mnist(), "--run-dir", run_dir("z"), "--batch-size", "65536");
+    cr_assert_eq(r->code, 2, "exit %d", r->code);
+    cr_assert(strstr(r->err, "--batch-size 65536: only 60000 training examples"), "%s", r->err);
+    r = VAE("train", "--data-dir", (char *)mnist(), "--run-dir", run_dir("w"), "--test-limit", "20000");
+    cr_assert_eq(r->code, 2, "exit %d", r->code);
+    cr_assert(strstr(r->err, "--test-limit 20000: the test set has only 10000"), "%s", r->err);
     r = VAE("--help");
     cr_assert_eq(r->code, 0);
     cr_assert(strstr(r->out, "--batch-size") && strstr(r->out, "vae sample"), "%s", r->out);

@@ -190,7 +190,20 @@ Test(vae_model, train_step_is_value_and_grad_plus_adamw) {
     cr_assert_eq(c.differ, 0, "%d params differ from value_and_grad + adamw, first %s", c.differ, c.first);
     cr_assert_eq(scalar(vae_trainer_state(t), "step"), 1);
     gv_plan_stats st = vae_trainer_stats(t);
-    cr_assert_geq(st.donated_outputs, 18 * 3 + 1, "params, mu, nu and the count in place");
+    cr_assert_eq(st.donated_outputs, 18 * 3 + 2, "params, mu, nu, adam's count and the step in place");
+    /* a second step against a second eager update from the first's state */
+    gv_tree *r2 = loss_and_grads(want, x, y), *updates2, *opt3;
+    GVT_OK(gv_transform_update_eager(tx, gv_tree_get(r2, "1"), opt2, want, &updates2, &opt3));
+    gv_tree *want2 = GVT_NN(gv_apply_updates_eager(want, updates2));
+    GVT_OK(vae_trainer_step(t, x, y, gv_prng_key(7), &m));
+    eq_ctx c2 = {gv_tree_get(vae_trainer_state(t), "params"), 0, ""};
+    GVT_OK(gv_tree_foreach_leaf(want2, leaf_eq, &c2));
+    cr_assert_eq(c2.differ, 0, "step 2: %d params differ, first %s", c2.differ, c2.first);
+    eq_ctx c3 = {gv_tree_get(vae_trainer_state(t), "opt_state"), 0, ""};
+    GVT_OK(gv_tree_foreach_leaf(opt3, leaf_eq, &c3));
+    cr_assert_eq(c3.differ, 0, "step 2: %d optimiser leaves differ, first %s", c3.differ, c3.first);
+    cr_assert_eq(scalar(vae_trainer_state(t), "step"), 2);
+    gv_tree_free(r2), gv_tree_free(updates2), gv_tree_free(opt3), gv_tree_free(want2);
 #ifdef GVT_COUNTING_ALLOCS
     long before = gvt_allocs;
     for (int i = 0; i < 20; i++) vae_trainer_step(t, x, y, gv_prng_key((int64_t)i), &m);
