@@ -38,13 +38,14 @@ typedef struct gv_fload {
     int16_t reg;
     /* broadcasting: element i of the output domain reads
      * src[ sum_k ((i / div[k]) % mod[k]) * stride[k] ]; fast paths below */
-    int kind;            /* GV_LOAD_FULL, GV_LOAD_SCALAR, GV_LOAD_PERIODIC, GV_LOAD_GENERAL */
-    int64_t period;      /* PERIODIC: index = i % period */
+    int kind;            /* GV_LOAD_FULL, GV_LOAD_SCALAR, GV_LOAD_PERIODIC, GV_LOAD_REPEAT,
+                          * GV_LOAD_GENERAL */
+    int64_t period;      /* PERIODIC: index = i % period; REPEAT: index = i / period */
     int nd;
     int64_t *div, *mod, *stride;
 } gv_fload;
 
-enum { GV_LOAD_FULL, GV_LOAD_SCALAR, GV_LOAD_PERIODIC, GV_LOAD_GENERAL };
+enum { GV_LOAD_FULL, GV_LOAD_SCALAR, GV_LOAD_PERIODIC, GV_LOAD_REPEAT, GV_LOAD_GENERAL };
 
 typedef struct gv_fstore {
     gv_bufref buf;

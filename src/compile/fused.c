@@ -18,6 +18,7 @@ static void load(const gv_fload *l, void *const *bases, int64_t start, int64_t l
             case GV_LOAD_FULL: idx = k; break;
             case GV_LOAD_SCALAR: idx = 0; break;
             case GV_LOAD_PERIODIC: idx = k % l->period; break;
+            case GV_LOAD_REPEAT: idx = k / l->period; break;
             default:
                 for (int d = 0; d < l->nd; d++) idx += ((k / l->div[d]) % l->mod[d]) * l->stride[d];
             }
@@ -38,6 +39,17 @@ static void load(const gv_fload *l, void *const *bases, int64_t start, int64_t l
         for (int64_t i = 0; i < len; i++) {
             r[i] = p[j];
             if (++j == l->period) j = 0;
+        }
+        return;
+    }
+    case GV_LOAD_REPEAT: {
+        int64_t j = start / l->period, left = l->period - start % l->period;
+        for (int64_t i = 0; i < len;) {
+            int64_t n = len - i < left ? len - i : left;
+            float v = p[j++];
+            for (int64_t q = 0; q < n; q++) r[i + q] = v;
+            i += n;
+            left = l->period;
         }
         return;
     }
@@ -119,6 +131,28 @@ GV_CLONES static void exec(const gv_finstr *in, float *const *regs, int64_t len)
         break;
     default: break;
     }
+}
+
+/* Reduction epilogues: n elements into one output, in order. */
+static void reduce_run1(uint8_t op, float *out, const float *src, int64_t n) {
+    float acc = *out;
+    if (op == GV_OP_REDUCE_SUM)
+        for (int64_t i = 0; i < n; i++) acc += src[i];
+    else if (op == GV_OP_REDUCE_MAX)
+        for (int64_t i = 0; i < n; i++) acc = (src[i] > acc || isnan(src[i])) ? src[i] : acc;
+    else
+        for (int64_t i = 0; i < n; i++) acc = (src[i] < acc || isnan(src[i])) ? src[i] : acc;
+    *out = acc;
+}
+
+/* n elements into n consecutive outputs, one each. */
+GV_CLONES static void reduce_runn(uint8_t op, float *out, const float *src, int64_t n) {
+    if (op == GV_OP_REDUCE_SUM)
+        for (int64_t i = 0; i < n; i++) out[i] += src[i];
+    else if (op == GV_OP_REDUCE_MAX)
+        for (int64_t i = 0; i < n; i++) out[i] = (src[i] > out[i] || isnan(src[i])) ? src[i] : out[i];
+    else
+        for (int64_t i = 0; i < n; i++) out[i] = (src[i] < out[i] || isnan(src[i])) ? src[i] : out[i];
 }
 
 /* Registers are pointers (regs[r], one per register): a register of
@@ -215,12 +249,23 @@ static void run_block(const gv_fused *f, void *const *bases, float *R, float **r
         float *out = (float *)((char *)bases[e->buf.base] + e->buf.offset);
         const float *src = regs[e->reg];
         int64_t span = e->dims[1] * e->dims[2], inner = e->dims[2];
-        for (int64_t i = 0; i < len; i++) {
-            int64_t kk = start + i, o = inner == 1 ? kk / span : (kk / span) * inner + kk % inner;
-            float v = src[i];
-            if (e->op == GV_OP_REDUCE_SUM) out[o] += v;
-            else if (e->op == GV_OP_REDUCE_MAX) out[o] = (v > out[o] || isnan(v)) ? v : out[o];
-            else out[o] = (v < out[o] || isnan(v)) ? v : out[o];
+        /* element kk of the domain goes to out[(kk / span) * inner + kk % inner];
+         * walked in runs: one output per run when inner == 1, consecutive
+         * outputs otherwise. Each output still adds its elements in domain
+         * order (the reference's), one at a time. */
+        for (int64_t i = 0; i < len;) {
+            int64_t kk = start + i;
+            if (inner == 1) {
+                int64_t n = span - kk % span;
+                if (n > len - i) n = len - i;
+                reduce_run1(e->op, out + kk / span, src + i, n);
+                i += n;
+            } else {
+                int64_t col = kk % inner, n = inner - col;
+                if (n > len - i) n = len - i;
+                reduce_runn(e->op, out + (kk / span) * inner + col, src + i, n);
+                i += n;
+            }
         }
     }
     if (bp.direct) return;

@@ -189,6 +189,19 @@ static gv_status make_load(const gv_node *dom, const gv_node *x, gv_fload *l) {
         l->period = size;
         return GV_OK;
     }
+    /* x's dims, left aligned after dom's rank, equal dom's leading dims and
+     * the rest are 1 ([B, 1] against [B, 784]): each element repeats */
+    if (x->rank == dom->rank) {
+        int k2 = x->rank;
+        while (k2 > 0 && x->shape[k2 - 1] == 1) k2--;
+        bool repeat = true;
+        for (int i = 0; repeat && i < k2; i++) repeat = x->shape[i] == dom->shape[i];
+        if (repeat) {
+            l->kind = GV_LOAD_REPEAT;
+            l->period = gv_node_size(dom) / size;
+            return GV_OK;
+        }
+    }
     l->kind = GV_LOAD_GENERAL;
     l->div = malloc((size_t)dom->rank * 3 * sizeof(int64_t));
     if (!l->div) return gv_error(GV_ERR_NOMEM, "compile: out of memory");

@@ -16,6 +16,11 @@ static gv_tree *chain(gv_graph *g, const gv_tree *in, void *ud) {
     gv_tree_insert_value(out, "softmax", sm);
     gv_tree_insert_value(out, "colsum", gv_sum(gv_square(gv_sub(h, x)), (int[]){0}, 1, false));
     gv_tree_insert_value(out, "sel", gv_select(gv_gt(x, b), gv_sqrt(gv_abs(x)), gv_neg(b)));
+    /* a middle axis: reductions into consecutive outputs per outer index,
+     * and a [10, 1, 257] operand broadcast back */
+    gv_value r = gv_reshape(gv_mul(h, x), GV_DIMS(10, 30, 257));
+    gv_value m = gv_exp(gv_sub(r, gv_max(r, (int[]){1}, 1, true)));
+    gv_tree_insert_value(out, "mid", gv_add(gv_sum(m, (int[]){1}, 1, false), gv_min(r, (int[]){1}, 1, false)));
     return out;
 }
 
@@ -36,8 +41,8 @@ Test(exact, fused_plan_is_bit_identical_to_reference) {
         cr_assert_lt(st.kernels, st.nodes_optimized, "fusion merged kernels");
         gv_tree *out = GVT_NN(gv_plan_new_outputs(p));
         GVT_OK(gv_plan_run(p, in, out));
-        const char *names[3] = {"softmax", "colsum", "sel"};
-        for (int k = 0; k < 3; k++) {
+        const char *names[4] = {"softmax", "colsum", "sel", "mid"};
+        for (int k = 0; k < 4; k++) {
             gv_tensor *a = gv_tree_get_tensor(out, names[k]), *r = gv_tree_get_tensor(ref, names[k]);
             cr_assert(memcmp(gv_tensor_data_const(a), gv_tensor_data_const(r), gv_tensor_nbytes(r)) == 0,
                       "%s differs from the reference (%d threads)", names[k], threads);
