@@ -97,6 +97,9 @@ static void progress_clear(const progress *p) {
     if (p->tty) fputs("\r\033[K", stdout);
 }
 
+/* "epoch 3/10 [=====>   ] 1234/3750  812 steps/s  ETA 0:42  loss 31.2": the
+ * epoch counted from 1 as progress bars do, the loss the mean of the current
+ * log window; redrawn at most ten times a second. */
 static void progress_draw(progress *p, int64_t epoch, int64_t epochs, int64_t index, int64_t per_epoch,
                           double running_loss) {
     double t = now();
@@ -109,7 +112,7 @@ static void progress_draw(progress *p, int64_t epoch, int64_t epochs, int64_t in
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : i == fill ? '>' : ' ';
     bar[width] = 0;
     printf("\r\033[Kepoch %lld/%lld [%s] %lld/%lld  %.0f steps/s  ETA %d:%02d  loss %.4f",
-           (long long)epoch, (long long)epochs, bar, (long long)index, (long long)per_epoch, rate,
+           (long long)epoch + 1, (long long)epochs, bar, (long long)index, (long long)per_epoch, rate,
            (int)(eta / 60), (int)fmod(eta, 60), running_loss);
     fflush(stdout);
 }
@@ -409,7 +412,8 @@ static int train_loop(trainer_run *r, double *train_seconds) {
             progress_clear(&p);
             finish_window(r, step + 1, p.steps_done / (now() - p.t0));
         }
-        progress_draw(&p, r->epoch, r->cfg.epochs, r->index, per_epoch, m.loss);
+        double *w = r->sums.window;
+        progress_draw(&p, r->epoch, r->cfg.epochs, r->index, per_epoch, w[3] > 0 ? w[0] / w[3] : m.loss);
     }
     progress_clear(&p);
     fflush(stdout);
