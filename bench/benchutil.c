@@ -3,6 +3,8 @@
 
 #include <json-c/json.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 double bench_now(void) {
@@ -64,4 +66,47 @@ const torch_row *torch_best(const torch_row *rows, int n, int batch, int threads
         if (rows[k].batch == batch && rows[k].threads == threads && (!best || rows[k].rate > best->rate))
             best = &rows[k];
     return best;
+}
+
+int bench_main(int argc, char **argv, const char *name, const char *title, const char *script,
+               bench_grove_fn grove) {
+    double seconds = 3.0;
+    bool torch = true;
+    char extra[128] = "";
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--no-torch")) torch = false;
+        else if (!strcmp(argv[i], "--blas") && i + 1 < argc)
+            snprintf(extra, sizeof extra, "--blas %s", argv[++i]);
+        else seconds = -1;
+        if (!(seconds > 0)) {
+            fprintf(stderr, "usage: %s [--seconds S>0] [--no-torch] [--blas NAME|auto]\n", name);
+            return 2;
+        }
+    }
+    torch_row rows[64];
+    int nrows = torch ? torch_run(script, extra, rows, 64) : 0;
+    if (torch && nrows == 0)
+        fprintf(stderr, "%s: no PyTorch numbers (is python3-torch installed?)\n", name);
+    printf("%s, steps/s\n", title);
+    printf("%6s %8s %12s %12s %8s  %s\n", "batch", "threads", "grove", "pytorch", "ratio",
+           "pytorch BLAS");
+    gv_plan_stats st = {0};
+    int64_t batches[2] = {16, 128};
+    for (int b = 0; b < 2; b++)
+        for (int t = 1; t <= 2; t++) {
+            double g = grove(batches[b], t, seconds, &st);
+            const torch_row *best = torch_best(rows, nrows, (int)batches[b], t);
+            if (best)
+                printf("%6lld %8d %12.0f %12.0f %7.2fx  %s\n", (long long)batches[b], t, g,
+                       best->rate, g / best->rate, best->blas);
+            else
+                printf("%6lld %8d %12.0f %12s %8s\n", (long long)batches[b], t, g, "-", "-");
+            fflush(stdout);
+        }
+    printf("plan (batch 128): %d traced nodes -> %d, %d kernels (%d fused, %d GEMM), arena %zu B "
+           "(all intermediates %zu B), %d outputs written in place\n",
+           st.nodes_traced, st.nodes_optimized, st.kernels, st.fused_kernels, st.gemms,
+           st.arena_bytes, st.intermediate_bytes, st.donated_outputs);
+    return 0;
 }

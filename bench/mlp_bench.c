@@ -4,11 +4,10 @@
  * come from bench/torch_mlp_step.py run as a subprocess. Prints steps/s of
  * each and the ratio, plus grove's plan statistics.
  *
- *   mlp_bench [--seconds S] [--no-torch]
+ *   mlp_bench [--seconds S] [--no-torch] [--blas NAME|auto]
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "../tests/compile/mlp_step.h"
 #include "grove/grove.h"
@@ -44,38 +43,6 @@ static double grove_steps_per_s(int64_t batch, int threads, double seconds, gv_p
 }
 
 int main(int argc, char **argv) {
-    double seconds = 3.0;
-    bool torch = true;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--no-torch")) torch = false;
-        else {
-            fprintf(stderr, "usage: mlp_bench [--seconds S] [--no-torch]\n");
-            return 2;
-        }
-    }
-    torch_row rows[32];
-    int nrows = torch ? torch_run(GROVE_BENCH_DIR "/torch_mlp_step.py", NULL, rows, 32) : 0;
-    if (torch && nrows == 0)
-        fprintf(stderr, "mlp_bench: no PyTorch numbers (is python3-torch installed?)\n");
-    printf("MLP 784-256-128-10 train step (value_and_grad + SGD), steps/s\n");
-    printf("%6s %8s %12s %12s %8s  %s\n", "batch", "threads", "grove", "pytorch", "ratio",
-           "pytorch BLAS");
-    gv_plan_stats st = {0};
-    int64_t batches[2] = {16, 128};
-    for (int b = 0; b < 2; b++)
-        for (int t = 1; t <= 2; t++) {
-            double g = grove_steps_per_s(batches[b], t, seconds, &st);
-            const torch_row *best = torch_best(rows, nrows, (int)batches[b], t);
-            if (best)
-                printf("%6lld %8d %12.0f %12.0f %7.2fx  %s\n", (long long)batches[b], t, g,
-                       best->rate, g / best->rate, best->blas);
-            else
-                printf("%6lld %8d %12.0f %12s %8s\n", (long long)batches[b], t, g, "-", "-");
-        }
-    printf("plan (batch 128): %d traced nodes -> %d, %d kernels (%d fused, %d GEMM), arena %zu B "
-           "(all intermediates %zu B), %d params updated in place\n",
-           st.nodes_traced, st.nodes_optimized, st.kernels, st.fused_kernels, st.gemms,
-           st.arena_bytes, st.intermediate_bytes, st.donated_outputs);
-    return 0;
+    return bench_main(argc, argv, "mlp_bench", "MLP 784-256-128-10 train step (value_and_grad + SGD)",
+                      GROVE_BENCH_DIR "/torch_mlp_step.py", grove_steps_per_s);
 }

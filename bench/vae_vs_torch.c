@@ -8,7 +8,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "benchutil.h"
 #include "vae_model.h"
@@ -54,46 +53,6 @@ static double grove_steps_per_s(int64_t batch, int threads, double seconds, gv_p
 }
 
 int main(int argc, char **argv) {
-    double seconds = 3.0;
-    bool torch = true;
-    char extra[128] = "";
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
-        else if (!strcmp(argv[i], "--no-torch")) torch = false;
-        else if (!strcmp(argv[i], "--blas") && i + 1 < argc)
-            snprintf(extra, sizeof extra, "--blas %s", argv[++i]);
-        else {
-            fprintf(stderr, "usage: vae_vs_torch [--seconds S] [--no-torch] [--blas NAME|auto]\n");
-            return 2;
-        }
-        if (!(seconds > 0)) {
-            fprintf(stderr, "vae_vs_torch: --seconds must be positive\n");
-            return 2;
-        }
-    }
-    torch_row rows[64];
-    int nrows = torch ? torch_run(GROVE_BENCH_DIR "/torch_vae_step.py", extra, rows, 64) : 0;
-    if (torch && nrows == 0)
-        fprintf(stderr, "vae_vs_torch: no PyTorch numbers (is python3-torch installed?)\n");
-    printf("MNIST VAE train step (forward, value_and_grad, adamw), steps/s\n");
-    printf("%6s %8s %12s %12s %8s  %s\n", "batch", "threads", "grove", "pytorch", "ratio",
-           "pytorch BLAS");
-    gv_plan_stats st = {0};
-    int64_t batches[2] = {16, 128};
-    for (int b = 0; b < 2; b++)
-        for (int t = 1; t <= 2; t++) {
-            double g = grove_steps_per_s(batches[b], t, seconds, &st);
-            const torch_row *best = torch_best(rows, nrows, (int)batches[b], t);
-            if (best)
-                printf("%6lld %8d %12.0f %12.0f %7.2fx  %s\n", (long long)batches[b], t, g,
-                       best->rate, g / best->rate, best->blas);
-            else
-                printf("%6lld %8d %12.0f %12s %8s\n", (long long)batches[b], t, g, "-", "-");
-            fflush(stdout);
-        }
-    printf("plan (batch 128): %d traced nodes -> %d, %d kernels (%d fused, %d GEMM), arena %zu B "
-           "(all intermediates %zu B), %d state outputs in place\n",
-           st.nodes_traced, st.nodes_optimized, st.kernels, st.fused_kernels, st.gemms,
-           st.arena_bytes, st.intermediate_bytes, st.donated_outputs);
-    return 0;
+    return bench_main(argc, argv, "vae_vs_torch", "MNIST VAE train step (forward, value_and_grad, adamw)",
+                      GROVE_BENCH_DIR "/torch_vae_step.py", grove_steps_per_s);
 }

@@ -22,30 +22,12 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static char tmpdir[64];
-
-
-static void make_tmpdir(void) {
-    strcpy(tmpdir, "/tmp/gv-ckpt-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void) {
-    if (!tmpdir[0]) return;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "chmod -R u+w %s; rm -rf %s", tmpdir, tmpdir);
-    cr_assert_eq(system(cmd), 0);
-    tmpdir[0] = '\0';
-}
+static void make_tmpdir(void) { gvt_tmpdir_make("ckpt"); }
+static void remove_tmpdir(void) { gvt_tmpdir_remove(); }
 
 TestSuite(checkpointer, .init = make_tmpdir, .fini = remove_tmpdir);
 
-static char *tpath(const char *name) {
-    char *p = malloc(strlen(tmpdir) + strlen(name) + 2);
-    cr_assert_not_null(p);
-    sprintf(p, "%s/%s", tmpdir, name);
-    return p;
-}
+static char *tpath(const char *name) { return gvt_tmp_path(name); }
 
 static void write_bytes(const char *path, const void *buf, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -165,7 +147,7 @@ static void expect_bad_header(const char *header, const void *data, size_t dlen,
 }
 
 static bool has_tmp_files(void) {
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(gvt_tmpdir);
     cr_assert_not_null(d);
     struct dirent *e;
     bool found = false;
@@ -570,7 +552,7 @@ Test(checkpointer, missing_paths_and_existing_files) {
     char *p = tpath("none.safetensors");
     GVT_NULL(gv_checkpointer_restore(p), GV_ERR_NOT_FOUND, p);
     cr_assert(strstr(gv_last_error(), "No such file"));
-    GVT_NULL(gv_checkpointer_restore(tmpdir), GV_ERR_IO, "directory");
+    GVT_NULL(gv_checkpointer_restore(gvt_tmpdir), GV_ERR_IO, "directory");
     free(p);
 
     gv_tree *t = sample_tree();

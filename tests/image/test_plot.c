@@ -11,29 +11,12 @@
 #include "plot.h"
 #include "testutil.h"
 
-static char tmpdir[64];
-
-static void make_tmpdir(void) {
-    strcpy(tmpdir, "/tmp/gv-plot-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void) {
-    if (!tmpdir[0]) return;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    cr_assert_eq(system(cmd), 0);
-    tmpdir[0] = '\0';
-}
+static void make_tmpdir(void) { gvt_tmpdir_make("plot"); }
+static void remove_tmpdir(void) { gvt_tmpdir_remove(); }
 
 TestSuite(plot, .init = make_tmpdir, .fini = remove_tmpdir);
 
-static char *tpath(const char *name) {
-    char *p = malloc(strlen(tmpdir) + strlen(name) + 2);
-    cr_assert_not_null(p);
-    sprintf(p, "%s/%s", tmpdir, name);
-    return p;
-}
+static char *tpath(const char *name) { return gvt_tmp_path(name); }
 
 static int count(const char *hay, const char *needle) {
     int n = 0;
@@ -42,7 +25,7 @@ static int count(const char *hay, const char *needle) {
 }
 
 static int count_entries(void) {
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(gvt_tmpdir);
     cr_assert_not_null(d);
     int n = 0;
     struct dirent *e;

@@ -23,30 +23,13 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static char tmpdir[64];
-
-static void make_tmpdir(void) {
-    strcpy(tmpdir, "/tmp/gv-png-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void) {
-    if (!tmpdir[0]) return;
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "chmod -R u+w %s; rm -rf %s", tmpdir, tmpdir);
-    cr_assert_eq(system(cmd), 0);
-    tmpdir[0] = '\0';
-}
+static void make_tmpdir(void) { gvt_tmpdir_make("png"); }
+static void remove_tmpdir(void) { gvt_tmpdir_remove(); }
 
 TestSuite(png, .init = make_tmpdir, .fini = remove_tmpdir);
 TestSuite(grid);
 
-static char *tpath(const char *name) {
-    char *p = malloc(strlen(tmpdir) + strlen(name) + 2);
-    cr_assert_not_null(p);
-    sprintf(p, "%s/%s", tmpdir, name);
-    return p;
-}
+static char *tpath(const char *name) { return gvt_tmp_path(name); }
 
 static void write_bytes(const char *path, const void *buf, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -55,10 +38,10 @@ static void write_bytes(const char *path, const void *buf, size_t n) {
     cr_assert_eq(fclose(f), 0);
 }
 
-/* Number of entries in tmpdir (besides . and ..), and how many of them look
+/* Number of entries in gvt_tmpdir (besides . and ..), and how many of them look
  * like temporaries of an atomic write. */
 static int count_entries(int *temporaries) {
-    DIR *d = opendir(tmpdir);
+    DIR *d = opendir(gvt_tmpdir);
     cr_assert_not_null(d);
     int n = 0, tmp = 0;
     struct dirent *e;
@@ -468,7 +451,7 @@ Test(png, read_errors_name_the_file) {
     char *missing = tpath("missing.png");
     GVT_NULL(gv_png_read(missing), GV_ERR_NOT_FOUND, missing);
     GVT_NULL(gv_png_read(NULL), GV_ERR_ARG, "path");
-    GVT_NULL(gv_png_read(tmpdir), GV_ERR_IO, tmpdir); /* a directory */
+    GVT_NULL(gv_png_read(gvt_tmpdir), GV_ERR_IO, gvt_tmpdir); /* a directory */
 
     char *text = tpath("text.png");
     write_bytes(text, "hello, this is not a PNG file at all\n", 37);

@@ -19,6 +19,19 @@ json_object *gvt_load_json(const char *path);
 /* Read a whole file into a malloc'd NUL-terminated buffer (fails the test). */
 char *gvt_read_file(const char *path, size_t *len);
 
+/* A scratch directory per test, for TestSuite(.init/.fini): gvt_tmpdir_make
+ * creates /tmp/grove-<tag>-XXXXXX in gvt_tmpdir, gvt_tmpdir_remove deletes
+ * it (made writable first). gvt_tmp_path: "<gvt_tmpdir>/<name>", malloc'd. */
+extern char gvt_tmpdir[64];
+void gvt_tmpdir_make(const char *tag);
+void gvt_tmpdir_remove(void);
+char *gvt_tmp_path(const char *name);
+
+/* How many tensor leaves of a are missing from b or differ from b's bit for
+ * bit (a structure difference counts as one); the first such path goes to
+ * first (len bytes). */
+int gvt_tree_diff(const gv_tree *a, const gv_tree *b, char *first, size_t len);
+
 /* Assert a grove call succeeded, printing gv_last_error() otherwise. */
 #define GVT_OK(expr)                                                             \
     do {                                                                         \

@@ -43,24 +43,14 @@ static void slurp(const char *path, char *buf, size_t cap) {
     if (f) fclose(f);
 }
 
-static char workdir[64];
+static void make_workdir(void) { gvt_tmpdir_make("vae"); }
+static void remove_workdir(void) { gvt_tmpdir_remove(); }
 
-static void make_workdir(void) {
-    snprintf(workdir, sizeof workdir, "/tmp/grove-vae-XXXXXX");
-    cr_assert_not_null(mkdtemp(workdir));
-}
-
-static void remove_workdir(void) {
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", workdir);
-    cr_assert_eq(system(cmd), 0);
-}
-
-/* Start vae with args (NULL-terminated); stdout/stderr to files in workdir. */
+/* Start vae with args (NULL-terminated); stdout/stderr to files in gvt_tmpdir. */
 static pid_t start(char *const *args) {
     char out[128], err[128];
-    snprintf(out, sizeof out, "%s/stdout", workdir);
-    snprintf(err, sizeof err, "%s/stderr", workdir);
+    snprintf(out, sizeof out, "%s/stdout", gvt_tmpdir);
+    snprintf(err, sizeof err, "%s/stderr", gvt_tmpdir);
     char *argv[64] = {VAE_BIN};
     int n = 1;
     for (; args[n - 1]; n++) argv[n] = args[n - 1];
@@ -80,9 +70,9 @@ static void finish(pid_t pid, result *r) {
     waitpid(pid, &status, 0);
     r->code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     char path[128];
-    snprintf(path, sizeof path, "%s/stdout", workdir);
+    snprintf(path, sizeof path, "%s/stdout", gvt_tmpdir);
     slurp(path, r->out, sizeof r->out);
-    snprintf(path, sizeof path, "%s/stderr", workdir);
+    snprintf(path, sizeof path, "%s/stderr", gvt_tmpdir);
     slurp(path, r->err, sizeof r->err);
 }
 
@@ -98,7 +88,7 @@ static char *run_dir(const char *name) {
     static char buf[4][256];
     static int k;
     char *b = buf[k++ % 4];
-    snprintf(b, 256, "%s/%s", workdir, name);
+    snprintf(b, 256, "%s/%s", gvt_tmpdir, name);
     return b;
 }
 
@@ -114,27 +104,11 @@ static void latest(const char *dir, gv_tree **state, gv_tree **meta) {
     GVT_OK(gv_checkpoint_manager_close(m));
 }
 
-typedef struct cmp_ctx {
-    const gv_tree *other;
-    int differ;
-    char first[256];
-} cmp_ctx;
-
-static gv_status cmp_leaf(const char *path, const gv_tree *leaf, void *ud) {
-    cmp_ctx *c = ud;
-    gv_tensor *o = gv_tree_get_tensor(c->other, path);
-    if (!o || !gv_tensor_equal(o, gv_tree_leaf_tensor(leaf))) {
-        if (!c->differ++) snprintf(c->first, sizeof c->first, "%s", path);
-    }
-    return GV_OK;
-}
-
 /* Same structure and every leaf equal bit for bit. */
 static void assert_same_tree(const gv_tree *a, const gv_tree *b, const char *what) {
-    cr_assert(gv_tree_structure_equal(a, b), "%s: structures differ", what);
-    cmp_ctx c = {b, 0, ""};
-    GVT_OK(gv_tree_foreach_leaf(a, cmp_leaf, &c));
-    cr_assert_eq(c.differ, 0, "%s: %d leaves differ, first %s", what, c.differ, c.first);
+    char first[256];
+    int n = gvt_tree_diff(a, b, first, sizeof first);
+    cr_assert_eq(n, 0, "%s: %d leaves differ, first %s", what, n, first);
 }
 
 static void assert_same_run(const char *a, const char *b) {
@@ -323,7 +297,7 @@ Test(vae, resume_refuses_changed_settings) {
             "--run-dir", a, "--epochs", "2", "--batch-size", "16");
     cr_assert_eq(r->code, 0, "the same data resumes: exit %d: %s", r->code, r->err);
     char other[512];
-    snprintf(other, sizeof other, "%s/other", workdir);
+    snprintf(other, sizeof other, "%s/other", gvt_tmpdir);
     mkdir(other, 0777);
     char cmd[8192];
     snprintf(cmd, sizeof cmd, "cp %s/t10k-* %s/ && cp %s/t10k-images-idx3-ubyte %s/train-images-idx3-ubyte && "

@@ -152,20 +152,6 @@ Test(vae_model, loss_and_gradient_match_pytorch_float64) {
     gv_tensor_free(x), gv_tensor_free(y);
 }
 
-typedef struct eq_ctx {
-    const gv_tree *other;
-    int differ;
-    char first[256];
-} eq_ctx;
-
-static gv_status leaf_eq(const char *path, const gv_tree *leaf, void *ud) {
-    eq_ctx *c = ud;
-    gv_tensor *o = gv_tree_get_tensor(c->other, path);
-    if ((!o || !gv_tensor_equal(o, gv_tree_leaf_tensor(leaf))) && !c->differ++)
-        snprintf(c->first, sizeof c->first, "%s", path);
-    return GV_OK;
-}
-
 /* The compiled step == value_and_grad, then adamw's update and
  * apply_updates run eagerly, bit for bit; and it allocates nothing. */
 Test(vae_model, train_step_is_value_and_grad_plus_adamw) {
@@ -185,9 +171,9 @@ Test(vae_model, train_step_is_value_and_grad_plus_adamw) {
     vae_metrics m;
     GVT_OK(vae_trainer_step(t, x, y, gv_prng_key(7), &m));
     cr_assert_eq(m.loss, (float)scalar(r, "0/0"), "the step's loss is the loss function's");
-    eq_ctx c = {gv_tree_get(vae_trainer_state(t), "params"), 0, ""};
-    GVT_OK(gv_tree_foreach_leaf(want, leaf_eq, &c));
-    cr_assert_eq(c.differ, 0, "%d params differ from value_and_grad + adamw, first %s", c.differ, c.first);
+    char first[256];
+    int n = gvt_tree_diff(want, gv_tree_get(vae_trainer_state(t), "params"), first, sizeof first);
+    cr_assert_eq(n, 0, "%d params differ from value_and_grad + adamw, first %s", n, first);
     cr_assert_eq(scalar(vae_trainer_state(t), "step"), 1);
     gv_plan_stats st = vae_trainer_stats(t);
     cr_assert_eq(st.donated_outputs, 18 * 3 + 2, "params, mu, nu, adam's count and the step in place");
@@ -196,12 +182,10 @@ Test(vae_model, train_step_is_value_and_grad_plus_adamw) {
     GVT_OK(gv_transform_update_eager(tx, gv_tree_get(r2, "1"), opt2, want, &updates2, &opt3));
     gv_tree *want2 = GVT_NN(gv_apply_updates_eager(want, updates2));
     GVT_OK(vae_trainer_step(t, x, y, gv_prng_key(7), &m));
-    eq_ctx c2 = {gv_tree_get(vae_trainer_state(t), "params"), 0, ""};
-    GVT_OK(gv_tree_foreach_leaf(want2, leaf_eq, &c2));
-    cr_assert_eq(c2.differ, 0, "step 2: %d params differ, first %s", c2.differ, c2.first);
-    eq_ctx c3 = {gv_tree_get(vae_trainer_state(t), "opt_state"), 0, ""};
-    GVT_OK(gv_tree_foreach_leaf(opt3, leaf_eq, &c3));
-    cr_assert_eq(c3.differ, 0, "step 2: %d optimiser leaves differ, first %s", c3.differ, c3.first);
+    n = gvt_tree_diff(want2, gv_tree_get(vae_trainer_state(t), "params"), first, sizeof first);
+    cr_assert_eq(n, 0, "step 2: %d params differ, first %s", n, first);
+    n = gvt_tree_diff(opt3, gv_tree_get(vae_trainer_state(t), "opt_state"), first, sizeof first);
+    cr_assert_eq(n, 0, "step 2: %d optimiser leaves differ, first %s", n, first);
     cr_assert_eq(scalar(vae_trainer_state(t), "step"), 2);
     gv_tree_free(r2), gv_tree_free(updates2), gv_tree_free(opt3), gv_tree_free(want2);
 #ifdef GVT_COUNTING_ALLOCS
