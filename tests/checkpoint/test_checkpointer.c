@@ -29,12 +29,6 @@ TestSuite(checkpointer, .init = make_tmpdir, .fini = remove_tmpdir);
 
 static char *tpath(const char *name) { return gvt_tmp_path(name); }
 
-static void write_bytes(const char *path, const void *buf, size_t n) {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot create %s", path);
-    cr_assert_eq(fwrite(buf, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
-}
 
 static void put(gv_tree *t, const char *path, gv_tensor *x) {
     GVT_OK(gv_tree_insert_tensor(t, path, x));
@@ -127,7 +121,7 @@ static unsigned char *craft(const char *header, const void *data, size_t dlen, s
 static void expect_bad_status(const unsigned char *buf, size_t len, gv_status status,
                               const char *needle) {
     char *p = tpath("bad.safetensors");
-    write_bytes(p, buf, len);
+    gvt_write_file(p, buf, len);
     GVT_NULL(gv_checkpointer_restore(p), status, needle);
     cr_assert(strstr(gv_last_error(), p), "message '%s' does not name the file", gv_last_error());
     GVT_NULL(gv_safetensors_parse_buffer(buf, len, "buf", NULL), status, needle);
@@ -339,7 +333,7 @@ Test(checkpointer, truncated_at_every_offset) {
     size_t cuts[] = {3, 8, 20, len / 2, len - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof *cuts; i++) {
         char *p = tpath("cut.safetensors");
-        write_bytes(p, buf, cuts[i]);
+        gvt_write_file(p, buf, cuts[i]);
         GVT_NULL(gv_checkpointer_restore(p), GV_ERR_FORMAT, p);
         free(p);
     }
@@ -367,7 +361,7 @@ Test(checkpointer, flipped_bytes) {
     }
     char *p = tpath("flip.safetensors");
     buf[len - 1] ^= 1;
-    write_bytes(p, buf, len);
+    gvt_write_file(p, buf, len);
     GVT_NULL(gv_checkpointer_restore(p), GV_ERR_FORMAT, "checksum mismatch");
     buf[len - 1] ^= 1;
     /* every header byte, every bit: never a crash; most flips are refused */
@@ -563,7 +557,7 @@ Test(checkpointer, missing_paths_and_existing_files) {
 
     /* an existing file is refused without force, and left as it was */
     p = tpath("exists.safetensors");
-    write_bytes(p, "keep", 4);
+    gvt_write_file(p, "keep", 4);
     GVT_FAILS(gv_checkpointer_save(p, t, false), GV_ERR_EXISTS, "already exists");
     size_t len;
     char *bytes = gvt_read_file(p, &len);
@@ -587,7 +581,7 @@ Test(checkpointer, unwritable_directory) {
     if (geteuid() == 0) {
         /* root ignores permissions: a path under a regular file gives ENOTDIR */
         char *file = tpath("plain");
-        write_bytes(file, "x", 1);
+        gvt_write_file(file, "x", 1);
         p = tpath("plain/x.safetensors");
         GVT_FAILS(gv_checkpointer_save(p, t, false), GV_ERR_IO, "Not a directory");
         free(file);

@@ -50,12 +50,6 @@ static const char *tpath(const char *name) {
     return buf[k];
 }
 
-static void write_bytes(const char *path, const void *buf, size_t n) {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot create %s", path);
-    cr_assert_eq(fwrite(buf, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
-}
 
 /* An IDX image in memory: header for dims, then the bytes i % 251. */
 static unsigned char *idx_bytes(int rank, const uint32_t *dims, size_t *len) {
@@ -92,7 +86,7 @@ static unsigned char *gzip_bytes(const void *buf, size_t n, size_t *out_len) {
 static void write_gz(const char *path, const void *buf, size_t n) {
     size_t gl;
     unsigned char *g = gzip_bytes(buf, n, &gl);
-    write_bytes(path, g, gl);
+    gvt_write_file(path, g, gl);
     free(g);
 }
 
@@ -215,7 +209,7 @@ Test(idx, gzip_read) {
     unsigned char *g1 = gzip_bytes(b, cut, &l1), *g2 = gzip_bytes(b + cut, n - cut, &l2);
     unsigned char *cat = malloc(l1 + l2);
     memcpy(cat, g1, l1), memcpy(cat + l1, g2, l2);
-    write_bytes(tpath("two.gz"), cat, l1 + l2);
+    gvt_write_file(tpath("two.gz"), cat, l1 + l2);
     r = GVT_NN(gv_idx_read(tpath("two.gz")));
     cr_assert(gv_tensor_equal(want, r));
     gv_tensor_free(r);
@@ -232,7 +226,7 @@ Test(idx, missing_file_and_directory) {
 }
 
 Test(idx, empty_file) {
-    write_bytes(tpath("empty"), "", 0);
+    gvt_write_file(tpath("empty"), "", 0);
     ASSERT_READ_FAILS(tpath("empty"), GV_ERR_FORMAT, "empty");
 }
 
@@ -244,7 +238,7 @@ Test(idx, short_header_at_every_length) {
     for (size_t len = 0; len < 16 && ok; len++) {
         char name[32];
         snprintf(name, sizeof name, "short-%zu", len);
-        write_bytes(tpath(name), b, len);
+        gvt_write_file(tpath(name), b, len);
         ok = read_fails(tpath(name), GV_ERR_FORMAT, len ? "truncated IDX header" : "empty", why,
                         sizeof why);
         /* the same inside a gzip stream */
@@ -261,13 +255,13 @@ Test(idx, bad_magic) {
     size_t n;
     unsigned char *b = idx_bytes(3, dims3, &n);
     b[0] = 0x01;
-    write_bytes(tpath("m0"), b, n);
+    gvt_write_file(tpath("m0"), b, n);
     ASSERT_READ_FAILS(tpath("m0"), GV_ERR_FORMAT, "bad magic 0x01000803");
     b[0] = 0, b[1] = 0x20;
-    write_bytes(tpath("m1"), b, n);
+    gvt_write_file(tpath("m1"), b, n);
     ASSERT_READ_FAILS(tpath("m1"), GV_ERR_FORMAT, "not an IDX file");
     /* a PNG, say */
-    write_bytes(tpath("png"), "\x89PNG\r\n\x1a\n", 8);
+    gvt_write_file(tpath("png"), "\x89PNG\r\n\x1a\n", 8);
     ASSERT_READ_FAILS(tpath("png"), GV_ERR_FORMAT, "bad magic");
     free(b);
 }
@@ -276,29 +270,29 @@ Test(idx, wrong_type_byte) {
     size_t n;
     unsigned char *b = idx_bytes(3, dims3, &n);
     b[2] = 0x0D;
-    write_bytes(tpath("float"), b, n);
+    gvt_write_file(tpath("float"), b, n);
     ASSERT_READ_FAILS(tpath("float"), GV_ERR_FORMAT,
                       "element type 0x0D (float) is not supported, expected 0x08 (unsigned byte)");
     b[2] = 0x09;
-    write_bytes(tpath("i8"), b, n);
+    gvt_write_file(tpath("i8"), b, n);
     ASSERT_READ_FAILS(tpath("i8"), GV_ERR_FORMAT, "0x09 (signed byte)");
     b[2] = 0x07;
-    write_bytes(tpath("t7"), b, n);
+    gvt_write_file(tpath("t7"), b, n);
     ASSERT_READ_FAILS(tpath("t7"), GV_ERR_FORMAT, "unknown element type 0x07");
     free(b);
 }
 
 Test(idx, rank_out_of_range) {
     unsigned char r0[4] = {0, 0, 8, 0};
-    write_bytes(tpath("rank0"), r0, 4);
+    gvt_write_file(tpath("rank0"), r0, 4);
     ASSERT_READ_FAILS(tpath("rank0"), GV_ERR_FORMAT, "rank 0");
     /* rank 9 with nine valid dims of 1 and one byte of data */
     unsigned char r9[4 + 36 + 1] = {0, 0, 8, 9};
     for (int i = 0; i < 9; i++) r9[4 + 4 * i + 3] = 1;
-    write_bytes(tpath("rank9"), r9, sizeof r9);
+    gvt_write_file(tpath("rank9"), r9, sizeof r9);
     ASSERT_READ_FAILS(tpath("rank9"), GV_ERR_FORMAT, "rank 9");
     unsigned char r255[4] = {0, 0, 8, 255};
-    write_bytes(tpath("rank255"), r255, 4);
+    gvt_write_file(tpath("rank255"), r255, 4);
     ASSERT_READ_FAILS(tpath("rank255"), GV_ERR_FORMAT, "rank 255");
 }
 
@@ -314,7 +308,7 @@ Test(idx, zero_dim) {
         char name[16], needle[32];
         snprintf(name, sizeof name, "zero%d", d);
         snprintf(needle, sizeof needle, "dimension %d is 0", d);
-        write_bytes(tpath(name), c, n);
+        gvt_write_file(tpath(name), c, n);
         ok = read_fails(tpath(name), GV_ERR_FORMAT, needle, why, sizeof why);
         free(c);
     }
@@ -333,7 +327,7 @@ Test(idx, truncated_data) {
         snprintf(name, sizeof name, "trunc-%zu", keep[i]);
         snprintf(needle, sizeof needle, "need 24 bytes of data after the 16-byte header, got %zu",
                  keep[i]);
-        write_bytes(tpath(name), b, 16 + keep[i]);
+        gvt_write_file(tpath(name), b, 16 + keep[i]);
         ok = read_fails(tpath(name), GV_ERR_FORMAT, needle, why, sizeof why);
         /* a complete gzip stream of truncated content */
         snprintf(name, sizeof name, "trunc-%zu.gz", keep[i]);
@@ -350,9 +344,9 @@ Test(idx, trailing_bytes) {
     unsigned char *c = malloc(n + 5);
     memcpy(c, b, n);
     memset(c + n, 7, 5);
-    write_bytes(tpath("plus1"), c, n + 1);
+    gvt_write_file(tpath("plus1"), c, n + 1);
     ASSERT_READ_FAILS(tpath("plus1"), GV_ERR_FORMAT, "1 trailing byte after the 24 bytes");
-    write_bytes(tpath("plus5"), c, n + 5);
+    gvt_write_file(tpath("plus5"), c, n + 5);
     ASSERT_READ_FAILS(tpath("plus5"), GV_ERR_FORMAT, "5 trailing bytes");
     write_gz(tpath("plus1.gz"), c, n + 1);
     ASSERT_READ_FAILS(tpath("plus1.gz"), GV_ERR_FORMAT, "trailing bytes");
@@ -377,7 +371,7 @@ Test(idx, corrupt_gzip) {
     for (size_t at = 10; at < gl && ok; at += at + 8 < gl ? 7 : 1, tried++) {
         memcpy(c, g, gl);
         c[at] ^= 0x5a;
-        write_bytes(tpath("flip.gz"), c, gl);
+        gvt_write_file(tpath("flip.gz"), c, gl);
         gv_clear_error();
         gv_tensor *r = gv_idx_read(tpath("flip.gz"));
         if (r) {
@@ -397,21 +391,21 @@ Test(idx, corrupt_gzip) {
     for (size_t i = 0; i < sizeof cuts / sizeof *cuts && ok; i++) {
         char name[32];
         snprintf(name, sizeof name, "cut-%zu.gz", cuts[i]);
-        write_bytes(tpath(name), g, cuts[i]);
+        gvt_write_file(tpath(name), g, cuts[i]);
         ok = read_fails(tpath(name), GV_ERR_FORMAT, "truncated gzip stream", why, sizeof why);
     }
     cr_assert(ok, "%s", why);
     /* garbage after the gzip stream */
     memcpy(c, g, gl);
     memcpy(c + gl, "xyz", 3);
-    write_bytes(tpath("junk.gz"), c, gl + 3);
+    gvt_write_file(tpath("junk.gz"), c, gl + 3);
     ASSERT_READ_FAILS(tpath("junk.gz"), GV_ERR_FORMAT, "not a complete gzip member");
-    write_bytes(tpath("junk1.gz"), c, gl + 1);
+    gvt_write_file(tpath("junk1.gz"), c, gl + 1);
     ASSERT_READ_FAILS(tpath("junk1.gz"), GV_ERR_FORMAT, "not a complete gzip member");
     /* a corrupt header: bad compression method */
     memcpy(c, g, gl);
     c[2] = 7;
-    write_bytes(tpath("method.gz"), c, gl);
+    gvt_write_file(tpath("method.gz"), c, gl);
     ASSERT_READ_FAILS(tpath("method.gz"), GV_ERR_FORMAT, "corrupt gzip stream");
     free(c), free(b), free(g);
 }
@@ -419,12 +413,12 @@ Test(idx, corrupt_gzip) {
 Test(idx, huge_dims) {
     /* 65536^3 = 2^48 bytes: over the 2^34 limit, refused before allocating */
     unsigned char h[16] = {0, 0, 8, 3, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0};
-    write_bytes(tpath("huge"), h, sizeof h);
+    gvt_write_file(tpath("huge"), h, sizeof h);
     ASSERT_READ_FAILS(tpath("huge"), GV_ERR_FORMAT, "65536x65536x65536");
     /* eight dims of 2^32-1: the product overflows 64 bits */
     unsigned char o[36] = {0, 0, 8, 8};
     memset(o + 4, 0xff, 32);
-    write_bytes(tpath("overflow"), o, sizeof o);
+    gvt_write_file(tpath("overflow"), o, sizeof o);
     ASSERT_READ_FAILS(tpath("overflow"), GV_ERR_FORMAT, "2^34");
     /* 2^33 bytes announced by a tiny gzip file: refused before allocating */
     unsigned char g[12] = {0, 0, 8, 2, 0, 2, 0, 0, 0, 1, 0, 0};
@@ -432,7 +426,7 @@ Test(idx, huge_dims) {
     ASSERT_READ_FAILS(tpath("huge.gz"), GV_ERR_FORMAT, "gzip file can hold");
     /* 2^31 bytes announced by a plain header-only file: refused by size */
     unsigned char p[8] = {0, 0, 8, 1, 0x80, 0, 0, 0};
-    write_bytes(tpath("big"), p, sizeof p);
+    gvt_write_file(tpath("big"), p, sizeof p);
     ASSERT_READ_FAILS(tpath("big"), GV_ERR_FORMAT, "need 2147483648 bytes");
 }
 
@@ -527,7 +521,7 @@ Test(dataset, mnist_layout) {
     gv_dataset_free(&d);
 
     /* plain is preferred: a broken .gz beside a good plain file is not read */
-    write_bytes(tpath("train-images-idx3-ubyte.gz"), "broken", 6);
+    gvt_write_file(tpath("train-images-idx3-ubyte.gz"), "broken", 6);
     GVT_OK(gv_mnist_load(tmpdir, "train", &d));
     gv_dataset_free(&d);
 

@@ -31,12 +31,6 @@ TestSuite(grid);
 
 static char *tpath(const char *name) { return gvt_tmp_path(name); }
 
-static void write_bytes(const char *path, const void *buf, size_t n) {
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f, "cannot create %s", path);
-    cr_assert_eq(fwrite(buf, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
-}
 
 /* Number of entries in gvt_tmpdir (besides . and ..), and how many of them look
  * like temporaries of an atomic write. */
@@ -454,17 +448,17 @@ Test(png, read_errors_name_the_file) {
     GVT_NULL(gv_png_read(gvt_tmpdir), GV_ERR_IO, gvt_tmpdir); /* a directory */
 
     char *text = tpath("text.png");
-    write_bytes(text, "hello, this is not a PNG file at all\n", 37);
+    gvt_write_file(text, "hello, this is not a PNG file at all\n", 37);
     GVT_NULL(gv_png_read(text), GV_ERR_FORMAT, "not a PNG");
     GVT_NULL(gv_png_read(text), GV_ERR_FORMAT, text);
 
     char *empty = tpath("empty.png");
-    write_bytes(empty, "", 0);
+    gvt_write_file(empty, "", 0);
     GVT_NULL(gv_png_read(empty), GV_ERR_FORMAT, "not a PNG");
 
     /* a JPEG's first bytes */
     char *jpeg = tpath("photo.png");
-    write_bytes(jpeg, "\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01", 12);
+    gvt_write_file(jpeg, "\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01", 12);
     GVT_NULL(gv_png_read(jpeg), GV_ERR_FORMAT, "not a PNG");
     free(missing);
     free(text);
@@ -477,14 +471,14 @@ Test(png, every_truncation_is_a_format_error) {
     unsigned char *good = small_png(&len);
     char *path = tpath("cut.png");
     /* the full file reads (sanity), every proper prefix fails cleanly */
-    write_bytes(path, good, len);
+    gvt_write_file(path, good, len);
     gv_tensor *t = GVT_NN(gv_png_read(path));
     gv_tensor_free(t);
 
     size_t wrong = 0, first_wrong = 0;
     char msg[512] = "";
     for (size_t cut = 0; cut < len; cut++) {
-        write_bytes(path, good, cut);
+        gvt_write_file(path, good, cut);
         gv_clear_error();
         t = gv_png_read(path);
         bool ok = !t && gv_last_status() == GV_ERR_FORMAT && strstr(gv_last_error(), path);
@@ -498,7 +492,7 @@ Test(png, every_truncation_is_a_format_error) {
                  wrong, len, first_wrong, msg);
 
     /* a cut inside the image data says so */
-    write_bytes(path, good, len - 20);
+    gvt_write_file(path, good, len - 20);
     GVT_NULL(gv_png_read(path), GV_ERR_FORMAT, "truncated");
     free(good);
     free(path);
@@ -514,7 +508,7 @@ Test(png, corrupted_byte_is_a_format_error) {
     size_t ihdr = 8 + 8; /* signature, IHDR length and type */
     cr_assert(memcmp(good + ihdr - 4, "IHDR", 4) == 0);
     good[ihdr + 7] ^= 0x04;
-    write_bytes(path, good, len);
+    gvt_write_file(path, good, len);
     GVT_NULL(gv_png_read(path), GV_ERR_FORMAT, "CRC");
     GVT_NULL(gv_png_read(path), GV_ERR_FORMAT, path);
     good[ihdr + 7] ^= 0x04;
@@ -522,7 +516,7 @@ Test(png, corrupted_byte_is_a_format_error) {
     size_t idat_crc = len - 12 - 4; /* IDAT is the last chunk before IEND */
     cr_assert(memcmp(good + len - 8, "IEND", 4) == 0);
     good[idat_crc + 1] ^= 0x80;
-    write_bytes(path, good, len);
+    gvt_write_file(path, good, len);
     GVT_NULL(gv_png_read(path), GV_ERR_FORMAT, "CRC");
     good[idat_crc + 1] ^= 0x80;
 
@@ -531,7 +525,7 @@ Test(png, corrupted_byte_is_a_format_error) {
     size_t missed = 0, first_missed = 0;
     for (size_t i = 0; i < len; i++) {
         good[i] ^= 0x01;
-        write_bytes(path, good, len);
+        gvt_write_file(path, good, len);
         good[i] ^= 0x01;
         gv_clear_error();
         gv_tensor *t = gv_png_read(path);
@@ -564,7 +558,7 @@ static void write_header_only(const char *path, uint32_t width, uint32_t height)
     crc = (uint32_t)crc32(0, (const unsigned char *)"IDAT", 4);
     for (int i = 0; i < 4; i++) f[41 + i] = (unsigned char)(crc >> (24 - 8 * i));
     memcpy(f + 45, "\0\0\0\0IEND\xae\x42\x60\x82", 12);
-    write_bytes(path, f, sizeof f);
+    gvt_write_file(path, f, sizeof f);
 }
 
 Test(png, absurd_dimensions_are_refused) {

@@ -59,6 +59,13 @@ int gvt_tree_diff(const gv_tree *a, const gv_tree *b, char *first, size_t len) {
 char *gvt_data_path(const char *name) { return join(GROVE_TEST_DATA_DIR, name); }
 char *gvt_golden_path(const char *name) { return join(GROVE_TEST_GOLDEN_DIR, name); }
 
+void gvt_write_file(const char *path, const void *buf, size_t n) {
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot create %s", path);
+    cr_assert_eq(fwrite(buf, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
+}
+
 char *gvt_read_file(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     cr_assert_not_null(f, "cannot open %s", path);

@@ -16,6 +16,9 @@ char *gvt_golden_path(const char *name);
 /* Parse a JSON file; fails the current test with a message if it cannot. */
 json_object *gvt_load_json(const char *path);
 
+/* Write n bytes to path (fails the test if it cannot). */
+void gvt_write_file(const char *path, const void *buf, size_t n);
+
 /* Read a whole file into a malloc'd NUL-terminated buffer (fails the test). */
 char *gvt_read_file(const char *path, size_t *len);
 
