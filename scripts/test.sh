@@ -20,7 +20,7 @@ run() {  # run <build dir> <cmake args...>
   ctest --test-dir "$dir" --output-on-failure -j "$jobs"
 }
 
-run build/release -DCMAKE_BUILD_TYPE=Release
+run build/release -DCMAKE_BUILD_TYPE=Release -DGROVE_STATIC_APPS=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run build/asan -DCMAKE_BUILD_TYPE=Debug -DGROVE_SANITIZE=ON
 echo "=== fuzz the safetensors reader (bounded: 60 s)"

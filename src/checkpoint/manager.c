@@ -20,9 +20,8 @@
  * grove did not name are never touched (E3: foreign directories are kept).
  *
  * Semantics, and where they differ from Orbax:
- * - should_save(step) is Orbax's: false if step <= latest_step; otherwise
- *   true when no checkpoint exists yet (InitialSavePolicy), or when
- *   step % save_interval_steps == 0 (an interval of 0 or 1 saves every step).
+ * - should_save(step), and which steps are kept (retention, reference D2):
+ *   see retention.c.
  * - save() always writes the step it is given: the interval is applied by the
  *   caller through should_save (`if (should_save(m, s)) save(m, s, ...)`),
  *   where Orbax's save() checks should_save itself and returns False.
@@ -33,18 +32,8 @@
  * - latest_step is the maximum step (Orbax: the last one appended, E2).
  *   all_steps is ascending; steps of pending async saves are included and
  *   steps chosen for deletion are excluded at once, as in Orbax.
- * - Retention (reference D2) keeps a step if any rule keeps it:
- *     max_to_keep == 0: keep all (Orbax's max_to_keep=None; Orbax's 0,
- *       "delete everything, even the new step", is not offered);
- *     no best_metric: the newest max_to_keep steps (LatestN);
- *     best_metric: the best max_to_keep among the steps with metrics
- *       (BestN; ties go to the newer step, NaN ranks worst), the steps
- *       without metrics if keep_checkpoints_without_metrics, AND ALWAYS THE
- *       NEWEST STEP. Orbax drops LatestN when best_fn is set, so a run whose
- *       validation gets worse loses its newest checkpoint and cannot resume
- *       (E1, orbax#526); here up to max_to_keep + 1 steps remain;
- *     keep_period > 0: every step with step % keep_period == 0.
- *   Old steps are deleted only after the new step has committed.
+ * - Old steps are deleted only after the new step has committed (retention.c
+ *   chooses them).
  * - best_metric is a path into the metrics tree ("loss", "eval/accuracy")
  *   naming a one-element tensor; it replaces Orbax's best_fn callback. A
  *   save with metrics lacking that path fails (GV_ERR_NOT_FOUND). best_step
@@ -88,6 +77,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "checkpoint/manager_internal.h"
 #include "core/error.h"
 #include "grove/checkpoint.h"
 
@@ -96,14 +86,8 @@
 #define METRICS_NAME "metrics"
 #define TMP_PREFIX ".tmp-"
 
-typedef struct ckpt_entry {
-    int64_t step;
-    bool has_metric;
-    double metric;
-} ckpt_entry;
-
 /* One step to write, then the old steps to delete once it has committed. */
-typedef struct ckpt_job {
+struct ckpt_job {
     struct ckpt_job *next;
     int64_t step;
     int nitems;
@@ -113,31 +97,6 @@ typedef struct ckpt_job {
     bool owned;
     int64_t *del;
     size_t ndel;
-} ckpt_job;
-
-struct gv_checkpoint_manager {
-    char *dir;
-    gv_checkpoint_options opts;
-    char *best_metric;
-
-    /* caller-side state: the steps on disk plus pending saves, ascending */
-    ckpt_entry *steps;
-    size_t nsteps, capsteps;
-
-    /* async: queue and first background error, guarded by mu */
-    bool thread_started;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv_work; /* a job was queued, or stop */
-    pthread_cond_t cv_done; /* a job finished */
-    ckpt_job *head, *tail;
-    int pending; /* queued + being written */
-    ckpt_job *spare; /* written jobs kept for their snapshot buffers */
-    int nspare;
-    bool stop;
-    gv_status bg_status;
-    char *bg_msg;
-    int64_t bg_step;
 };
 
 /* ---- small filesystem helpers -------------------------------------------- */
@@ -265,45 +224,13 @@ static bool stale_tmp(const char *name) {
     return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
 }
 
-/* ---- options and item names ---------------------------------------------- */
+/* ---- item names ---------------------------------------------------------- */
 
 static bool valid_item_name(const char *s) {
     if (!s || !*s || s[0] == '.' || !strcmp(s, METRICS_NAME)) return false;
     for (const unsigned char *c = (const unsigned char *)s; *c; c++)
         if (*c < 0x20 || *c == 0x7f || *c == '/' || *c == '\\') return false;
     return true;
-}
-
-/* "is better than" for best-metric ranking: the better metric, NaN worst,
- * a tie going to the newer step (Orbax's stable sort keeps the later one). */
-static bool better(const gv_checkpoint_manager *m, const ckpt_entry *a, const ckpt_entry *b) {
-    bool an = isnan(a->metric), bn = isnan(b->metric);
-    if (an != bn) return bn;
-    if (!an && a->metric != b->metric)
-        return m->opts.best_mode_min ? a->metric < b->metric : a->metric > b->metric;
-    return a->step > b->step;
-}
-
-/* keep[i] for each of the n entries (ascending): the retention of the header
- * comment. The newest entry is always kept. */
-static void plan_retention(const gv_checkpoint_manager *m, const ckpt_entry *e, size_t n,
-                           bool *keep) {
-    size_t k = (size_t)m->opts.max_to_keep;
-    for (size_t i = 0; i < n; i++) {
-        bool kp = k == 0 || i + 1 == n;
-        if (m->opts.keep_period > 0 && e[i].step % m->opts.keep_period == 0) kp = true;
-        if (!m->best_metric) {
-            if (n - i <= k) kp = true;
-        } else if (!e[i].has_metric) {
-            if (m->opts.keep_checkpoints_without_metrics) kp = true;
-        } else {
-            size_t nbetter = 0; /* O(n^2): n is the number of checkpoints */
-            for (size_t j = 0; j < n; j++)
-                if (j != i && e[j].has_metric && better(m, &e[j], &e[i])) nbetter++;
-            if (nbetter < k) kp = true;
-        }
-        keep[i] = kp;
-    }
 }
 
 /* ---- the step list -------------------------------------------------------- */
@@ -756,18 +683,6 @@ gv_status gv_checkpoint_manager_close(gv_checkpoint_manager *m) {
     return st;
 }
 
-bool gv_checkpoint_manager_should_save(const gv_checkpoint_manager *m, int64_t step) {
-    if (!m) {
-        gv_error(GV_ERR_ARG, "gv_checkpoint_manager_should_save: m is NULL");
-        return false;
-    }
-    if (step < 0) return false;
-    if (m->nsteps == 0) return true; /* Orbax InitialSavePolicy */
-    if (step <= m->steps[m->nsteps - 1].step) return false;
-    int64_t k = m->opts.save_interval_steps;
-    return k <= 1 || step % k == 0;
-}
-
 static gv_status check_save_args(const gv_checkpoint_manager *m, int64_t step,
                                  const char *const *names, const gv_tree *const *items,
                                  int nitems, const char *fn) {
@@ -825,7 +740,7 @@ gv_status gv_checkpoint_manager_save(gv_checkpoint_manager *m, int64_t step,
     m->steps[m->nsteps] = e;
     bool *keep = malloc(n * sizeof *keep);
     if (!keep) return gv_error(GV_ERR_NOMEM, "%s: out of memory", fn);
-    plan_retention(m, m->steps, n, keep);
+    gv_plan_retention(m, m->steps, n, keep);
 
     ckpt_job *job = NULL;
     if (m->opts.async) {
@@ -905,19 +820,6 @@ int64_t gv_checkpoint_manager_latest_step(gv_checkpoint_manager *m) {
         return -1;
     }
     return m->nsteps ? m->steps[m->nsteps - 1].step : -1;
-}
-
-int64_t gv_checkpoint_manager_best_step(gv_checkpoint_manager *m) {
-    if (!m) {
-        gv_error(GV_ERR_ARG, "gv_checkpoint_manager_best_step: m is NULL");
-        return -1;
-    }
-    if (!m->best_metric) return gv_checkpoint_manager_latest_step(m);
-    const ckpt_entry *best = NULL;
-    for (size_t i = 0; i < m->nsteps; i++)
-        if (m->steps[i].has_metric && (!best || better(m, &m->steps[i], best)))
-            best = &m->steps[i];
-    return best ? best->step : -1;
 }
 
 gv_tree *gv_checkpoint_manager_restore(gv_checkpoint_manager *m, int64_t step,
