@@ -170,7 +170,11 @@ static int resume(trainer_run *r) {
     int64_t step = gv_checkpoint_manager_latest_step(r->ckpt);
     if (step < 0) return 0;
     gv_tree *meta = gv_checkpoint_manager_restore(r->ckpt, step, "meta", NULL);
-    if (!meta) return error("reading the latest checkpoint");
+    if (!meta) {
+        fprintf(stderr, "vae: reading the latest checkpoint: %s\n(to resume from the one before, "
+                "remove %s/checkpoints/%lld)\n", gv_last_error(), r->dir, (long long)step);
+        return VAE_EXIT_ERROR;
+    }
     vae_run_config saved;
     int rc = vae_run_config_get(meta, &saved, r->dir, step);
     if (!rc) rc = vae_run_config_check(&saved, r->flags, r->dir);
@@ -211,7 +215,11 @@ static int resume(trainer_run *r) {
 static int load_state(trainer_run *r, int64_t step) {
     gv_tree *state = gv_checkpoint_manager_restore(r->ckpt, step, "state",
                                                    vae_trainer_state(r->trainer));
-    if (!state) return error("restoring the train state");
+    if (!state) {
+        fprintf(stderr, "vae: restoring the train state: %s\n(to resume from the checkpoint before, "
+                "remove %s/checkpoints/%lld)\n", gv_last_error(), r->dir, (long long)step);
+        return VAE_EXIT_ERROR;
+    }
     gv_status st = vae_trainer_load_state(r->trainer, state);
     gv_tree_free(state);
     if (st != GV_OK) return error("restoring the train state");
