@@ -45,18 +45,8 @@
  * - Options NULL means Orbax's defaults where they make sense in C: keep
  *   all, every step, create = true, keep_checkpoints_without_metrics = true,
  *   and synchronous saves (Orbax defaults to async).
- * - Async (reference D5): save() snapshots the trees (gv_tree_copy, so the
- *   caller may change or free its tensors at once) and queues them for ONE
- *   writer thread, which writes steps in order. At most
- *   CKPT_MAX_PENDING saves are queued (the one being written included);
- *   a further save waits for room, which bounds the memory held by
- *   snapshots (E4). A written job's snapshot is kept (within that bound)
- *   and refilled by memcpy at the next save of the same structure: on
- *   fresh memory the page faults cost more than the copy. A background failure is kept as (status, message)
- *   (gv_last_error is thread-local) and returned, once, by the next save,
- *   wait_until_finished or close; the manager then re-reads the directory,
- *   so its step list matches the disk again. Deletions queued after a
- *   failure are skipped until it has been reported.
+ * - Async saves (reference D5: snapshots, the bounded queue, background
+ *   errors): see writer.c.
  * - A manager is used from one thread at a time (the writer thread is
  *   internal). Two managers writing into one directory are not supported.
  */
@@ -81,23 +71,8 @@
 #include "core/error.h"
 #include "grove/checkpoint.h"
 
-/* Saves queued or being written at once (async); a further save waits. */
-#define CKPT_MAX_PENDING 2
 #define METRICS_NAME "metrics"
 #define TMP_PREFIX ".tmp-"
-
-/* One step to write, then the old steps to delete once it has committed. */
-struct ckpt_job {
-    struct ckpt_job *next;
-    int64_t step;
-    int nitems;
-    char **names;
-    const gv_tree **items; /* snapshots owned by the job when owned */
-    const gv_tree *metrics;
-    bool owned;
-    int64_t *del;
-    size_t ndel;
-};
 
 /* ---- small filesystem helpers -------------------------------------------- */
 
@@ -286,7 +261,7 @@ static void read_metric(const gv_checkpoint_manager *m, ckpt_entry *e) {
 }
 
 /* Re-read the step list from the directory (only when nothing is queued). */
-static gv_status reload(gv_checkpoint_manager *m) {
+gv_status gv_reload(gv_checkpoint_manager *m) {
     DIR *d = opendir(m->dir);
     if (!d) return gv_error(GV_ERR_IO, "cannot list '%s': %s", m->dir, strerror(errno));
     m->nsteps = 0;
@@ -362,7 +337,7 @@ static gv_status write_item(const char *tmp, const char *name, const gv_tree *tr
 }
 
 /* Write the job's step (D4 protocol above), then delete its old steps. */
-static gv_status run_job(const char *dir, const ckpt_job *job, bool skip_deletes) {
+gv_status gv_run_job(const char *dir, const ckpt_job *job, bool skip_deletes) {
     char *tmp = tmp_path(dir, job->step, false);
     char *final = step_path(dir, job->step);
     gv_status st = tmp && final ? GV_OK : GV_ERR_NOMEM;
@@ -397,186 +372,6 @@ static gv_status run_job(const char *dir, const ckpt_job *job, bool skip_deletes
                             job->step);
     }
     return st;
-}
-
-static void job_free(ckpt_job *job) {
-    if (!job) return;
-    for (int i = 0; i < job->nitems; i++) {
-        free(job->names ? job->names[i] : NULL);
-        if (job->owned && job->items) gv_tree_free((gv_tree *)job->items[i]);
-    }
-    if (job->owned) gv_tree_free((gv_tree *)job->metrics);
-    free(job->names);
-    free(job->items);
-    free(job->del);
-    free(job);
-}
-
-/* Same kinds, keys and key order (insertion order too: the file stores it). */
-static bool same_order(const gv_tree *a, const gv_tree *b) {
-    if (gv_tree_kind_of(a) != gv_tree_kind_of(b)) return false;
-    size_t n = gv_tree_num_children(a);
-    if (n != gv_tree_num_children(b)) return false;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(gv_tree_key(a, i), gv_tree_key(b, i)) ||
-            !same_order(gv_tree_child(a, i), gv_tree_child(b, i)))
-            return false;
-    return true;
-}
-
-/* Copy src's tensor data into dst, an earlier snapshot of the same
- * structure, shapes and dtypes. Reusing its resident memory avoids the page
- * faults of a fresh copy, which cost more than the copy itself (reference
- * D5: the blocking phase should be a memcpy). False if it does not fit. */
-static bool refill_snapshot(gv_tree *dst, const gv_tree *src) {
-    gv_tensor **d = NULL, **sv = NULL;
-    size_t nd = 0, ns = 0;
-    bool ok = gv_tree_check_same(src, dst, NULL) == GV_OK && same_order(src, dst) &&
-              gv_tree_flatten(dst, &d, &nd) == GV_OK && gv_tree_flatten(src, &sv, &ns) == GV_OK &&
-              nd == ns;
-    for (size_t i = 0; ok && i < nd; i++)
-        if (gv_tensor_nbytes(d[i]))
-            memcpy(gv_tensor_data(d[i]), gv_tensor_data_const(sv[i]), gv_tensor_nbytes(d[i]));
-    free(d);
-    free(sv);
-    gv_clear_error();
-    return ok;
-}
-
-/* A spare job whose snapshots fit these items (names, structures), refilled
- * from them; NULL if none fits. */
-static ckpt_job *take_spare(gv_checkpoint_manager *m, const char *const *names,
-                            const gv_tree *const *items, int nitems, const gv_tree *metrics) {
-    pthread_mutex_lock(&m->mu);
-    ckpt_job *job = m->spare;
-    if (job) {
-        m->spare = job->next;
-        m->nspare--;
-    }
-    pthread_mutex_unlock(&m->mu);
-    if (!job) return NULL;
-    bool fits = job->nitems == nitems && !job->metrics == !metrics;
-    for (int i = 0; fits && i < nitems; i++)
-        fits = !strcmp(job->names[i], names[i]) && refill_snapshot((gv_tree *)job->items[i], items[i]);
-    if (fits && metrics) fits = refill_snapshot((gv_tree *)job->metrics, metrics);
-    if (!fits) {
-        job_free(job);
-        return NULL;
-    }
-    job->next = NULL;
-    job->ndel = 0;
-    return job;
-}
-
-static void *writer_main(void *arg) {
-    gv_checkpoint_manager *m = arg;
-    pthread_mutex_lock(&m->mu);
-    for (;;) {
-        while (!m->head && !m->stop) pthread_cond_wait(&m->cv_work, &m->mu);
-        if (!m->head) break;
-        ckpt_job *job = m->head;
-        bool skip = m->bg_status != GV_OK;
-        pthread_mutex_unlock(&m->mu);
-
-        gv_status st = run_job(m->dir, job, skip);
-        char *msg = st != GV_OK ? strdup(gv_last_error()) : NULL;
-        gv_clear_error();
-
-        pthread_mutex_lock(&m->mu);
-        m->head = job->next;
-        if (!m->head) m->tail = NULL;
-        if (st != GV_OK && m->bg_status == GV_OK) {
-            m->bg_status = st;
-            m->bg_msg = msg;
-            m->bg_step = job->step;
-            msg = NULL;
-        }
-        m->pending--;
-        if (m->pending + m->nspare < CKPT_MAX_PENDING) { /* keep its buffers */
-            job->next = m->spare;
-            m->spare = job;
-            m->nspare++;
-            job = NULL;
-        }
-        pthread_cond_broadcast(&m->cv_done);
-        pthread_mutex_unlock(&m->mu);
-        free(msg);
-        job_free(job);
-        pthread_mutex_lock(&m->mu);
-    }
-    pthread_mutex_unlock(&m->mu);
-    return NULL;
-}
-
-/* Block until the writer is idle. Caller holds no lock. */
-static void wait_idle(gv_checkpoint_manager *m) {
-    if (!m->thread_started) return;
-    pthread_mutex_lock(&m->mu);
-    while (m->pending > 0) pthread_cond_wait(&m->cv_done, &m->mu);
-    pthread_mutex_unlock(&m->mu);
-}
-
-/* Wait until idle; if a background save failed, report it (once), re-read
- * the directory, and return its status with the message set. */
-static gv_status take_bg_error(gv_checkpoint_manager *m, const char *fn) {
-    if (!m->thread_started) return GV_OK;
-    wait_idle(m);
-    pthread_mutex_lock(&m->mu);
-    gv_status st = m->bg_status;
-    char *msg = m->bg_msg;
-    int64_t step = m->bg_step;
-    m->bg_status = GV_OK;
-    m->bg_msg = NULL;
-    pthread_mutex_unlock(&m->mu);
-    if (st == GV_OK) return GV_OK;
-    reload(m);
-    gv_error(st, "%s: background save of step %" PRId64 " in '%s' failed: %s", fn, step, m->dir,
-             msg ? msg : "(no message)");
-    free(msg);
-    return st;
-}
-
-static bool bg_failed(gv_checkpoint_manager *m) {
-    if (!m->thread_started) return false;
-    pthread_mutex_lock(&m->mu);
-    bool f = m->bg_status != GV_OK;
-    pthread_mutex_unlock(&m->mu);
-    return f;
-}
-
-/* A job holding the items: snapshots (gv_tree_copy) when owned, else
- * borrowed pointers. NULL with the error set. */
-static ckpt_job *new_job(const char *const *names, const gv_tree *const *items, int nitems,
-                         const gv_tree *metrics, bool owned, int64_t step) {
-    ckpt_job *job = calloc(1, sizeof *job);
-    if (job) {
-        job->owned = owned;
-        job->names = calloc((size_t)nitems, sizeof *job->names);
-        job->items = calloc((size_t)nitems, sizeof *job->items);
-    }
-    if (!job || !job->names || !job->items) {
-        job_free(job);
-        gv_error(GV_ERR_NOMEM, "out of memory");
-        return NULL;
-    }
-    job->nitems = nitems;
-    gv_status st = GV_OK;
-    for (int i = 0; st == GV_OK && i < nitems; i++) {
-        if (!(job->names[i] = strdup(names[i]))) st = gv_error(GV_ERR_NOMEM, "out of memory");
-        else if (!owned) job->items[i] = items[i];
-        else if (!(job->items[i] = gv_tree_copy(items[i])))
-            st = gv_error_prefix("step %" PRId64 " item '%s': snapshot: ", step, names[i]);
-    }
-    if (st == GV_OK && metrics) {
-        if (!owned) job->metrics = metrics;
-        else if (!(job->metrics = gv_tree_copy(metrics)))
-            st = gv_error_prefix("step %" PRId64 " metrics: snapshot: ", step);
-    }
-    if (st != GV_OK) {
-        job_free(job);
-        return NULL;
-    }
-    return job;
 }
 
 /* ---- public API ------------------------------------------------------------ */
@@ -633,7 +428,7 @@ gv_checkpoint_manager *gv_checkpoint_manager_new(const char *directory,
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv_work, NULL);
     pthread_cond_init(&m->cv_done, NULL);
-    if (remove_stale_tmps(m) != GV_OK || reload(m) != GV_OK) {
+    if (remove_stale_tmps(m) != GV_OK || gv_reload(m) != GV_OK) {
         gv_error_prefix("%s: ", fn);
         gv_status st = gv_last_status();
         char *msg = strdup(gv_last_error());
@@ -643,7 +438,7 @@ gv_checkpoint_manager *gv_checkpoint_manager_new(const char *directory,
         return NULL;
     }
     if (o.async) {
-        int rc = pthread_create(&m->thread, NULL, writer_main, m);
+        int rc = pthread_create(&m->thread, NULL, gv_writer_main, m);
         if (rc != 0) {
             gv_checkpoint_manager_close(m);
             gv_error(GV_ERR_INTERNAL, "%s: cannot start the writer thread: %s", fn, strerror(rc));
@@ -656,7 +451,7 @@ gv_checkpoint_manager *gv_checkpoint_manager_new(const char *directory,
 
 gv_status gv_checkpoint_manager_close(gv_checkpoint_manager *m) {
     if (!m) return GV_OK;
-    gv_status st = take_bg_error(m, "gv_checkpoint_manager_close");
+    gv_status st = gv_take_bg_error(m, "gv_checkpoint_manager_close");
     char *msg = st != GV_OK ? strdup(gv_last_error()) : NULL;
     if (m->thread_started) {
         pthread_mutex_lock(&m->mu);
@@ -668,7 +463,7 @@ gv_status gv_checkpoint_manager_close(gv_checkpoint_manager *m) {
     while (m->spare) {
         ckpt_job *j = m->spare;
         m->spare = j->next;
-        job_free(j);
+        gv_job_free(j);
     }
     pthread_mutex_destroy(&m->mu);
     pthread_cond_destroy(&m->cv_work);
@@ -714,7 +509,7 @@ gv_status gv_checkpoint_manager_save(gv_checkpoint_manager *m, int64_t step,
     static const char *fn = "gv_checkpoint_manager_save";
     gv_status st = check_save_args(m, step, item_names, items, nitems, fn);
     if (st != GV_OK) return st;
-    if (bg_failed(m)) return take_bg_error(m, fn);
+    if (gv_bg_failed(m)) return gv_take_bg_error(m, fn);
     if (steps_find(m, step) >= 0)
         return gv_error(GV_ERR_EXISTS, "%s: step %" PRId64 " already exists in '%s'", fn, step,
                         m->dir);
@@ -744,19 +539,17 @@ gv_status gv_checkpoint_manager_save(gv_checkpoint_manager *m, int64_t step,
 
     ckpt_job *job = NULL;
     if (m->opts.async) {
-        pthread_mutex_lock(&m->mu); /* room first, so a finished job's buffers are spare */
-        while (m->pending >= CKPT_MAX_PENDING) pthread_cond_wait(&m->cv_done, &m->mu);
-        pthread_mutex_unlock(&m->mu);
-        job = take_spare(m, item_names, items, nitems, metrics);
+        gv_wait_room(m); /* room first, so a finished job's buffers are spare */
+        job = gv_take_spare(m, item_names, items, nitems, metrics);
     }
-    if (!job && !(job = new_job(item_names, items, nitems, metrics, m->opts.async, step))) {
+    if (!job && !(job = gv_new_job(item_names, items, nitems, metrics, m->opts.async, step))) {
         free(keep);
         return gv_error_prefix("%s: ", fn);
     }
     int64_t *del = realloc(job->del, n * sizeof *del);
     if (!del) {
         free(keep);
-        job_free(job);
+        gv_job_free(job);
         return gv_error(GV_ERR_NOMEM, "%s: out of memory", fn);
     }
     job->del = del;
@@ -766,20 +559,14 @@ gv_status gv_checkpoint_manager_save(gv_checkpoint_manager *m, int64_t step,
     job->step = step;
 
     if (m->opts.async) {
-        pthread_mutex_lock(&m->mu); /* only this thread queues: there is room */
-        if (m->tail) m->tail->next = job;
-        else m->head = job;
-        m->tail = job;
-        m->pending++;
-        pthread_cond_signal(&m->cv_work);
-        pthread_mutex_unlock(&m->mu);
+        gv_queue_job(m, job);
     } else {
-        st = run_job(m->dir, job, false);
-        job_free(job);
+        st = gv_run_job(m->dir, job, false);
+        gv_job_free(job);
         if (st != GV_OK) {
             free(keep);
             char *msg = strdup(gv_last_error());
-            reload(m); /* the disk decides what exists now */
+            gv_reload(m); /* the disk decides what exists now */
             gv_error(st, "%s: '%s': %s", fn, m->dir, msg ? msg : "");
             free(msg);
             return st;
@@ -796,7 +583,7 @@ gv_status gv_checkpoint_manager_save(gv_checkpoint_manager *m, int64_t step,
 
 gv_status gv_checkpoint_manager_wait_until_finished(gv_checkpoint_manager *m) {
     if (!m) return gv_error(GV_ERR_ARG, "gv_checkpoint_manager_wait_until_finished: m is NULL");
-    return take_bg_error(m, "gv_checkpoint_manager_wait_until_finished");
+    return gv_take_bg_error(m, "gv_checkpoint_manager_wait_until_finished");
 }
 
 gv_status gv_checkpoint_manager_all_steps(gv_checkpoint_manager *m, int64_t **steps, size_t *n) {
@@ -842,7 +629,7 @@ gv_tree *gv_checkpoint_manager_restore(gv_checkpoint_manager *m, int64_t step,
         gv_error(GV_ERR_ARG, "%s: item name '%s' is not valid", fn, item_name);
         return NULL;
     }
-    wait_idle(m); /* the step may still be in the writer's queue */
+    gv_wait_idle(m); /* the step may still be in the writer's queue */
     char *sdir = step_path(m->dir, step);
     size_t len = strlen(item_name);
     char *file = malloc(len + sizeof ".safetensors");
@@ -873,13 +660,13 @@ gv_tree *gv_checkpoint_manager_restore(gv_checkpoint_manager *m, int64_t step,
 gv_status gv_checkpoint_manager_delete(gv_checkpoint_manager *m, int64_t step) {
     static const char *fn = "gv_checkpoint_manager_delete";
     if (!m) return gv_error(GV_ERR_ARG, "%s: m is NULL", fn);
-    wait_idle(m); /* the step may still be in the writer's queue */
+    gv_wait_idle(m); /* the step may still be in the writer's queue */
     ptrdiff_t i = steps_find(m, step);
     if (i < 0) return gv_error(GV_ERR_NOT_FOUND, "%s: no step %" PRId64 " in '%s'", fn, step, m->dir);
     gv_status st = delete_step_dir(m->dir, step);
     if (st != GV_OK) {
         char *msg = strdup(gv_last_error());
-        reload(m);
+        gv_reload(m);
         gv_error(st, "%s: %s", fn, msg ? msg : "");
         free(msg);
         return st;

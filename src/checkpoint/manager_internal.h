@@ -1,6 +1,7 @@
 /* grove internal: the checkpoint manager's state, shared by manager.c (the
- * step directories, saving and restoring items, the writer thread) and
- * retention.c (which steps are kept, and when to save). */
+ * step directories, saving and restoring items), writer.c (async saves: the
+ * save jobs, the bounded queue, the writer thread) and retention.c (which
+ * steps are kept, and when to save). */
 #ifndef GROVE_CHECKPOINT_MANAGER_INTERNAL_H
 #define GROVE_CHECKPOINT_MANAGER_INTERNAL_H
 
@@ -17,8 +18,19 @@ typedef struct ckpt_entry {
     double metric;
 } ckpt_entry;
 
-/* One step to write and the old steps to delete (defined in manager.c). */
-typedef struct ckpt_job ckpt_job;
+/* One step to write, then the old steps to delete once it has committed.
+ * Made, snapshotted and queued by writer.c; written by manager.c's gv_run_job. */
+typedef struct ckpt_job {
+    struct ckpt_job *next;
+    int64_t step;
+    int nitems;
+    char **names;
+    const gv_tree **items; /* snapshots owned by the job when owned */
+    const gv_tree *metrics;
+    bool owned;
+    int64_t *del;
+    size_t ndel;
+} ckpt_job;
 
 struct gv_checkpoint_manager {
     char *dir;
@@ -44,6 +56,42 @@ struct gv_checkpoint_manager {
     char *bg_msg;
     int64_t bg_step;
 };
+
+/* ---- manager.c ---- */
+
+/* Re-read the step list from the directory (only when nothing is queued). */
+gv_status gv_reload(gv_checkpoint_manager *m);
+
+/* Write the job's step into dir, then delete its old steps (unless
+ * skip_deletes). Runs on the caller's thread or the writer thread. */
+gv_status gv_run_job(const char *dir, const ckpt_job *job, bool skip_deletes);
+
+/* ---- writer.c ---- */
+
+/* A job holding the items: snapshots when owned, else borrowed pointers.
+ * NULL with the error set. gv_job_free(NULL) does nothing. */
+ckpt_job *gv_new_job(const char *const *names, const gv_tree *const *items, int nitems,
+                     const gv_tree *metrics, bool owned, int64_t step);
+void gv_job_free(ckpt_job *job);
+
+/* A spare job whose snapshots fit these items, refilled from them; NULL if
+ * none fits. */
+ckpt_job *gv_take_spare(gv_checkpoint_manager *m, const char *const *names,
+                        const gv_tree *const *items, int nitems, const gv_tree *metrics);
+
+/* The bounded queue: wait for room, then queue (one caller thread only). */
+void gv_wait_room(gv_checkpoint_manager *m);
+void gv_queue_job(gv_checkpoint_manager *m, ckpt_job *job);
+
+/* The writer thread's function (arg: the manager), and waiting for it to
+ * finish the queue. */
+void *gv_writer_main(void *arg);
+void gv_wait_idle(gv_checkpoint_manager *m);
+
+/* A background failure: reported once by gv_take_bg_error (which waits for
+ * the writer first); gv_bg_failed only tests for one. */
+gv_status gv_take_bg_error(gv_checkpoint_manager *m, const char *fn);
+bool gv_bg_failed(gv_checkpoint_manager *m);
 
 /* ---- retention.c ---- */
 

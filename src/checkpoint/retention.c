@@ -1,6 +1,6 @@
 /* Checkpoint retention: which steps a checkpoint manager keeps (Orbax's
- * CheckpointManager, reference D2) and when it saves. The step directories,
- * the saves themselves and the writer thread are in manager.c.
+ * CheckpointManager, reference D2) and when it saves. The step directories
+ * and the saves themselves are in manager.c, the writer thread in writer.c.
  *
  * - should_save(step) is Orbax's: false if step <= latest_step; otherwise
  *   true when no checkpoint exists yet (InitialSavePolicy), or when
