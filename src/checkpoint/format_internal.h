@@ -1,12 +1,17 @@
 /* grove internal: the safetensors reader, exposed for the checkpoint
- * manager and the fuzzer (tests/fuzz/fuzz_safetensors.c). */
+ * manager and the fuzzer (tests/fuzz/fuzz_safetensors.c), and what the
+ * writer (safetensors.c), the reader (safetensors_read.c) and the strict
+ * JSON parser (json_strict.c) share. */
 #ifndef GROVE_CHECKPOINT_FORMAT_INTERNAL_H
 #define GROVE_CHECKPOINT_FORMAT_INTERNAL_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "grove/tree.h"
+
+struct json_object;
 
 /* Hard bounds of the reader. The header limit is safetensors' own (100 MB);
  * the structure depth bounds the recursion of the tree rebuild. */
@@ -18,6 +23,13 @@
  * not a valid name for every safetensors reader). */
 #define GV_ST_ROOT_NAME "__root__"
 
+/* The format is little-endian; neither side byte-swaps yet. */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#define GV_ST_HOST_LE 0
+#else
+#define GV_ST_HOST_LE 1
+#endif
+
 /* Parse a whole safetensors file held in memory. label names it in error
  * messages. *has_structure (may be NULL) says whether grove metadata was
  * present (false: a plain safetensors file, rebuilt as nested dicts). New
@@ -27,5 +39,20 @@ gv_tree *gv_safetensors_parse_buffer(const void *data, size_t size, const char *
 
 /* The same from a file, reading tensor data straight into the tensors. */
 gv_tree *gv_safetensors_read_file(const char *path, bool *has_structure);
+
+/* The grove dtype of a safetensors dtype name (safetensors.c's table):
+ * GV_OK with *out set; GV_ERR_UNSUPPORTED for a valid safetensors dtype
+ * grove cannot hold yet; GV_ERR_FORMAT for any other name. Sets no error. */
+gv_status gv_safetensors_dtype_from_name(const char *name, gv_dtype *out);
+
+/* Parse len bytes of JSON text strictly (json_strict.c): json-c's strict
+ * mode with UTF-8 validation and at most depth levels of nesting, trailing
+ * whitespace (safetensors' padding) ignored; then duplicate keys at any
+ * level, \u0000 in a key and anything else json-c's strict mode lets through
+ * are refused. label and what name the file and the part in messages, base
+ * is the byte offset of text in the file. New object (json_object_put it),
+ * or NULL with the error set (GV_ERR_FORMAT, GV_ERR_NOMEM). */
+struct json_object *gv_parse_json(const char *text, size_t len, int depth, const char *label,
+                                  const char *what, uint64_t base);
 
 #endif
