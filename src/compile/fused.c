@@ -156,48 +156,18 @@ GV_CLONES static void reduce_runn(uint8_t op, float *out, const float *src, int6
 }
 
 /* Registers are pointers (regs[r], one per register): a register of
- * computed values points into the thread's scratch (R + r * GV_FBLOCK); a
- * full float load points straight at its operand's memory, and a stored
- * value is computed straight into its output when no load of the program
- * reads memory the outputs overlap (a donated input updated in place is
- * then computed in scratch and copied at the end of the block, after every
- * read). Either way each element sees the same operations in the same
- * order: results are the same bit for bit. */
-typedef struct block_plan {
-    bool direct;        /* stores write their outputs directly this run */
-} block_plan;
-
+ * computed values points into the thread's scratch (R + r * GV_FBLOCK), a
+ * full float load points straight at its operand's memory (no copy), and a
+ * cast or broadcast is a second name for its operand. Stored values are
+ * computed in scratch and copied out at the end of the block, after every
+ * read: a donated buffer may be read and written by the same kernel, and
+ * computing straight into the outputs measured slower (the outputs' stores
+ * and the operands' loads at equal offsets of page-aligned arrays alias in
+ * the store buffer). */
 static bool stored(const gv_fused *f, int r) {
     for (int k = 0; k < f->nstore; k++)
         if (f->store[k].reg == r) return true;
     return false;
-}
-
-static bool overlaps(const char *a, size_t na, const char *b, size_t nb) {
-    return a < b + nb && b < a + na;
-}
-
-/* Decide, once per run, whether stored registers can live in the outputs. */
-static block_plan plan_blocks(const gv_fused *f, void *const *bases) {
-    block_plan bp = {true};
-    for (int k = 0; k < f->nstore && bp.direct; k++) {
-        const gv_fstore *s = &f->store[k];
-        if (s->dtype != GV_F32 || f->uniform[s->reg]) {
-            bp.direct = false;
-            break;
-        }
-        const char *o = (const char *)bases[s->buf.base] + s->buf.offset;
-        size_t no = (size_t)f->size * sizeof(float);
-        for (int j = 0; j < f->nload && bp.direct; j++) {
-            const gv_fload *l = &f->load[j];
-            const char *i = (const char *)bases[l->buf.base] + l->buf.offset;
-            /* the operand's extent is at most the domain's (broadcasts are smaller) */
-            bp.direct = !overlaps(o, no, i, (size_t)f->size * gv_dtype_size(l->dtype));
-        }
-        for (int j = 0; j < k && bp.direct; j++) /* one register stored twice */
-            bp.direct = f->store[j].reg != s->reg;
-    }
-    return bp;
 }
 
 /* The uniform registers (constants, scalar loads, and what is computed from
@@ -219,7 +189,7 @@ static void prepare_uniform(const gv_fused *f, void *const *bases, float *R, flo
 }
 
 static void run_block(const gv_fused *f, void *const *bases, float *R, float **regs,
-                      block_plan bp, int64_t start) {
+                      int64_t start) {
     int64_t len = f->size - start < GV_FBLOCK ? f->size - start : GV_FBLOCK;
     for (int k = 0; k < f->nload; k++) {
         const gv_fload *l = &f->load[k];
@@ -229,11 +199,6 @@ static void run_block(const gv_fused *f, void *const *bases, float *R, float **r
         else
             load(l, bases, start, len, regs[l->reg] = R + (size_t)l->reg * GV_FBLOCK);
     }
-    if (bp.direct)
-        for (int k = 0; k < f->nstore; k++) {
-            const gv_fstore *s = &f->store[k];
-            regs[s->reg] = (float *)((char *)bases[s->buf.base] + s->buf.offset) + start;
-        }
     for (int k = 0; k < f->ninstr; k++) {
         const gv_finstr *in = &f->instr[k];
         if (in->uniform) continue;
@@ -268,7 +233,6 @@ static void run_block(const gv_fused *f, void *const *bases, float *R, float **r
             }
         }
     }
-    if (bp.direct) return;
     for (int k = 0; k < f->nstore; k++) {
         const gv_fstore *s = &f->store[k];
         char *base = (char *)bases[s->buf.base] + s->buf.offset;
@@ -291,7 +255,6 @@ void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int thr
         float init = e->op == GV_OP_REDUCE_SUM ? 0.0f : e->op == GV_OP_REDUCE_MAX ? -INFINITY : INFINITY;
         for (int64_t i = 0, n = e->dims[0] * e->dims[2]; i < n; i++) out[i] = init;
     }
-    block_plan bp = plan_blocks(f, bases);
     if (threads > 1 && nblocks >= 64 && f->nred == 0) { /* below ~32K elements a fork/join costs more */
 #pragma omp parallel num_threads(threads)
         {
@@ -303,11 +266,11 @@ void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int thr
             float *R = scratch + (size_t)tid * per_thread, *regs[f->nregs];
             prepare_uniform(f, bases, R, regs);
 #pragma omp for schedule(static)
-            for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, R, regs, bp, b * GV_FBLOCK);
+            for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, R, regs, b * GV_FBLOCK);
         }
         return;
     }
     float *regs[f->nregs];
     prepare_uniform(f, bases, scratch, regs);
-    for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, scratch, regs, bp, b * GV_FBLOCK);
+    for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, scratch, regs, b * GV_FBLOCK);
 }
