@@ -115,7 +115,13 @@ int vae_run_config_check(vae_run_config *saved, const vae_flags *f, const char *
         return VAE_EXIT_USAGE;
     }
     if (f->given[F_EPOCHS]) saved->epochs = f->epochs;
-    if (f->given[F_THREADS]) saved->threads = f->threads;
+    if (f->given[F_THREADS] && f->threads != saved->threads) {
+        /* allowed, but large GEMMs are split by thread count */
+        fprintf(stderr, "vae: note: the run in %s was trained with --threads %lld; with %lld the "
+                "results differ in the last bits from a run that never changed\n", dir,
+                (long long)saved->threads, (long long)f->threads);
+        saved->threads = f->threads;
+    }
     if (f->given[F_LOG_EVERY]) saved->log_every = f->log_every;
     return 0;
 }

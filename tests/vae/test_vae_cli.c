@@ -228,6 +228,19 @@ Test(vae, resume_at_an_epoch_boundary_is_bit_identical) {
     free(ta), free(tb);
 }
 
+/* The same with two threads (large GEMMs split, fused passes in parallel):
+ * a run is deterministic for a given thread count. */
+Test(vae, resume_with_two_threads_is_bit_identical) {
+    char *a = run_dir("a"), *b = run_dir("b");
+    result *r = VAE("train", SLICE, "--run-dir", a, "--epochs", "2", "--threads", "2");
+    cr_assert_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+    r = VAE("train", SLICE, "--run-dir", b, "--epochs", "2", "--threads", "2", "--max-steps", "55");
+    cr_assert_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+    r = VAE("train", SLICE, "--run-dir", b, "--epochs", "2", "--threads", "2");
+    cr_assert_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+    assert_same_run(a, b);
+}
+
 /* Stopped in the middle of an epoch (--max-steps) and resumed. */
 Test(vae, resume_mid_epoch_is_bit_identical) {
     char *a = run_dir("a"), *b = run_dir("b");
