@@ -30,7 +30,10 @@ typedef struct gv_finstr {
     int16_t dst, a, b, c;
 } gv_finstr;
 
-enum { GV_FOP_LOAD = 200, GV_FOP_COPY };
+/* GV_FOP_COPY copies its operand (a cast or broadcast that is stored);
+ * GV_FOP_ALIAS makes its register a second name for the operand (one that
+ * is not stored: no data moves). */
+enum { GV_FOP_LOAD = 200, GV_FOP_COPY, GV_FOP_ALIAS };
 
 typedef struct gv_fload {
     gv_bufref buf;

@@ -158,16 +158,16 @@ GV_CLONES static void reduce_runn(uint8_t op, float *out, const float *src, int6
 /* Registers are pointers (regs[r], one per register): a register of
  * computed values points into the thread's scratch (R + r * GV_FBLOCK), a
  * full float load points straight at its operand's memory (no copy), and a
- * cast or broadcast is a second name for its operand. Stored values are
+ * cast or broadcast that is not stored is a second name for its operand
+ * (GV_FOP_ALIAS). Stored values are
  * computed in scratch and copied out at the end of the block, after every
  * read: a donated buffer may be read and written by the same kernel, and
  * computing straight into the outputs measured slower (the outputs' stores
  * and the operands' loads at equal offsets of page-aligned arrays alias in
  * the store buffer). */
-static bool stored(const gv_fused *f, int r) {
-    for (int k = 0; k < f->nstore; k++)
-        if (f->store[k].reg == r) return true;
-    return false;
+static void run_instr(const gv_finstr *in, float **regs, int64_t len) {
+    if (in->op == GV_FOP_ALIAS) regs[in->dst] = regs[in->a];
+    else exec(in, regs, len);
 }
 
 /* The uniform registers (constants, scalar loads, and what is computed from
@@ -185,7 +185,7 @@ static void prepare_uniform(const gv_fused *f, void *const *bases, float *R, flo
             for (int64_t i = 0; i < GV_FBLOCK; i++) D[i] = v;
         }
     for (int k = 0; k < f->ninstr; k++)
-        if (f->instr[k].uniform) exec(&f->instr[k], regs, GV_FBLOCK);
+        if (f->instr[k].uniform) run_instr(&f->instr[k], regs, GV_FBLOCK);
 }
 
 static void run_block(const gv_fused *f, void *const *bases, float *R, float **regs,
@@ -199,16 +199,8 @@ static void run_block(const gv_fused *f, void *const *bases, float *R, float **r
         else
             load(l, bases, start, len, regs[l->reg] = R + (size_t)l->reg * GV_FBLOCK);
     }
-    for (int k = 0; k < f->ninstr; k++) {
-        const gv_finstr *in = &f->instr[k];
-        if (in->uniform) continue;
-        /* a copy (cast, broadcast) is a second name for its operand unless
-         * it is written to an output */
-        if (in->op == GV_FOP_COPY && !stored(f, in->dst))
-            regs[in->dst] = regs[in->a];
-        else
-            exec(in, regs, len);
-    }
+    for (int k = 0; k < f->ninstr; k++)
+        if (!f->instr[k].uniform) run_instr(&f->instr[k], regs, len);
     for (int k = 0; k < f->nred; k++) { /* in domain order: the reference's order */
         const gv_fepi *e = &f->red[k];
         float *out = (float *)((char *)bases[e->buf.base] + e->buf.offset);

@@ -285,7 +285,8 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
          * (registers are written by one instruction or load only) */
         bool uniform = n->nin > 0;
         for (int k = 0; k < n->nin && k < 3; k++) uniform = uniform && reg_uniform(f, ops[k]);
-        *in = (gv_finstr){copy ? GV_FOP_COPY : (uint8_t)n->op, uniform, r, ops[0], ops[1], ops[2]};
+        uint8_t op = !copy ? (uint8_t)n->op : b->v[i].stored ? GV_FOP_COPY : GV_FOP_ALIAS;
+        *in = (gv_finstr){op, uniform, r, ops[0], ops[1], ops[2]};
         if (uniform) f->uniform[r] = true;
     }
     f->nregs = next;
