@@ -38,6 +38,7 @@
 
 #include "core/error.h"
 #include "grove/checkpoint.h"
+#include "tree/tree_internal.h"
 
 /* ---- dtypes ---------------------------------------------------------------- */
 
@@ -79,16 +80,8 @@ static json_object *structure_of(const gv_tree *t, const char *path) {
     size_t n = gv_tree_num_children(t);
     for (size_t i = 0; i < n; i++) {
         const char *key = gv_tree_key(t, i);
-        size_t plen = strlen(path), klen = strlen(key);
-        char *cpath = malloc(plen + klen + 2);
+        char *cpath = gv_tree_path_join(path, key);
         if (!cpath) goto fail;
-        if (plen) {
-            memcpy(cpath, path, plen);
-            cpath[plen] = '/';
-            memcpy(cpath + plen + 1, key, klen + 1);
-        } else {
-            memcpy(cpath, key, klen + 1);
-        }
         json_object *child = structure_of(gv_tree_child(t, i), cpath);
         free(cpath);
         if (!child) goto fail;

@@ -25,6 +25,7 @@
 
 #include "core/error.h"
 #include "grove/checkpoint.h"
+#include "tree/tree_internal.h"
 
 /* ---- reading: the byte source ---------------------------------------------- */
 
@@ -308,20 +309,6 @@ static st_entry *find_entry(st_file *f, const char *name) {
     return hit ? *hit : NULL;
 }
 
-static char *join_path(const char *path, const char *key) {
-    size_t a = strlen(path), b = strlen(key);
-    char *out = malloc(a + b + 2);
-    if (!out) return NULL;
-    if (a) {
-        memcpy(out, path, a);
-        out[a] = '/';
-        memcpy(out + a + 1, key, b + 1);
-    } else {
-        memcpy(out, key, b + 1);
-    }
-    return out;
-}
-
 /* Rebuild the tree from the structure node. NULL with the error set. */
 static gv_tree *build_node(st_file *f, json_object *node, const char *path) {
     const char *L = f->src->label;
@@ -381,7 +368,7 @@ static gv_tree *build_node(st_file *f, json_object *node, const char *path) {
             snprintf(idx, sizeof idx, "%zu", i);
             key = idx;
         }
-        char *cpath = join_path(path, key);
+        char *cpath = gv_tree_path_join(path, key);
         if (!cpath) {
             gv_error(GV_ERR_NOMEM, "out of memory");
             goto fail;

@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "core/tensor_internal.h"
+#include "tree/tree_internal.h"
 #include "graph_internal.h"
 
 typedef struct gv_arena_block {
@@ -98,17 +99,8 @@ void gv_graph_fail(gv_graph *g, gv_status status, const char *fmt, ...) {
 
 void gv_graph_push_scope(gv_graph *g, const char *name) {
     if (!g || !name) return;
-    const char *parent = gv_graph_scope_prefix(g);
-    size_t plen = strlen(parent), nlen = strlen(name);
-    char *path = malloc(plen + 1 + nlen + 1);
+    char *path = gv_tree_path_join(gv_graph_scope_prefix(g), name);
     if (!path) goto oom;
-    if (plen) {
-        memcpy(path, parent, plen);
-        path[plen] = '/';
-        memcpy(path + plen + 1, name, nlen + 1);
-    } else {
-        memcpy(path, name, nlen + 1);
-    }
     if (g->nscopes == g->scopes_cap) {
         int32_t cap = g->scopes_cap ? 2 * g->scopes_cap : 16;
         char **s = realloc(g->scopes, (size_t)cap * sizeof *s);

@@ -53,6 +53,20 @@ size_t gv_tree_path_push(gv_tree_sb *path, const char *key) {
     return old;
 }
 
+char *gv_tree_path_join(const char *parent, const char *key) {
+    size_t a = strlen(parent), b = strlen(key);
+    char *out = malloc(a + b + 2);
+    if (!out) return NULL;
+    if (a) {
+        memcpy(out, parent, a);
+        out[a] = '/';
+        memcpy(out + a + 1, key, b + 1);
+    } else {
+        memcpy(out, key, b + 1);
+    }
+    return out;
+}
+
 void gv_tree_path_pop(gv_tree_sb *path, size_t len) {
     if (path->oom) return; /* the content is lost anyway; the caller checks oom */
     path->len = len;

@@ -74,6 +74,9 @@ void gv_tree_sb_shape(gv_tree_sb *sb, int rank, const int64_t *shape);
  * restore with gv_tree_path_pop. */
 size_t gv_tree_path_push(gv_tree_sb *path, const char *key);
 void gv_tree_path_pop(gv_tree_sb *path, size_t len);
+/* The same as a new string: "parent/key", or "key" when parent is "".
+ * Malloc'd; NULL when out of memory (no error set). */
+char *gv_tree_path_join(const char *parent, const char *key);
 /* A path for messages: the path, or "<root>" for the empty path. */
 const char *gv_tree_show_path(const char *path);
 
