@@ -114,15 +114,13 @@ static gv_value bias_correction(gv_value t, double decay, gv_value countf) {
 static gv_status adam_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
                              const gv_tree *state, const gv_tree *params, gv_tree **nu_out,
                              gv_tree **ns) {
-    const gv_tree *cnt = gv_tx_field(tx, g, state, "count");
-    const gv_tree *mut = cnt ? gv_tx_field(tx, g, state, "mu") : NULL;
+    gv_value count;
+    if (gv_tx_count(tx, g, state, &count) != GV_OK) return gv_last_status();
+    const gv_tree *mut = gv_tx_field(tx, g, state, "mu");
     const gv_tree *nut = mut ? gv_tx_field(tx, g, state, "nu") : NULL;
     if (!nut || gv_tx_check_like(tx, g, "updates", updates, "state.mu", mut, true) != GV_OK ||
         gv_tx_check_like(tx, g, "updates", updates, "state.nu", nut, true) != GV_OK)
         return gv_last_status();
-    gv_value count = gv_tree_leaf_value(cnt);
-    if (!gv_value_ok(count) || gv_value_dtype(count) != GV_I32 || gv_value_rank(count) != 0)
-        return gv_tx_fail(tx, g, GV_ERR_DTYPE, "state.count must be an int32 scalar");
     gv_value *u = NULL, *m = NULL, *v = NULL;
     size_t n, n2, n3;
     gv_status st = gv_tx_leaves(updates, &u, &n, NULL);
@@ -194,11 +192,8 @@ static gv_tree *sched_init(const gv_transform *tx, gv_graph *g, const gv_tree *p
 static gv_status sched_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
                               const gv_tree *state, const gv_tree *params, gv_tree **nu,
                               gv_tree **ns) {
-    const gv_tree *cnt = gv_tx_field(tx, g, state, "count");
-    if (!cnt) return gv_last_status();
-    gv_value count = gv_tree_leaf_value(cnt);
-    if (!gv_value_ok(count) || gv_value_dtype(count) != GV_I32 || gv_value_rank(count) != 0)
-        return gv_tx_fail(tx, g, GV_ERR_DTYPE, "state.count must be an int32 scalar");
+    gv_value count;
+    if (gv_tx_count(tx, g, state, &count) != GV_OK) return gv_last_status();
     /* the step size at the count BEFORE incrementing: the first update uses fn(0) */
     gv_value step = gv_schedule_value(tx->sched, count);
     if (tx->flag) step = gv_neg(step); /* scale_by_learning_rate: -lr(count) */

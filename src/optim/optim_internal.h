@@ -72,5 +72,8 @@ gv_value gv_tx_safe_increment(gv_value count);
 
 /* The int32 scalar count 0. */
 gv_value gv_tx_zero_count(gv_graph *g);
+/* The state's "count" field, which must be an int32 scalar (the tx error
+ * otherwise). Sets *count; returns GV_OK or the error status. */
+gv_status gv_tx_count(const gv_transform *tx, gv_graph *g, const gv_tree *state, gv_value *count);
 
 #endif

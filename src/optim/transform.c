@@ -184,6 +184,15 @@ gv_value gv_tx_safe_increment(gv_value count) {
 
 gv_value gv_tx_zero_count(gv_graph *g) { return gv_scalar(g, GV_I32, 0.0); }
 
+gv_status gv_tx_count(const gv_transform *tx, gv_graph *g, const gv_tree *state, gv_value *count) {
+    const gv_tree *cnt = gv_tx_field(tx, g, state, "count");
+    if (!cnt) return gv_last_status();
+    *count = gv_tree_leaf_value(cnt);
+    if (!gv_value_ok(*count) || gv_value_dtype(*count) != GV_I32 || gv_value_rank(*count) != 0)
+        return gv_tx_fail(tx, g, GV_ERR_DTYPE, "state.count must be an int32 scalar");
+    return GV_OK;
+}
+
 /* ---- traced entry points ---- */
 
 gv_tree *gv_tx_init_inner(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
