@@ -8,14 +8,14 @@
 #define _POSIX_C_SOURCE 200809L
 #include "plot.h"
 
+#include "fileio.h"
+
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Layout, in SVG user units (pixels). */
 enum {
@@ -280,57 +280,6 @@ static void draw_panel(sbuf *b, int top, const char *name, const char *color, co
     sb_printf(b, "</g>\n");
 }
 
-/* ---- the file --------------------------------------------------------------- */
-
-static int write_all(int fd, const char *p, size_t n) {
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return -1;
-        }
-        if (w == 0) {
-            errno = ENOSPC;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Replace path with text: temporary file, fsync, rename. */
-static int write_atomic(const char *path, const char *text, size_t len, char *err,
-                        size_t errlen) {
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
-        set_err(err, errlen, "out of memory writing '%s'", path);
-        return -1;
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        set_err(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    const char *what = NULL, *where = tmp;
-    int e = 0;
-    if (write_all(fd, text, len) != 0) what = "cannot write", e = errno;
-    else if (fsync(fd) != 0) what = "cannot fsync", e = errno;
-    if (close(fd) != 0 && !what) what = "cannot close", e = errno;
-    if (!what && rename(tmp, path) != 0) what = "cannot rename to", where = path, e = errno;
-    if (what) {
-        set_err(err, errlen, "%s '%s': %s", what, where, strerror(e));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
-}
-
 int plot_svg(const char *path, const char *title, const char *xlabel, const double *x, int n,
              const plot_series *series, int nseries, char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
@@ -400,7 +349,7 @@ int plot_svg(const char *path, const char *title, const char *xlabel, const doub
         set_err(err, errlen, "plot_svg: '%s': out of memory", path);
         return -1;
     }
-    int rc = write_atomic(path, b.p, b.len, err, errlen);
+    int rc = vae_write_file_atomic(path, b.p, b.len, err, errlen);
     free(b.p);
     return rc;
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "plot.h"
 
 static const char *const DATASETS[] = {"mnist", "fashion-mnist"};
@@ -34,13 +35,16 @@ static const int_field INT_FIELDS[] = {
     INT_FIELD(train_limit, 0, 1e9), INT_FIELD(data_examples, 1, 1e9), INT_FIELD(data_crc, 0, 4294967295.0)};
 #define NINT (sizeof INT_FIELDS / sizeof INT_FIELDS[0])
 
-static gv_status put_scalar(gv_tree *t, const char *name, gv_dtype dt, double v) {
-    char path[64];
-    snprintf(path, sizeof path, "config/%s", name);
-    gv_tensor *x = gv_tensor_scalar(dt, v);
+gv_status vae_tree_put(gv_tree *t, const char *path, gv_tensor *x) {
     gv_status st = x ? gv_tree_insert_tensor(t, path, x) : gv_last_status();
     gv_tensor_free(x);
     return st;
+}
+
+static gv_status put_scalar(gv_tree *t, const char *name, gv_dtype dt, double v) {
+    char path[64];
+    snprintf(path, sizeof path, "config/%s", name);
+    return vae_tree_put(t, path, gv_tensor_scalar(dt, v));
 }
 
 gv_status vae_run_config_put(gv_tree *meta, const vae_run_config *c) {
@@ -135,56 +139,9 @@ int64_t vae_run_state_step(const gv_tree *state) {
 
 /* ---- metrics.jsonl ---- */
 
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0;
-    for (;;) {
-        if (n + 4096 + 1 > cap) {
-            cap = 2 * cap + 8192;
-            char *nb = realloc(buf, cap);
-            if (!nb) return free(buf), fclose(f), NULL;
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, 4096, f);
-        n += got;
-        if (got < 4096) break;
-    }
-    bool err = ferror(f);
-    fclose(f);
-    if (err) return free(buf), NULL;
-    buf[n] = 0;
-    *len = n;
-    return buf;
-}
-
-/* Write text to path through a temporary file and rename. */
-static int write_atomic(const char *path, const char *text, size_t len) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    bool ok = fd >= 0;
-    for (size_t off = 0; ok && off < len;) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno == EINTR) continue;
-        ok = w > 0;
-        off += ok ? (size_t)w : 0;
-    }
-    ok = ok && fsync(fd) == 0;
-    if (fd >= 0) ok = close(fd) == 0 && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        fprintf(stderr, "vae: writing %s: %s\n", path, strerror(errno));
-        unlink(tmp);
-        return VAE_EXIT_ERROR;
-    }
-    return 0;
-}
-
 int vae_metrics_truncate(const char *path, int64_t step) {
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = vae_read_file(path, &len);
     if (!text) return errno == ENOENT ? 0 : (fprintf(stderr, "vae: %s: %s\n", path, strerror(errno)),
                                              VAE_EXIT_ERROR);
     size_t keep = 0;
@@ -205,16 +162,18 @@ int vae_metrics_truncate(const char *path, int64_t step) {
         }
         line += n;
     }
-    int rc = write_atomic(path, text, keep);
+    char err[512];
+    int rc = vae_write_file_atomic(path, text, keep, err, sizeof err);
     free(text);
-    return rc;
+    if (rc) fprintf(stderr, "vae: %s\n", err);
+    return rc ? VAE_EXIT_ERROR : 0;
 }
 
 int vae_plot_metrics(const char *dir) {
     char path[4200];
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     size_t len;
-    char *text = read_file(path, &len);
+    char *text = vae_read_file(path, &len);
     if (!text) {
         fprintf(stderr, "vae: %s: %s\n", path, strerror(errno));
         return VAE_EXIT_ERROR;

@@ -24,6 +24,10 @@ int vae_run_config_get(const gv_tree *meta, vae_run_config *c, const char *dir, 
  * change; *saved takes the flags' values for those. */
 int vae_run_config_check(vae_run_config *saved, const vae_flags *f, const char *dir);
 
+/* Insert tensor x (consumed; NULL: the error of the call that made it) at
+ * path: the meta item's leaves. */
+gv_status vae_tree_put(gv_tree *t, const char *path, gv_tensor *x);
+
 /* The train state's step counter. */
 int64_t vae_run_state_step(const gv_tree *state);
 

@@ -55,31 +55,17 @@ static void sums_add(double *s, const vae_metrics *m) {
 
 /* ---- the meta item of a checkpoint ---- */
 
-static gv_status put_i64(gv_tree *t, const char *path, int64_t v) {
-    gv_tensor *x = gv_tensor_scalar(GV_I64, (double)v);
-    gv_status st = x ? gv_tree_insert_tensor(t, path, x) : gv_last_status();
-    gv_tensor_free(x);
-    return st;
-}
-
-static gv_status put_f64(gv_tree *t, const char *path, const double *v, int64_t n) {
-    gv_tensor *x = gv_tensor_from_data(GV_F64, GV_DIMS(n), v, (size_t)n * sizeof *v);
-    gv_status st = x ? gv_tree_insert_tensor(t, path, x) : gv_last_status();
-    gv_tensor_free(x);
-    return st;
-}
-
 static gv_tree *meta_tree(const vae_run_config *c, int64_t epoch, int64_t index, gv_key key,
                           const sums *s) {
     gv_tree *t = gv_tree_new_dict();
     double acc[8];
     memcpy(acc, s->window, sizeof s->window);
     memcpy(acc + 4, s->epoch, sizeof s->epoch);
-    gv_tensor *k = gv_tensor_from_data(GV_U32, GV_DIMS(2), key.k, sizeof key.k);
-    bool ok = t && k && put_i64(t, "epoch", epoch) == GV_OK && put_i64(t, "index", index) == GV_OK &&
-              gv_tree_insert_tensor(t, "key", k) == GV_OK && put_f64(t, "sums", acc, 8) == GV_OK &&
+    bool ok = t && vae_tree_put(t, "epoch", gv_tensor_scalar(GV_I64, (double)epoch)) == GV_OK &&
+              vae_tree_put(t, "index", gv_tensor_scalar(GV_I64, (double)index)) == GV_OK &&
+              vae_tree_put(t, "key", gv_tensor_from_data(GV_U32, GV_DIMS(2), key.k, sizeof key.k)) == GV_OK &&
+              vae_tree_put(t, "sums", gv_tensor_from_data(GV_F64, GV_DIMS(8), acc, sizeof acc)) == GV_OK &&
               vae_run_config_put(t, c) == GV_OK;
-    gv_tensor_free(k);
     if (!ok) gv_tree_free(t);
     return ok ? t : NULL;
 }
