@@ -90,6 +90,23 @@ Test(grad, value_and_grad_matches_finite_differences_f64) {
 
 /* grad of grad: hvp(params, batch, v) = grad_params <grad_params loss, v>,
  * checked against central differences of the gradient along v. */
+/* Copies of inputs `in` with the params (child 0: w1, b1, w2) moved by
+ * +e*dir and -e*dir: the two points of a central finite difference. */
+static void perturb(const gv_tree *in, const gv_tree *dir, double e, gv_tree **plus,
+                    gv_tree **minus) {
+    *plus = GVT_NN(gv_tree_copy(in)), *minus = GVT_NN(gv_tree_copy(in));
+    const char *names[3] = {"w1", "b1", "w2"};
+    for (int p = 0; p < 3; p++) {
+        char path[16];
+        snprintf(path, sizeof path, "0/%s", names[p]);
+        double *pp = gv_tensor_data(gv_tree_get_tensor(*plus, path));
+        double *pm = gv_tensor_data(gv_tree_get_tensor(*minus, path));
+        const gv_tensor *d = gv_tree_get_tensor(dir, names[p]);
+        const double *pd = gv_tensor_data_const(d);
+        for (int64_t j = 0; j < gv_tensor_size(d); j++) pp[j] += e * pd[j], pm[j] -= e * pd[j];
+    }
+}
+
 static gv_tree *scalar_loss(gv_graph *g, const gv_tree *in, void *ud) {
     gv_tree *t = loss_fn(g, in, ud);
     gv_tree *loss = gv_tree_pop(t, "0");
@@ -139,17 +156,9 @@ Test(grad, grad_of_grad_hessian_vector_product) {
     GVT_OK(gv_fn_eval(hvp, in3, &out));
     /* finite differences: (grad(w + e v) - grad(w - e v)) / 2e */
     const double e = 1e-5;
-    gv_tree *plus = GVT_NN(gv_tree_copy(in)), *minus = GVT_NN(gv_tree_copy(in));
+    gv_tree *plus, *minus;
     const char *names[3] = {"w1", "b1", "w2"};
-    for (int p = 0; p < 3; p++) {
-        char path[16];
-        snprintf(path, sizeof path, "0/%s", names[p]);
-        double *pp = gv_tensor_data(gv_tree_get_tensor(plus, path));
-        double *pm = gv_tensor_data(gv_tree_get_tensor(minus, path));
-        const double *pv = gv_tensor_data_const(gv_tree_get_tensor(v, names[p]));
-        for (int64_t j = 0; j < gv_tensor_size(gv_tree_get_tensor(v, names[p])); j++)
-            pp[j] += e * pv[j], pm[j] -= e * pv[j];
-    }
+    perturb(in, v, e, &plus, &minus);
     gv_tree *gp = NULL, *gm = NULL;
     GVT_OK(gv_fn_eval(gf, plus, &gp));
     GVT_OK(gv_fn_eval(gf, minus, &gm));
@@ -217,17 +226,9 @@ Test(grad, jvp_matches_finite_differences_and_vjp_is_its_transpose) {
     gv_tensor *jy = GVT_NN(gv_tree_get_tensor(jout, "1/y"));
     /* finite differences of y along t */
     const double e = 1e-6;
-    gv_tree *plus = GVT_NN(gv_tree_copy(in)), *minus = GVT_NN(gv_tree_copy(in));
+    gv_tree *plus, *minus;
     const char *names[3] = {"w1", "b1", "w2"};
-    for (int p = 0; p < 3; p++) {
-        char path[16];
-        snprintf(path, sizeof path, "0/%s", names[p]);
-        double *pp = gv_tensor_data(gv_tree_get_tensor(plus, path));
-        double *pm = gv_tensor_data(gv_tree_get_tensor(minus, path));
-        const double *pt = gv_tensor_data_const(gv_tree_get_tensor(t, names[p]));
-        for (int64_t j = 0; j < gv_tensor_size(gv_tree_get_tensor(t, names[p])); j++)
-            pp[j] += e * pt[j], pm[j] -= e * pt[j];
-    }
+    perturb(in, t, e, &plus, &minus);
     gv_tree *yp = NULL, *ym = NULL;
     GVT_OK(gv_fn_eval(f, plus, &yp));
     GVT_OK(gv_fn_eval(f, minus, &ym));

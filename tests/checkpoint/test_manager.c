@@ -74,14 +74,9 @@ static gv_tree *make_state(int64_t step) {
 
 static void assert_tree_eq(const gv_tree *a, const gv_tree *b) {
     GVT_OK(gv_tree_check_same(a, b, "restored"));
-    gv_tensor **la, **lb;
-    size_t na, nb;
-    GVT_OK(gv_tree_flatten(a, &la, &na));
-    GVT_OK(gv_tree_flatten(b, &lb, &nb));
-    cr_assert_eq(na, nb);
-    for (size_t i = 0; i < na; i++) cr_assert(gv_tensor_equal(la[i], lb[i]), "leaf %zu differs", i);
-    free(la);
-    free(lb);
+    char first[256];
+    int n = gvt_tree_diff(a, b, first, sizeof first);
+    cr_assert_eq(n, 0, "%d leaves differ, first %s", n, first);
 }
 
 /* Save make_state(step) as item "state", with {"loss": metric} unless NaN. */

@@ -5,7 +5,6 @@
  * 0..9), gv_dataset_take's views, and, when GROVE_MNIST_DIR is set, the
  * real MNIST files. */
 #define _GNU_SOURCE
-#include <ftw.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,34 +18,18 @@
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static char tmpdir[64];
-
-static void make_tmpdir(void) {
-    strcpy(tmpdir, "/tmp/gv-idx-XXXXXX");
-    cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
-    (void)sb, (void)type, (void)ftw;
-    return remove(path);
-}
-
-static void remove_tmpdir(void) {
-    if (!tmpdir[0]) return;
-    cr_assert_eq(nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0, "cannot remove %s",
-                 tmpdir);
-    tmpdir[0] = '\0';
-}
+static void make_tmpdir(void) { gvt_tmpdir_make("idx"); }
+static void remove_tmpdir(void) { gvt_tmpdir_remove(); }
 
 TestSuite(idx, .init = make_tmpdir, .fini = remove_tmpdir);
 TestSuite(dataset, .init = make_tmpdir, .fini = remove_tmpdir);
 
-/* tmpdir/name in a static buffer (one path at a time is enough here) */
+/* gvt_tmpdir/name in a static buffer (one path at a time is enough here) */
 static const char *tpath(const char *name) {
     static char buf[4][256];
     static int k;
     k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
+    snprintf(buf[k], sizeof buf[k], "%s/%s", gvt_tmpdir, name);
     return buf[k];
 }
 
@@ -221,7 +204,7 @@ Test(idx, gzip_read) {
 
 Test(idx, missing_file_and_directory) {
     ASSERT_READ_FAILS(tpath("nope-idx1-ubyte"), GV_ERR_NOT_FOUND, "no such file");
-    ASSERT_READ_FAILS(tmpdir, GV_ERR_IO, "directory");
+    ASSERT_READ_FAILS(gvt_tmpdir, GV_ERR_IO, "directory");
     GVT_NULL(gv_idx_read(NULL), GV_ERR_ARG, "path");
 }
 
@@ -504,7 +487,7 @@ Test(dataset, mnist_layout) {
     uint8_t labels[6] = {0, 9, 3, 3, 7, 1};
     write_pair("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 6, 28, 28, labels);
     gv_dataset d;
-    GVT_OK(gv_mnist_load(tmpdir, "train", &d));
+    GVT_OK(gv_mnist_load(gvt_tmpdir, "train", &d));
     cr_assert_eq(gv_dataset_size(&d), 6);
     gv_dataset_free(&d);
 
@@ -516,17 +499,17 @@ Test(dataset, mnist_layout) {
     char *lb = gvt_read_file(tpath("train-labels-idx1-ubyte"), &n);
     write_gz(tpath("t10k-labels-idx1-ubyte.gz"), lb, n);
     free(lb);
-    GVT_OK(gv_mnist_load(tmpdir, "t10k", &d));
+    GVT_OK(gv_mnist_load(gvt_tmpdir, "t10k", &d));
     cr_assert_eq(gv_dataset_size(&d), 6);
     gv_dataset_free(&d);
 
     /* plain is preferred: a broken .gz beside a good plain file is not read */
     gvt_write_file(tpath("train-images-idx3-ubyte.gz"), "broken", 6);
-    GVT_OK(gv_mnist_load(tmpdir, "train", &d));
+    GVT_OK(gv_mnist_load(gvt_tmpdir, "train", &d));
     gv_dataset_free(&d);
 
-    GVT_FAILS(gv_mnist_load(tmpdir, "test", &d), GV_ERR_ARG, "\"train\" or \"t10k\"");
-    GVT_FAILS(gv_mnist_load(tmpdir, NULL, &d), GV_ERR_ARG, "split");
+    GVT_FAILS(gv_mnist_load(gvt_tmpdir, "test", &d), GV_ERR_ARG, "\"train\" or \"t10k\"");
+    GVT_FAILS(gv_mnist_load(gvt_tmpdir, NULL, &d), GV_ERR_ARG, "split");
     GVT_FAILS(gv_mnist_load(tpath("nowhere"), "train", &d), GV_ERR_NOT_FOUND,
               "train-images-idx3-ubyte");
 }
@@ -535,7 +518,7 @@ Test(dataset, mnist_label_out_of_range) {
     uint8_t labels[6] = {0, 9, 3, 10, 7, 11};
     write_pair("train-images-idx3-ubyte", "train-labels-idx1-ubyte", 6, 28, 28, labels);
     gv_dataset d = {0};
-    GVT_FAILS(gv_mnist_load(tmpdir, "train", &d), GV_ERR_FORMAT,
+    GVT_FAILS(gv_mnist_load(gvt_tmpdir, "train", &d), GV_ERR_FORMAT,
               "label 10 at index 3 is out of range 0..9");
     cr_assert(strstr(gv_last_error(), tpath("train-labels-idx1-ubyte")), "%s", gv_last_error());
     cr_assert_null(d.images);
@@ -545,7 +528,7 @@ Test(dataset, mnist_wrong_image_size) {
     uint8_t labels[3] = {1, 2, 3};
     write_pair("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", 3, 28, 27, labels);
     gv_dataset d = {0};
-    GVT_FAILS(gv_mnist_load(tmpdir, "t10k", &d), GV_ERR_SHAPE, "images are 28x27");
+    GVT_FAILS(gv_mnist_load(gvt_tmpdir, "t10k", &d), GV_ERR_SHAPE, "images are 28x27");
     cr_assert(strstr(gv_last_error(), tpath("t10k-images-idx3-ubyte")), "%s", gv_last_error());
     cr_assert_null(d.images);
 }

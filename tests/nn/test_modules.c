@@ -7,20 +7,6 @@
 
 #include "testutil.h"
 
-/* The value numpy prints for a float32 (8 decimals): the vectors' precision. */
-static double printed(float v) {
-    if (v == 0) return 0.0;
-    char s[64];
-    int nd;
-    for (nd = 1; nd <= 9; nd++) {
-        snprintf(s, sizeof s, "%.*e", nd - 1, (double)v);
-        if (strtof(s, NULL) == v) break;
-    }
-    if (nd - 1 - atoi(strchr(s, 'e') + 1) <= 8) return strtod(s, NULL);
-    snprintf(s, sizeof s, "%.8f", (double)v);
-    return strtod(s, NULL);
-}
-
 static json_object *vector(const char *id) {
     char *path = gvt_data_path("jax-prng-vectors.json");
     json_object *root = gvt_load_json(path), *vs, *found = NULL;
@@ -56,8 +42,8 @@ static void expect_vector(const char *id, const gv_tensor *t) {
                  (long long)gv_tensor_size(t), n);
     const float *p = gv_tensor_data_const(t);
     for (int i = 0; i < n; i++)
-        cr_expect_eq(printed(p[i]), want[i], "%s[%d]: %.9g prints as %.9g, expected %.9g", id, i,
-                     (double)p[i], printed(p[i]), want[i]);
+        cr_expect_eq(gvt_numpy_printed(p[i]), want[i], "%s[%d]: %.9g prints as %.9g, expected %.9g", id, i,
+                     (double)p[i], gvt_numpy_printed(p[i]), want[i]);
     json_object_put(v);
 }
 

@@ -68,24 +68,6 @@ static void flatten(json_object *e, double *d, uint64_t *u, int *n) {
     (*n)++;
 }
 
-/* The value numpy prints for a float32 (precision 8): the shortest
- * round-trip digits if they need at most 8 decimals, otherwise the value
- * rounded to 8 decimals (jax_prng_ref.numpy_print_value). */
-static double numpy_printed(float v) {
-    if (v == 0) return 0.0;
-    char s[64];
-    int nd;
-    for (nd = 1; nd <= 9; nd++) {
-        snprintf(s, sizeof s, "%.*e", nd - 1, (double)v);
-        if (strtof(s, NULL) == v) break;
-    }
-    int exp10 = atoi(strchr(s, 'e') + 1);
-    int decimals = nd - 1 - exp10;
-    if (decimals <= 8) return strtod(s, NULL);
-    snprintf(s, sizeof s, "%.8f", (double)v);
-    return strtod(s, NULL);
-}
-
 /* nn.Dense: kernel = lecun_normal(fold_in_static(K, path + (1,))), bias 0;
  * y[r][j] = sum_k x[r][k] * W[k][j] accumulated in order with FMA, + bias
  * (reference section 7.3). Returns the kernel; y is rows x f. */
@@ -287,9 +269,9 @@ ParameterizedTest(int *index, prng_vectors, vector) {
                 cr_expect_eq((float)got[i], (float)want[i], "%s[%d]: got %.9g, expected %.9g",
                              id, i, got[i], want[i]);
             else
-                cr_expect_eq(numpy_printed((float)got[i]), want[i],
+                cr_expect_eq(gvt_numpy_printed((float)got[i]), want[i],
                              "%s[%d]: prints as %.9g, expected %.9g", id, i,
-                             numpy_printed((float)got[i]), want[i]);
+                             gvt_numpy_printed((float)got[i]), want[i]);
         } else {
             double atol = json_object_get_double(field(tol, "atol"));
             double rtol = json_object_get_double(field(tol, "rtol"));

@@ -59,6 +59,21 @@ int gvt_tree_diff(const gv_tree *a, const gv_tree *b, char *first, size_t len) {
 char *gvt_data_path(const char *name) { return join(GROVE_TEST_DATA_DIR, name); }
 char *gvt_golden_path(const char *name) { return join(GROVE_TEST_GOLDEN_DIR, name); }
 
+double gvt_numpy_printed(float v) {
+    if (v == 0) return 0.0;
+    char s[64];
+    int nd;
+    for (nd = 1; nd <= 9; nd++) {
+        snprintf(s, sizeof s, "%.*e", nd - 1, (double)v);
+        if (strtof(s, NULL) == v) break;
+    }
+    int exp10 = atoi(strchr(s, 'e') + 1);
+    int decimals = nd - 1 - exp10;
+    if (decimals <= 8) return strtod(s, NULL);
+    snprintf(s, sizeof s, "%.8f", (double)v);
+    return strtod(s, NULL);
+}
+
 void gvt_write_file(const char *path, const void *buf, size_t n) {
     FILE *f = fopen(path, "wb");
     cr_assert_not_null(f, "cannot create %s", path);

@@ -16,6 +16,12 @@ char *gvt_golden_path(const char *name);
 /* Parse a JSON file; fails the current test with a message if it cannot. */
 json_object *gvt_load_json(const char *path);
 
+/* The value numpy prints for a float32 (precision 8): the shortest
+ * round-trip digits if they need at most 8 decimals, otherwise the value
+ * rounded to 8 decimals (jax_prng_ref.numpy_print_value): what the reference
+ * vectors were written with. */
+double gvt_numpy_printed(float v);
+
 /* Write n bytes to path (fails the test if it cannot). */
 void gvt_write_file(const char *path, const void *buf, size_t n);
 
