@@ -421,7 +421,7 @@ static int train_loop(trainer_run *r, double *train_seconds) {
                "same command to resume\n", interrupted ? "interrupted" : "stopped",
                (long long)vae_run_state_step(vae_trainer_state(r->trainer)), (long long)r->epoch,
                (long long)r->index, r->dir);
-        return interrupted ? VAE_EXIT_INTERRUPTED : 1000; /* 1000: stopped by --max-steps */
+        return interrupted ? VAE_EXIT_INTERRUPTED : 0; /* 0: stopped by --max-steps */
     }
     return 0;
 }
@@ -478,11 +478,8 @@ int vae_cmd_train(const vae_flags *f) {
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     int64_t steps = vae_run_state_step(vae_trainer_state(r.trainer));
-    if (rc == 0 || rc == 1000) {
-        if (gv_checkpoint_manager_wait_until_finished(r.ckpt) != GV_OK) rc = error("checkpoint");
-    }
-    if (rc == 1000) rc = 0;
-    if (rc || r.epoch < r.cfg.epochs) return run_free(&r), rc;
+    if (rc == 0 && gv_checkpoint_manager_wait_until_finished(r.ckpt) != GV_OK) rc = error("checkpoint");
+    if (rc || r.epoch < r.cfg.epochs) return run_free(&r), rc; /* an error, or --max-steps */
 
     printf("trained %lld epochs (%lld steps) | this run: %.1f s\n", (long long)r.cfg.epochs,
            (long long)steps, seconds);

@@ -215,9 +215,6 @@ void vae_trainer_free(vae_trainer *t) {
     free(t);
 }
 
-/* Frees t; gv_last_error() keeps the message of what failed. */
-static void fail(vae_trainer *t) { vae_trainer_free(t); }
-
 static bool find_slots(vae_trainer *t) {
     char **ip = NULL, **op = NULL;
     size_t ni = 0, no = 0;
@@ -249,7 +246,7 @@ vae_trainer *vae_trainer_new(const vae_cfg *cfg, const vae_hparams *hp, const gv
     t->tx = gv_adamw(hp->learning_rate, 0.9, 0.999, 1e-8, 0.0, 1e-4, NULL);
     gv_tree *state = t->tx ? gv_train_state_create(t->tx, params) : NULL;
     gv_tree *lin = state ? loss_inputs(params, batch) : NULL;
-    if (!lin) return gv_tree_free(state), fail(t), NULL;
+    if (!lin) return gv_tree_free(state), vae_trainer_free(t), NULL;
     gv_fn *loss = vae_loss_fn(cfg, hp->kl_weight, params, batch);
     t->value_and_grad = loss ? gv_value_and_grad(loss, 0, true) : NULL;
     gv_fn_free(loss);
@@ -258,18 +255,18 @@ vae_trainer *vae_trainer_new(const vae_cfg *cfg, const vae_hparams *hp, const gv
     gv_tree_append(t->inputs, state);
     for (size_t i = 1; i <= 3; i++) gv_tree_append(t->inputs, gv_tree_clone(gv_tree_child(lin, i)));
     gv_tree_free(lin);
-    if (!t->value_and_grad) return fail(t), NULL;
+    if (!t->value_and_grad) return vae_trainer_free(t), NULL;
     step_ctx sc = {t->value_and_grad, t->tx};
     gv_fn *step = gv_trace(train_step, &sc, t->inputs);
     const char *donate[] = {"0"};
     gv_plan_options po = {.threads = hp->threads, .donate = donate, .ndonate = 1};
     t->plan = step ? gv_plan_compile(step, &po) : NULL;
     gv_fn_free(step);
-    if (!t->plan) return fail(t), NULL;
+    if (!t->plan) return vae_trainer_free(t), NULL;
     t->outputs = gv_plan_new_outputs(t->plan);
     if (!t->outputs || gv_tree_flatten(t->inputs, &t->in_flat, &t->nin) != GV_OK ||
         gv_tree_flatten(t->outputs, &t->out_flat, &t->nout) != GV_OK || !find_slots(t))
-        return fail(t), NULL;
+        return vae_trainer_free(t), NULL;
     t->key = t->in_flat[t->ikey];
     return t;
 }
