@@ -75,13 +75,18 @@ typedef struct gv_fused {
     gv_finstr *instr;
     gv_fload *load;
     gv_fstore *store;
-    double *consts;      /* per-register constant for FULL nodes folded in (NAN = none) */
+    double *consts;      /* per register: the constant of a FULL node folded in,
+                          * where has_const[r] (any double, NaN and -0 included) */
+    bool *has_const;
     bool *uniform;       /* per register: the same value for every element */
 } gv_fused;
 
 /* Run a fused program over its domain; scratch: threads * nregs * GV_FBLOCK floats. */
 enum { GV_FBLOCK = 256 };
 void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int threads);
+/* Whether the fused block loops implement op (a gv_opcode): the compiler
+ * fuses nothing else, so an op without a fused form runs its reference kernel. */
+bool gv_fused_supports(int op);
 
 /* ---- steps ---- */
 typedef enum gv_step_kind {

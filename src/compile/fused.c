@@ -1,12 +1,13 @@
 /* Fused elementwise programs: a chain of elementwise ops runs as one pass
  * over memory in blocks of GV_FBLOCK elements, each op a tight loop over
  * the block's registers (which the compiler vectorises). The float maths
- * is written exactly as in the reference kernels (ops_elementwise.c), so a
- * fused result equals the unfused one bit for bit. */
+ * of each op is the reference kernels' own (graph/ew_math.h), so a fused
+ * result equals the unfused one bit for bit. */
 #include <math.h>
 #include <string.h>
 
 #include "compile_internal.h"
+#include "graph/ew_math.h"
 
 static void load(const gv_fload *l, void *const *bases, int64_t start, int64_t len, float *r) {
     const char *base = (const char *)bases[l->buf.base] + l->buf.offset;
@@ -75,8 +76,6 @@ static void load(const gv_fload *l, void *const *bases, int64_t start, int64_t l
     }                                                                 \
     break
 
-static const float SQRT_2_OVER_PI_F = 0.7978845608028654f;
-
 /* The block loops are where fused programs spend their time: compiled for
  * AVX-512 and AVX2 besides the baseline, picked at load time by the CPU
  * (the same IEEE operations per element in every version, so the results
@@ -94,42 +93,22 @@ GV_CLONES static void exec(const gv_finstr *in, float *const *regs, int64_t len)
     const float *C = in->c >= 0 ? regs[in->c] : NULL;
     switch (in->op) {
     case GV_FOP_COPY: memmove(D, A, (size_t)len * sizeof *D); break;
-    case GV_OP_NEG: LOOP1(-x);
-    case GV_OP_ABS: LOOP1(fabsf(x));
-    case GV_OP_SIGN: LOOP1(x > 0 ? 1.0f : x < 0 ? -1.0f : x);
-    case GV_OP_EXP: LOOP1(expf(x));
-    case GV_OP_LOG: LOOP1(logf(x));
-    case GV_OP_LOG1P: LOOP1(log1pf(x));
-    case GV_OP_EXPM1: LOOP1(expm1f(x));
-    case GV_OP_SQRT: LOOP1(sqrtf(x));
-    case GV_OP_RSQRT: LOOP1(1.0f / sqrtf(x));
-    case GV_OP_SQUARE: LOOP1(x * x);
-    case GV_OP_TANH: LOOP1(tanhf(x));
-    case GV_OP_SIGMOID: LOOP1(1.0f / (1.0f + expf(-x)));
-    case GV_OP_ERF: LOOP1(erff(x));
-    case GV_OP_RELU: LOOP1((x > 0 || x != x) ? x : 0.0f); /* NaN passes, as maximum(x, 0) */
-    case GV_OP_GELU_TANH:
-        LOOP1(0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI_F * (x + 0.044715f * x * x * x))));
-    case GV_OP_GELU_ERF: LOOP1(0.5f * x * (1.0f + erff(x * 0.70710678118654752f)));
-    case GV_OP_SILU: LOOP1(x / (1.0f + expf(-x)));
-    case GV_OP_SOFTPLUS: LOOP1(log1pf(expf(-fabsf(x))) + (x > 0 ? x : 0.0f));
-    case GV_OP_ADD: LOOP2(a + b);
-    case GV_OP_SUB: LOOP2(a - b);
-    case GV_OP_MUL: LOOP2(a * b);
-    case GV_OP_DIV: LOOP2(a / b);
-    case GV_OP_POW: LOOP2(powf(a, b));
-    case GV_OP_MAX: LOOP2((a > b || isnan(a)) ? a : b);
-    case GV_OP_MIN: LOOP2((a < b || isnan(a)) ? a : b);
-    case GV_OP_EQ: LOOP2(a == b ? 1.0f : 0.0f);
-    case GV_OP_NE: LOOP2(a != b ? 1.0f : 0.0f);
-    case GV_OP_LT: LOOP2(a < b ? 1.0f : 0.0f);
-    case GV_OP_LE: LOOP2(a <= b ? 1.0f : 0.0f);
-    case GV_OP_GT: LOOP2(a > b ? 1.0f : 0.0f);
-    case GV_OP_GE: LOOP2(a >= b ? 1.0f : 0.0f);
+#define X(OP, EXPR) \
+    case OP: LOOP1(EXPR);
+        GV_UNARY_F32_OPS(X)
+#undef X
+#define X(OP, EXPR) \
+    case OP: LOOP2(EXPR);
+        GV_BINARY_F32_OPS(X)
+#undef X
+#define X(OP, EXPR) \
+    case OP: LOOP2((EXPR) ? 1.0f : 0.0f);
+        GV_COMPARE_OPS(X)
+#undef X
     case GV_OP_SELECT:
         for (int64_t i = 0; i < len; i++) D[i] = A[i] != 0.0f ? B[i] : C[i];
         break;
-    default: break;
+    default: break; /* not reached: gv_fused_supports keeps other ops out of fusion */
     }
 }
 
@@ -180,7 +159,7 @@ static void prepare_uniform(const gv_fused *f, void *const *bases, float *R, flo
         if (f->load[k].kind == GV_LOAD_SCALAR)
             load(&f->load[k], bases, 0, GV_FBLOCK, R + (size_t)f->load[k].reg * GV_FBLOCK);
     for (int r = 0; r < f->nregs; r++)
-        if (!isnan(f->consts[r])) {
+        if (f->has_const[r]) {
             float v = (float)f->consts[r], *D = R + (size_t)r * GV_FBLOCK;
             for (int64_t i = 0; i < GV_FBLOCK; i++) D[i] = v;
         }
@@ -265,4 +244,19 @@ void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int thr
     float *regs[f->nregs];
     prepare_uniform(f, bases, scratch, regs);
     for (int64_t b = 0; b < nblocks; b++) run_block(f, bases, scratch, regs, b * GV_FBLOCK);
+}
+
+bool gv_fused_supports(int op) {
+    switch (op) {
+#define X(OP, EXPR) case OP:
+        GV_UNARY_F32_OPS(X)
+        GV_BINARY_F32_OPS(X)
+        GV_COMPARE_OPS(X)
+#undef X
+    case GV_OP_SELECT:
+    case GV_OP_CAST:
+    case GV_OP_BROADCAST:
+    case GV_OP_FULL: return true;
+    default: return false;
+    }
 }

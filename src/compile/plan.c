@@ -51,6 +51,7 @@ static int32_t root_of(const builder *b, int32_t id) {
 static bool fusible(const builder *b, int32_t id) {
     const gv_node *n = &b->g->nodes[id];
     if (n->dtype != GV_F32 && n->dtype != GV_BOOL) return false;
+    if (!gv_fused_supports(n->op)) return false;
     if (n->op == GV_OP_FULL) return n->dtype == GV_F32;
     bool ew = gv_opdefs[n->op].flags & GV_OPF_ELEMENTWISE;
     if (!ew && n->op != GV_OP_BROADCAST) return false;
@@ -88,7 +89,11 @@ static void form_groups(builder *b, int32_t *root) {
         for (int32_t k = 0; k < b->ncons[i]; k++) {
             int32_t cg = b->v[b->cons[i][k]].group;
             if (cg < 0 || (best >= 0 && root[cg] >= root[best])) continue;
-            if (n->op != GV_OP_FULL && !same_shape(n, &b->g->nodes[root[cg]])) continue;
+            /* a member is stored over the group's domain, so a constant of
+             * another shape joins only when nothing outside reads it (not an
+             * output either: its store would overrun the output buffer) */
+            if ((n->op != GV_OP_FULL || b->is_out[i]) && !same_shape(n, &b->g->nodes[root[cg]]))
+                continue;
             bool ok = true;
             for (int32_t q = 0; q < b->ncons[i] && ok; q++) {
                 int32_t c = b->cons[i][q];
@@ -244,7 +249,8 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
     f->load = calloc((size_t)nm * 3 + 1, sizeof *f->load);
     f->consts = malloc(((size_t)nm * 4 + 1) * sizeof *f->consts);
     f->uniform = calloc((size_t)nm * 4 + 1, sizeof *f->uniform);
-    if (!reg || !f->instr || !f->store || !f->load || !f->consts || !f->uniform) {
+    f->has_const = calloc((size_t)nm * 4 + 1, sizeof *f->has_const);
+    if (!reg || !f->instr || !f->store || !f->load || !f->consts || !f->uniform || !f->has_const) {
         free(reg);
         return gv_error(GV_ERR_NOMEM, "compile: out of memory");
     }
@@ -254,10 +260,11 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
         const gv_node *n = &b->g->nodes[i];
         int16_t r = (int16_t)next++;
         reg[i] = r;
-        f->consts[r] = NAN;
+        f->consts[r] = 0;
         if (b->v[i].stored) f->store[f->nstore++] = (gv_fstore){b->v[i].buf, n->dtype, r};
         if (n->op == GV_OP_FULL) {
             f->consts[r] = n->fattr[0];
+            f->has_const[r] = true;
             f->uniform[r] = true;
             continue;
         }
@@ -273,7 +280,7 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
                 }
                 l->buf = buf_of(b, x);
                 l->reg = (int16_t)next++;
-                f->consts[l->reg] = NAN;
+                f->consts[l->reg] = 0;
                 f->uniform[l->reg] = l->kind == GV_LOAD_SCALAR;
                 reg[x] = l->reg;
             }
@@ -534,9 +541,17 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
                     if (in_node < 0 || !same_shape(&g->nodes[in_node], on) ||
                         g->nodes[in_node].dtype != on->dtype)
                         continue;
+                    /* the input's last read must come before the output is
+                     * written; within one fused pass that holds only for a
+                     * value stored over the pass's own domain, where each
+                     * block reads its elements before it stores them. A
+                     * reduction epilogue is not: it writes (and first clears)
+                     * its output while every block still reads the input. */
                     int32_t last = b.v[in_node].last;
                     bool ok = last < v->def;
-                    if (!ok && last == v->def && p->steps[v->def].kind == GV_STEP_FUSED) ok = true;
+                    if (!ok && last == v->def && p->steps[v->def].kind == GV_STEP_FUSED &&
+                        v->epi_group < 0 && same_shape(on, &g->nodes[p->steps[v->def].node]))
+                        ok = true;
                     if (!ok) continue;
                     base = gv_base_input((int32_t)i);
                     b.read_at_end[i] = true; /* claimed */
@@ -648,7 +663,7 @@ void gv_plan_free(gv_plan *p) {
         if (s->kind == GV_STEP_FUSED) {
             for (int l = 0; l < s->fused.nload; l++) free(s->fused.load[l].div);
             free(s->fused.instr), free(s->fused.load), free(s->fused.store), free(s->fused.consts);
-            free(s->fused.uniform);
+            free(s->fused.uniform), free(s->fused.has_const);
             free(s->fused.red);
         }
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ew_math.h"
 #include "graph_internal.h"
 #include "ops_internal.h"
 
@@ -79,54 +80,23 @@ int64_t gv_node_size(const gv_node *n) {
 
 /* ---- unary ---- */
 
-static const float SQRT_2_OVER_PI_F = 0.7978845608028654f;
-
+/* the maths of each op: ew_math.h, shared with the fused kernels */
 static float unary_f32(gv_opcode op, float x) {
     switch (op) {
-    case GV_OP_NEG: return -x;
-    case GV_OP_ABS: return fabsf(x);
-    case GV_OP_SIGN: return x > 0 ? 1.0f : x < 0 ? -1.0f : x;
-    case GV_OP_EXP: return expf(x);
-    case GV_OP_LOG: return logf(x);
-    case GV_OP_LOG1P: return log1pf(x);
-    case GV_OP_EXPM1: return expm1f(x);
-    case GV_OP_SQRT: return sqrtf(x);
-    case GV_OP_RSQRT: return 1.0f / sqrtf(x);
-    case GV_OP_SQUARE: return x * x;
-    case GV_OP_TANH: return tanhf(x);
-    case GV_OP_SIGMOID: return 1.0f / (1.0f + expf(-x));
-    case GV_OP_ERF: return erff(x);
-    case GV_OP_RELU: return x > 0 || x != x ? x : 0.0f; /* maximum(x, 0): NaN stays */
-    case GV_OP_GELU_TANH:
-        return 0.5f * x * (1.0f + tanhf(SQRT_2_OVER_PI_F * (x + 0.044715f * x * x * x)));
-    case GV_OP_GELU_ERF: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    case GV_OP_SILU: return x / (1.0f + expf(-x));
-    case GV_OP_SOFTPLUS: return log1pf(expf(-fabsf(x))) + (x > 0 ? x : 0.0f);
-    default: return x; /* STOP_GRADIENT */
+#define X(OP, EXPR) \
+    case OP: return (EXPR);
+        GV_UNARY_F32_OPS(X)
+#undef X
+    default: return x;
     }
 }
 
 static double unary_f64(gv_opcode op, double x) {
     switch (op) {
-    case GV_OP_NEG: return -x;
-    case GV_OP_ABS: return fabs(x);
-    case GV_OP_SIGN: return x > 0 ? 1.0 : x < 0 ? -1.0 : x;
-    case GV_OP_EXP: return exp(x);
-    case GV_OP_LOG: return log(x);
-    case GV_OP_LOG1P: return log1p(x);
-    case GV_OP_EXPM1: return expm1(x);
-    case GV_OP_SQRT: return sqrt(x);
-    case GV_OP_RSQRT: return 1.0 / sqrt(x);
-    case GV_OP_SQUARE: return x * x;
-    case GV_OP_TANH: return tanh(x);
-    case GV_OP_SIGMOID: return 1.0 / (1.0 + exp(-x));
-    case GV_OP_ERF: return erf(x);
-    case GV_OP_RELU: return x > 0 || x != x ? x : 0.0;
-    case GV_OP_GELU_TANH:
-        return 0.5 * x * (1.0 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)));
-    case GV_OP_GELU_ERF: return 0.5 * x * (1.0 + erf(x * 0.70710678118654752));
-    case GV_OP_SILU: return x / (1.0 + exp(-x));
-    case GV_OP_SOFTPLUS: return log1p(exp(-fabs(x))) + (x > 0 ? x : 0.0);
+#define X(OP, EXPR) \
+    case OP: return (EXPR);
+        GV_UNARY_F64_OPS(X)
+#undef X
     default: return x;
     }
 }
@@ -376,12 +346,11 @@ void gv_binary_kernel(const gv_node *n, const gv_node *const *ins, const void *c
             if (fl) { /* doubles hold float32/float64 exactly; NaN compares false */
                 double a = gv_load_f64(dt, in[0], it.off[0]), b = gv_load_f64(dt, in[1], it.off[1]);
                 switch (n->op) {
-                case GV_OP_EQ: r = a == b; break;
-                case GV_OP_NE: r = a != b; break;
-                case GV_OP_LT: r = a < b; break;
-                case GV_OP_LE: r = a <= b; break;
-                case GV_OP_GT: r = a > b; break;
-                default: r = a >= b; break;
+#define X(OP, EXPR) \
+    case OP: r = (EXPR); break;
+                    GV_COMPARE_OPS(X)
+#undef X
+                default: r = false; break;
                 }
             } else { /* integers exactly: 64-bit values do not fit a double */
                 uint64_t a = gv_load_bits(dt, in[0], it.off[0]), b = gv_load_bits(dt, in[1], it.off[1]);
@@ -402,24 +371,20 @@ void gv_binary_kernel(const gv_node *n, const gv_node *const *ins, const void *c
     if (dt == GV_F32) {
         float *y = out;
         switch (n->op) {
-        case GV_OP_ADD: BINARY_LOOP(float, y[i] = a + b); break;
-        case GV_OP_SUB: BINARY_LOOP(float, y[i] = a - b); break;
-        case GV_OP_MUL: BINARY_LOOP(float, y[i] = a * b); break;
-        case GV_OP_DIV: BINARY_LOOP(float, y[i] = a / b); break;
-        case GV_OP_POW: BINARY_LOOP(float, y[i] = powf(a, b)); break;
-        case GV_OP_MAX: BINARY_LOOP(float, y[i] = (a > b || isnan(a)) ? a : b); break;
-        default: BINARY_LOOP(float, y[i] = (a < b || isnan(a)) ? a : b); break;
+#define X(OP, EXPR) \
+    case OP: BINARY_LOOP(float, y[i] = (EXPR)); break;
+            GV_BINARY_F32_OPS(X)
+#undef X
+        default: break;
         }
     } else if (dt == GV_F64) {
         double *y = out;
         switch (n->op) {
-        case GV_OP_ADD: BINARY_LOOP(double, y[i] = a + b); break;
-        case GV_OP_SUB: BINARY_LOOP(double, y[i] = a - b); break;
-        case GV_OP_MUL: BINARY_LOOP(double, y[i] = a * b); break;
-        case GV_OP_DIV: BINARY_LOOP(double, y[i] = a / b); break;
-        case GV_OP_POW: BINARY_LOOP(double, y[i] = pow(a, b)); break;
-        case GV_OP_MAX: BINARY_LOOP(double, y[i] = (a > b || isnan(a)) ? a : b); break;
-        default: BINARY_LOOP(double, y[i] = (a < b || isnan(a)) ? a : b); break;
+#define X(OP, EXPR) \
+    case OP: BINARY_LOOP(double, y[i] = (EXPR)); break;
+            GV_BINARY_F64_OPS(X)
+#undef X
+        default: break;
         }
     } else { /* integers, wrapping as two's complement at the dtype's width like XLA */
         bool uns = gv_dtype_is_unsigned(dt);

@@ -40,7 +40,10 @@ static gv_status diff_leaf(const char *path, const gv_tree *leaf, void *ud) {
     diff_ctx *c = ud;
     gv_tensor *o = gv_tree_contains(c->other, path) ? gv_tree_get_tensor(c->other, path) : NULL;
     const gv_tensor *t = gv_tree_leaf_tensor(leaf);
-    if ((!o || !t || !gv_tensor_equal(o, t)) && !c->differ++ && c->first)
+    /* bits, not values: NaN equals the same NaN, and -0 differs from 0 */
+    bool same = o && t && gv_tensor_dtype(o) == gv_tensor_dtype(t) && gv_tensor_same_shape(o, t) &&
+                memcmp(gv_tensor_data_const(o), gv_tensor_data_const(t), gv_tensor_nbytes(t)) == 0;
+    if (!same && !c->differ++ && c->first)
         snprintf(c->first, c->len, "%s", path);
     return GV_OK;
 }
