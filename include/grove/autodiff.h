@@ -18,6 +18,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 /* jax.value_and_grad(f, argnums=argnum, has_aux=has_aux).
  * f's output must be a float scalar leaf, or with has_aux a container of
  * two children (loss, aux) whose first is a float scalar leaf.
@@ -42,6 +44,8 @@ gv_fn *gv_vjp(const gv_fn *f, const char *wrt);
  * returns (f's outputs, tangents of the outputs). Enough for
  * Hessian-vector products: jvp of a gradient function. */
 gv_fn *gv_jvp(const gv_fn *f, const char *wrt);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

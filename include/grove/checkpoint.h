@@ -19,6 +19,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 /* ---- one tree <-> one file (Orbax's Checkpointer) ---- */
 
 /* Save a tree of tensors to path (the file must not exist unless force).
@@ -84,6 +86,8 @@ int64_t gv_checkpoint_manager_best_step(gv_checkpoint_manager *m);
 gv_tree *gv_checkpoint_manager_restore(gv_checkpoint_manager *m, int64_t step,
                                        const char *item_name, const gv_tree *target);
 gv_status gv_checkpoint_manager_delete(gv_checkpoint_manager *m, int64_t step);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 typedef struct gv_plan gv_plan;
 
 typedef struct gv_plan_options {
@@ -81,6 +83,8 @@ void gv_jit_free(gv_jit *jit);
 gv_status gv_jit_call(gv_jit *jit, const gv_tree *inputs, gv_tree **outputs);
 /* How many times a new input signature was traced and compiled. */
 int gv_jit_num_compiles(const gv_jit *jit);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 /* ---- IDX files ---- */
 
 /* Read an unsigned-byte IDX file (plain or .gz). Returns a new uint8 tensor
@@ -106,6 +108,8 @@ gv_status gv_loader_seek(gv_loader *l, int64_t epoch, int64_t index);
 /* Where the next gv_loader_next call reads. */
 void gv_loader_position(const gv_loader *l, int64_t *epoch, int64_t *index);
 int64_t gv_loader_batches_per_epoch(const gv_loader *l);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -29,6 +29,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 typedef struct gv_graph gv_graph;
 
 /* A symbolic array: a node of a graph under construction. Plain value, no
@@ -119,6 +121,8 @@ gv_status gv_tree_set_value(gv_tree *tree, const char *path, gv_value v);
 gv_value gv_tree_get_value(const gv_tree *tree, const char *path);
 /* The value of a value leaf (invalid otherwise). */
 gv_value gv_tree_leaf_value(const gv_tree *leaf);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 /* Write a uint8 tensor [H, W] (grayscale) or [H, W, 3] (RGB) as an 8-bit
  * PNG. Errors: GV_ERR_ARG/GV_ERR_DTYPE/GV_ERR_SHAPE for the tensor,
  * GV_ERR_EXISTS unless force, GV_ERR_NOT_FOUND for a missing directory,
@@ -35,6 +37,8 @@ gv_tensor *gv_png_read(const char *path);
  * a pixel is round(255 * v). */
 gv_tensor *gv_image_grid(const gv_tensor *images, int64_t nrow, int64_t h, int64_t w,
                          int64_t padding);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 typedef enum gv_fan_mode { GV_FAN_IN, GV_FAN_OUT, GV_FAN_AVG, GV_FAN_GEO_AVG } gv_fan_mode;
 
 typedef enum gv_distribution {
@@ -66,6 +68,8 @@ gv_status gv_compute_fans(int rank, const int64_t *shape, int in_axis, int out_a
  * or bad initialiser fields. */
 gv_tensor *gv_initializer_sample(const gv_initializer *init, gv_prng_impl impl, gv_key key,
                                  int rank, const int64_t *shape);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 typedef struct gv_scope gv_scope;
 
 /* A call function: args is a tuple of values (gv_args_get), returns a new
@@ -184,6 +186,8 @@ typedef struct gv_feedforward_cfg {
     bool drop_last_activation;
 } gv_feedforward_cfg;
 extern const gv_module_type gv_FeedForward;
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 /* ---- creation ----------------------------------------------------------- */
 gv_value gv_constant(gv_graph *g, const gv_tensor *t);   /* copies t's data */
 gv_value gv_full(gv_graph *g, gv_dtype dtype, int rank, const int64_t *shape, double value);
@@ -121,6 +123,8 @@ gv_value gv_random_truncated_normal_op(gv_prng_impl impl, gv_value key, float lo
                                        float upper, int rank, const int64_t *shape);
 gv_value gv_random_bernoulli_op(gv_prng_impl impl, gv_value key, float p, int rank,
                                 const int64_t *shape);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

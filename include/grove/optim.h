@@ -81,6 +81,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 /* ---- schedules (optax.schedules) ---------------------------------------- */
 
 /* A schedule maps the int32 step count (a traced scalar) to a float32 scalar
@@ -253,6 +255,8 @@ gv_value gv_softmax_cross_entropy_with_integer_labels_axes(gv_value logits, gv_v
  * (stable for |x| large); labels cast to the logits' dtype (soft labels
  * allowed). */
 gv_value gv_sigmoid_binary_cross_entropy(gv_value logits, gv_value labels);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

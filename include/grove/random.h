@@ -23,6 +23,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 typedef struct gv_key {
     uint32_t k[2];
 } gv_key;
@@ -95,6 +97,8 @@ gv_key gv_fold_in_static(gv_key key, const gv_fold_part *parts, size_t nparts,
 
 /* SHA-1 of a byte string (20 bytes out). */
 void gv_sha1(const void *data, size_t len, uint8_t digest[20]);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 typedef enum gv_status {
     GV_OK = 0,
     GV_ERR_ARG,         /* invalid argument: NULL, negative dim, bad axis, ... */
@@ -40,6 +42,8 @@ void gv_clear_error(void);
 
 /* A short constant name for a status ("GV_ERR_SHAPE"). */
 const char *gv_status_name(gv_status status);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -20,6 +20,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 /* Element types. The numbering leaves room for f16/bf16 storage types. */
 typedef enum gv_dtype {
     GV_BOOL = 0,
@@ -130,6 +132,8 @@ char *gv_tensor_repr(const gv_tensor *t, const gv_print_options *opts);
 char *gv_tensor_str(const gv_tensor *t, const gv_print_options *opts);
 /* Write gv_tensor_repr(t) and a newline to f. */
 gv_status gv_tensor_print(FILE *f, const gv_tensor *t);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

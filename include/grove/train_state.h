@@ -16,6 +16,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 /* TrainState.create(apply_fn, params, tx): step 0, params (tensors shared
  * with the given tree), opt_state = tx.init(params). A new tree the caller
  * frees, NULL with the error set. */
@@ -28,6 +30,8 @@ gv_tree *gv_train_state_create(gv_transform *tx, const gv_tree *params);
  * values; extra fields copied through), NULL after a trace error. */
 gv_tree *gv_train_state_apply_gradients(gv_graph *g, const gv_transform *tx,
                                         const gv_tree *state, const gv_tree *grads);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -74,6 +74,8 @@
 extern "C" {
 #endif
 
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
 typedef struct gv_tree gv_tree;
 typedef struct gv_treedef gv_treedef;
 
@@ -350,6 +352,8 @@ char *gv_tree_repr_shapes(const gv_tree *tree);
  *   Total Parameters: 36 (144 B)
  * Each line ends in '\n' with no trailing spaces. Caller frees. */
 char *gv_tree_summary(const gv_tree *tree);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

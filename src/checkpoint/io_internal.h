@@ -42,7 +42,10 @@ gv_status gv_atomic_write_file(const char *path, const void *const *chunks, cons
 /* Replacements for write(2) and fsync(2) used by gv_atomic_write_file; NULL
  * members mean the real call. Set errno and return -1 to simulate a failure
  * (e.g. ENOSPC after some bytes). Not thread-safe: set it only while no save
- * is running, and reset it with gv_atomic_io_set_hooks(NULL). */
+ * is running, and reset it with gv_atomic_io_set_hooks(NULL).
+ * Defined only in the build of atomic_write.c with GROVE_IO_HOOKS, which the
+ * test programs link (tests/CMakeLists.txt); libgrove.a and libgrove.so have
+ * no hooks, so library code calling this fails to link. */
 typedef struct gv_atomic_io_hooks {
     ssize_t (*write)(int fd, const void *buf, size_t count, void *userdata);
     int (*fsync)(int fd, void *userdata);
