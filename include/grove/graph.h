@@ -84,6 +84,12 @@ char *gv_fn_dump_dot(const gv_fn *fn);
 
 /* ---- values ------------------------------------------------------------- */
 
+/* Queries. On an invalid value (gv_invalid, the result of a failed op, a
+ * value of no graph) they return GV_DTYPE_INVALID, rank -1, shape NULL,
+ * size -1 and dim -1, and record GV_ERR_ARG: as the graph's sticky error
+ * (a no-op if the graph has already failed, the usual reason for an invalid
+ * value), or with gv_error if the value has no graph. gv_value_ok never
+ * records an error. */
 bool gv_value_ok(gv_value v);
 gv_dtype gv_value_dtype(gv_value v);
 int gv_value_rank(gv_value v);

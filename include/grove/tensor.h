@@ -22,8 +22,11 @@ extern "C" {
 
 #pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
 
-/* Element types. The numbering leaves room for f16/bf16 storage types. */
+/* Element types. The numbering leaves room for f16/bf16 storage types.
+ * GV_DTYPE_INVALID is no element type: gv_value_dtype's answer for an
+ * invalid value; every function taking a dtype refuses it. */
 typedef enum gv_dtype {
+    GV_DTYPE_INVALID = -1,
     GV_BOOL = 0,
     GV_U8 = 1,
     GV_U16 = 2,

@@ -22,6 +22,7 @@ static gv_status backprop(gv_graph *g, const int32_t *roots, const gv_value *see
         ct[id] = ct[id] < 0 ? seeds[r].id : gv_add((gv_value){g, ct[id]}, seeds[r]).id;
         if (id > top) top = id;
     }
+    if (g->status != GV_OK) return g->status; /* a seed that could not be made */
     for (int32_t i = top; i >= 0; i--) {
         if (ct[i] < 0) continue;
         gv_node nd = g->nodes[i]; /* a copy: the node array may move as we append */
@@ -124,31 +125,37 @@ fail:
 }
 
 /* Path of a subtree of the input tree relative to f->inputs, so the same
- * subtree can be found in a clone. */
-static gv_status path_of(const gv_tree *root, const gv_tree *sub, char **out) {
+ * subtree can be found in a clone. *out is NULL (with GV_OK) when sub is not
+ * under root; an allocation failure is an error, not "not here". */
+static gv_status find_path(const gv_tree *root, const gv_tree *sub, char **out) {
+    *out = NULL;
     if (root == sub) {
         *out = strdup("");
         return *out ? GV_OK : gv_error(GV_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < gv_tree_num_children(root); i++) {
-        const gv_tree *c = gv_tree_child(root, i);
         char *rest = NULL;
-        if (path_of(c, sub, &rest) == GV_OK && rest) {
-            const char *key = gv_tree_key(root, i);
-            size_t n = strlen(key) + strlen(rest) + 2;
-            *out = malloc(n);
-            if (!*out) {
-                free(rest);
-                return gv_error(GV_ERR_NOMEM, "out of memory");
-            }
-            snprintf(*out, n, rest[0] ? "%s/%s" : "%s%s", key, rest);
-            free(rest);
-            return GV_OK;
-        }
+        gv_status st = find_path(gv_tree_child(root, i), sub, &rest);
+        if (st != GV_OK) return st;
+        if (!rest) continue;
+        *out = rest[0] ? gv_tree_path_join(gv_tree_key(root, i), rest) : strdup(gv_tree_key(root, i));
         free(rest);
+        return *out ? GV_OK : gv_error(GV_ERR_NOMEM, "out of memory");
     }
-    *out = NULL;
-    return GV_ERR_NOT_FOUND;
+    return GV_OK;
+}
+
+static gv_status path_of(const gv_tree *root, const gv_tree *sub, char **out) {
+    gv_status st = find_path(root, sub, out);
+    if (st == GV_OK && !*out) /* select_arg returns a subtree of root */
+        return gv_error(GV_ERR_INTERNAL, "the differentiated argument is not in the inputs");
+    return st;
+}
+
+/* (a, b), consuming both; NULL (the error set) if either is NULL or the
+ * tuple cannot be made. */
+static gv_tree *pair(gv_tree *a, gv_tree *b) {
+    return gv_tree_tuple_take(2, (gv_tree *[]){a, b});
 }
 
 typedef enum { WANT_VALUE_AND_GRAD, WANT_GRAD } grad_mode;
@@ -166,7 +173,10 @@ static gv_fn *make_grad(const gv_fn *f, int argnum, const char *wrt, bool has_au
         return NULL;
     }
     char *arg_path = NULL;
-    if (path_of(f->inputs, arg, &arg_path) != GV_OK) return NULL;
+    if (path_of(f->inputs, arg, &arg_path) != GV_OK) {
+        gv_error_prefix("%s: ", what);
+        return NULL;
+    }
     /* the loss: a float scalar leaf, or child 0 of (loss, aux) */
     const gv_tree *loss_leaf = f->outputs, *aux = NULL;
     if (has_aux) {
@@ -210,26 +220,24 @@ static gv_fn *make_grad(const gv_fn *f, int argnum, const char *wrt, bool has_au
         gv_error_prefix("%s: ", what);
         goto fail;
     }
-    out = gv_tree_new_tuple();
-    if (!out) goto fail;
-    gv_tree *value_part = has_aux ? gv_tree_new_tuple() : gv_tree_new_value_leaf(L);
-    if (has_aux) {
-        gv_tree_append(value_part, gv_tree_new_value_leaf(L));
-        gv_tree_append(value_part, gv_tree_rebuild_indexed(aux, rebind_leaf, g));
+    /* value_and_grad: (loss, grads) or ((loss, aux), grads); grad: grads or
+     * (grads, aux). pair() consumes its parts, failed or not. */
+    gv_tree *aux_part = has_aux ? gv_tree_rebuild_indexed(aux, rebind_leaf, g) : NULL;
+    if (has_aux && !aux_part) {
+        gv_error_prefix("%s: aux: ", what);
+        goto fail;
     }
     if (mode == WANT_VALUE_AND_GRAD) {
-        gv_tree_append(out, value_part);
-        gv_tree_append(out, grads);
-    } else if (has_aux) { /* (grads, aux) */
-        gv_tree_append(out, grads);
-        gv_tree_append(out, gv_tree_pop(value_part, "1"));
-        gv_tree_free(value_part);
+        gv_tree *loss_part = gv_tree_new_value_leaf(L);
+        out = pair(has_aux ? pair(loss_part, aux_part) : loss_part, grads);
     } else {
-        gv_tree_free(value_part);
-        gv_tree_free(out);
-        out = grads;
+        out = has_aux ? pair(grads, aux_part) : grads;
     }
     grads = NULL;
+    if (!out) {
+        gv_error_prefix("%s: ", what);
+        goto fail;
+    }
     if (gv_fn_set_outputs(c, out) != GV_OK) goto fail;
     gv_tree_free(out);
     free(ct);
@@ -294,14 +302,6 @@ static gv_tree *ct_example(const gv_tree *leaf, size_t index, void *ud) {
     return l;
 }
 
-static gv_tree *pair(gv_tree *a, gv_tree *b) {
-    gv_tree *t = gv_tree_new_tuple();
-    if (!t || !a || !b || gv_tree_append(t, a) != GV_OK || gv_tree_append(t, b) != GV_OK) {
-        gv_tree_free(t), gv_tree_free(a), gv_tree_free(b);
-        return NULL;
-    }
-    return t;
-}
 
 gv_fn *gv_vjp(const gv_fn *f, const char *wrt) {
     if (!f) {
@@ -391,7 +391,11 @@ static gv_tree *zero_value(const gv_tree *leaf, size_t index, void *ud) {
     zeros_ctx *z = ud;
     gv_value o = gv_tree_leaf_value(leaf);
     gv_value v = gv_full(z->g, gv_value_dtype(o), gv_value_rank(o), gv_value_shape(o), 0.0);
-    return gv_value_ok(v) ? gv_tree_new_value_leaf(v) : NULL;
+    if (!gv_value_ok(v)) {
+        gv_error(gv_graph_status(z->g), "%s", gv_graph_error(z->g));
+        return NULL;
+    }
+    return gv_tree_new_value_leaf(v);
 }
 
 static gv_tree *jvp_trace(gv_graph *g, const gv_tree *in, void *ud) {

@@ -8,6 +8,7 @@
 /* One heap buffer per thread: messages have no fixed length limit. */
 static _Thread_local char *err_msg;
 static _Thread_local gv_status err_status;
+static _Thread_local unsigned long long err_count;
 
 /* err_msg = format(fmt, ap) followed by tail (tail may be NULL). */
 static void store(const char *fmt, va_list ap, const char *tail) {
@@ -33,6 +34,7 @@ gv_status gv_error(gv_status status, const char *fmt, ...) {
     store(fmt, ap, NULL);
     va_end(ap);
     err_status = status;
+    err_count++;
     return status;
 }
 
@@ -56,6 +58,22 @@ void gv_clear_error(void) {
     free(err_msg);
     err_msg = NULL;
     err_status = GV_OK;
+}
+
+unsigned long long gv_error_count(void) { return err_count; }
+
+gv_error_saved gv_error_save(void) {
+    gv_error_saved s = {err_msg, err_status};
+    err_msg = NULL;
+    err_status = GV_OK;
+    return s;
+}
+
+void gv_error_restore(gv_error_saved *saved) {
+    free(err_msg);
+    err_msg = saved->msg;
+    err_status = saved->status;
+    saved->msg = NULL;
 }
 
 const char *gv_status_name(gv_status s) {

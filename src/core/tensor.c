@@ -9,6 +9,7 @@ enum { GV_ALIGN = 64 };
 
 size_t gv_dtype_size(gv_dtype d) {
     switch (d) {
+    case GV_DTYPE_INVALID: break; /* refused by every caller before this */
     case GV_BOOL: case GV_U8: return 1;
     case GV_U16: return 2;
     case GV_U32: case GV_I32: case GV_F32: return 4;
@@ -101,6 +102,7 @@ static gv_tensor *tensor_alloc(const char *what, gv_dtype dtype, int rank,
 
 double gv_load_f64(gv_dtype d, const void *p, int64_t i) {
     switch (d) {
+    case GV_DTYPE_INVALID: break; /* refused by every caller before this */
     case GV_BOOL: return ((const uint8_t *)p)[i] != 0;
     case GV_U8: return ((const uint8_t *)p)[i];
     case GV_U16: return ((const uint16_t *)p)[i];
@@ -135,6 +137,7 @@ static uint64_t to_u64(double v, double hi) {
 
 void gv_store_f64(gv_dtype d, void *p, int64_t i, double v) {
     switch (d) {
+    case GV_DTYPE_INVALID: break; /* refused by every caller before this */
     case GV_BOOL: ((uint8_t *)p)[i] = v != 0; break;
     case GV_U8: ((uint8_t *)p)[i] = (uint8_t)to_u64(v, 18446744073709549568.0); break;
     case GV_U16: ((uint16_t *)p)[i] = (uint16_t)to_u64(v, 18446744073709549568.0); break;
@@ -401,6 +404,7 @@ gv_tensor *gv_tensor_cast(const gv_tensor *t, gv_dtype dtype) {
             uint64_t u = ((const uint64_t *)src)[i];
             int64_t s = ((const int64_t *)src)[i];
             switch (dtype) {
+            case GV_DTYPE_INVALID: break; /* refused by every caller before this */
             case GV_U64: case GV_I64: ((uint64_t *)dst)[i] = u; break;
             case GV_U32: case GV_I32: ((uint32_t *)dst)[i] = (uint32_t)u; break;
             case GV_U16: ((uint16_t *)dst)[i] = (uint16_t)u; break;

@@ -161,6 +161,7 @@ gv_graph *gv_graph_of(const char *op, const gv_value *xs, int n) {
 }
 
 char *gv_shape_str(int rank, const int64_t *shape) {
+    if (rank < 0 || (rank > 0 && !shape)) return strdup("[?]"); /* an invalid value */
     size_t cap = 3 + (size_t)rank * 21;
     char *s = malloc(cap);
     if (!s) return NULL;
@@ -238,22 +239,38 @@ gv_value gv_emit(gv_graph *g, const gv_node_spec *spec) {
 
 /* ---- value queries ---- */
 
-gv_dtype gv_value_dtype(gv_value v) {
-    return gv_value_ok(v) ? v.graph->nodes[v.id].dtype : GV_F32;
+/* The node of v, or NULL with the error recorded (see graph.h). */
+static const gv_node *query(const char *what, gv_value v) {
+    if (gv_value_ok(v)) return &v.graph->nodes[v.id];
+    if (!v.graph)
+        gv_error(GV_ERR_ARG, "%s: the value belongs to no graph (an invalid value)", what);
+    else
+        gv_graph_fail(v.graph, GV_ERR_ARG, "%s: value %d is not a valid value of this graph",
+                      what, (int)v.id);
+    return NULL;
 }
-int gv_value_rank(gv_value v) { return gv_value_ok(v) ? v.graph->nodes[v.id].rank : 0; }
+
+gv_dtype gv_value_dtype(gv_value v) {
+    const gv_node *n = query("gv_value_dtype", v);
+    return n ? n->dtype : GV_DTYPE_INVALID;
+}
+int gv_value_rank(gv_value v) {
+    const gv_node *n = query("gv_value_rank", v);
+    return n ? n->rank : -1;
+}
 const int64_t *gv_value_shape(gv_value v) {
-    return gv_value_ok(v) ? v.graph->nodes[v.id].shape : NULL;
+    const gv_node *n = query("gv_value_shape", v);
+    return n ? n->shape : NULL;
 }
 int64_t gv_value_size(gv_value v) {
-    if (!gv_value_ok(v)) return 0;
-    const gv_node *n = &v.graph->nodes[v.id];
+    const gv_node *n = query("gv_value_size", v);
+    if (!n) return -1;
     int64_t s = 1;
     for (int i = 0; i < n->rank; i++) s *= n->shape[i];
     return s;
 }
 int64_t gv_dim(gv_value v, int axis) {
-    if (!gv_value_ok(v)) return -1;
+    if (!query("gv_dim", v)) return -1;
     const gv_node *n = &v.graph->nodes[v.id];
     int a = axis < 0 ? axis + n->rank : axis;
     if (a < 0 || a >= n->rank) {

@@ -103,6 +103,7 @@ void gv_matmul_kernel(const gv_node *n, const gv_node *const *ins, const void *c
 
 /* Swap the last two axes. */
 static gv_value mT(gv_value x) {
+    if (!gv_value_ok(x)) return x; /* an earlier op of the VJP failed */
     int r = gv_value_rank(x);
     int perm[r];
     for (int i = 0; i < r; i++) perm[i] = i;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "ops_internal.h"
 
 /* ---- reshape: the node's shape was given in the spec (-1 resolved by the
@@ -302,6 +303,7 @@ void gv_slice_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value 
     for (int i = 0; i < r; i++) {
         int64_t str = n->attr[2 * r + i];
         if (str == 1) continue;
+        if (!gv_value_ok(v)) return; /* the graph has failed: the error stands */
         int rv = gv_value_rank(v);
         int64_t shape[rv + 1], lo[rv + 1], hi[rv + 1];
         for (int j = 0, k = 0; j <= rv; j++) {
@@ -317,6 +319,7 @@ void gv_slice_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value 
         }
         v = gv_reshape(v, rv, flat);
     }
+    if (!gv_value_ok(v)) return;
     int64_t lo[r > 0 ? r : 1], hi[r > 0 ? r : 1];
     for (int i = 0; i < r; i++) {
         lo[i] = n->attr[i];
@@ -434,12 +437,16 @@ gv_status gv_split_equal(gv_value x, int n, int axis, gv_value *out) {
     if (!out || n < 1) {
         if (x.graph) gv_graph_fail(x.graph, GV_ERR_ARG, "split: %d parts (need >= 1)%s", n,
                                    out ? "" : " or out is NULL");
+        else gv_error(GV_ERR_ARG, "split: %d parts (need >= 1)%s", n, out ? "" : " or out is NULL");
         for (int i = 0; out && i < n; i++) out[i] = gv_invalid(x.graph);
         return GV_ERR_ARG;
     }
     if (!gv_value_ok(x)) {
+        /* usually an earlier op failed and its error stands; else this records one */
+        if (x.graph) gv_graph_fail(x.graph, GV_ERR_ARG, "split: the operand is not a valid value");
+        else gv_error(GV_ERR_ARG, "split: the operand belongs to no graph (an invalid value)");
         for (int i = 0; i < n; i++) out[i] = x;
-        return GV_ERR_ARG;
+        return x.graph ? gv_graph_status(x.graph) : GV_ERR_ARG;
     }
     int a;
     int64_t len = 0;

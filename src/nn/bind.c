@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "grove/nn.h"
+#include "tree/tree_internal.h"
 
 /* One jit per method called: a bound module traces and compiles once per
  * method and input signature (gv_jit's cache), then reruns the plan. */
@@ -101,18 +102,15 @@ gv_status gv_bound_call(gv_bound *b, const char *method, const gv_tree *args,
                         b->m.type->name, method);
     bound_method *bm = method_slot(b, method);
     if (!bm) return gv_error(GV_ERR_NOMEM, "gv_bound_call: out of memory");
-    gv_tree *in = gv_tree_new_tuple(), *res = NULL;
-    gv_status st = GV_ERR_NOMEM;
-    if (in && gv_tree_append(in, gv_tree_clone(b->variables)) == GV_OK &&
-        gv_tree_append(in, gv_tree_clone(args)) == GV_OK &&
-        gv_tree_append(in, rngs ? gv_tree_clone(rngs) : gv_tree_new_dict()) == GV_OK)
-        st = gv_jit_call(bm->jit, in, &res);
+    gv_tree *in = gv_tree_tuple_take(3, (gv_tree *[]){gv_tree_clone(b->variables),
+        gv_tree_clone(args), rngs ? gv_tree_clone(rngs) : gv_tree_new_dict()});
+    gv_tree *res = NULL;
+    gv_status st = in ? gv_jit_call(bm->jit, in, &res) : gv_last_status();
     if (st == GV_OK) {
         *out = gv_tree_copy(res); /* the jit's outputs are reused by the next call */
         if (!*out) st = gv_last_status();
-    } else if (gv_last_status() != GV_OK) {
-        gv_error_prefix("gv_bound_call(%s): ", b->m.type->name);
     }
+    if (st != GV_OK) gv_error_prefix("gv_bound_call(%s): ", b->m.type->name);
     gv_tree_free(in);
     return st;
 }
@@ -132,10 +130,13 @@ gv_bound *gv_bound_child(const gv_bound *b, const char *name, const gv_module *c
     if (!sub) return NULL;
     for (size_t i = 0; i < gv_tree_num_children(b->variables); i++) {
         const char *coll = gv_tree_key(b->variables, i);
-        const gv_tree *part = gv_tree_child_by_key(gv_tree_child(b->variables, i), name);
-        gv_clear_error();
-        if (part && gv_tree_insert(sub, coll, gv_tree_clone(part)) != GV_OK) {
+        /* a collection without this child is skipped: a quiet lookup */
+        const gv_tree *part = strchr(name, '/') ? NULL
+                              : gv_tree_find(gv_tree_child(b->variables, i), name);
+        gv_tree *copy = part ? gv_tree_clone(part) : NULL;
+        if (part && (!copy || gv_tree_insert(sub, coll, copy) != GV_OK)) {
             gv_tree_free(sub);
+            gv_error_prefix("gv_bound_child(%s): ", name);
             return NULL;
         }
     }

@@ -123,44 +123,52 @@ static char *var_path(const gv_scope *s, const char *collection, const char *nam
     return p;
 }
 
-/* The scope path's parts plus the counter, as fold_in_static parts. */
-static uint32_t rng_word(const gv_scope *s, uint64_t count) {
+/* The scope path's parts plus the counter, as fold_in_static parts. False
+ * (the graph failed) when out of memory: a key made without the path would
+ * be silently wrong. */
+static bool rng_word(const gv_scope *s, uint64_t count, uint32_t *out) {
     int np = 1;
     for (const char *c = s->path; *c; c++) np += *c == '/';
     if (!s->path[0]) np = 0;
-    gv_fold_part parts[np + 1];
+    gv_fold_part *parts = malloc((size_t)(np + 1) * sizeof *parts);
     char *copy = strdup(s->path);
+    if (!parts || !copy) {
+        free(parts), free(copy);
+        gv_graph_fail(s->root->g, GV_ERR_NOMEM, "%s: out of memory deriving an rng key",
+                      s->path[0] ? s->path : "<root>");
+        return false;
+    }
     int k = 0;
-    if (copy && np) {
+    if (np) {
         char *save = NULL;
         for (char *tok = strtok_r(copy, "/", &save); tok; tok = strtok_r(NULL, "/", &save))
             parts[k++] = (gv_fold_part){tok, 0};
     }
     parts[k++] = (gv_fold_part){NULL, count};
-    uint32_t w = gv_fold_static_word(parts, (size_t)k, false);
-    free(copy);
-    return w;
+    *out = gv_fold_static_word(parts, (size_t)k, false);
+    free(parts), free(copy);
+    return true;
 }
 
-static bool next_count(gv_scope *s, const char *stream, uint64_t *out) {
+/* The next make_rng count of a stream and its fold_in word. */
+static bool next_word(gv_scope *s, const char *stream, uint32_t *word) {
     uint64_t *c = counter_slot(&s->rng, stream);
     if (!c) {
-        gv_graph_fail(s->root->g, GV_ERR_NOMEM, "out of memory");
+        gv_graph_fail(s->root->g, GV_ERR_NOMEM, "%s: out of memory counting rng stream '%s'",
+                      s->path[0] ? s->path : "<root>", stream);
         return false;
     }
-    *out = ++*c;
-    return true;
+    return rng_word(s, ++*c, word);
 }
 
 gv_value gv_make_rng(gv_scope *s, const char *stream) {
     gv_graph *g = s->root->g;
     if (!stream) stream = "params";
-    const gv_tree *key_leaf = s->root->rngs ? gv_tree_child_by_key(s->root->rngs, stream) : NULL;
-    gv_clear_error();
+    /* a quiet lookup: a missing stream is an answer (fall back), not an error */
+    const gv_tree *key_leaf = strchr(stream, '/') ? NULL : gv_tree_find(s->root->rngs, stream);
     if (!key_leaf && strcmp(stream, "params") != 0) { /* Flax >= 0.8.2: fall back to params */
         stream = "params";
-        key_leaf = s->root->rngs ? gv_tree_child_by_key(s->root->rngs, "params") : NULL;
-        gv_clear_error();
+        key_leaf = gv_tree_find(s->root->rngs, "params");
     }
     gv_value key;
     if (key_leaf) {
@@ -172,9 +180,9 @@ gv_value gv_make_rng(gv_scope *s, const char *stream) {
                       "(pass rngs={'%s': key})", stream, s->path[0] ? s->path : "<root>", stream);
         return gv_invalid(g);
     }
-    uint64_t n;
-    if (!next_count(s, stream, &n)) return gv_invalid(g);
-    return gv_random_fold_in(key, rng_word(s, n));
+    uint32_t word;
+    if (!next_word(s, stream, &word)) return gv_invalid(g);
+    return gv_random_fold_in(key, word);
 }
 
 gv_value gv_param(gv_scope *s, const char *name, gv_initializer init, int rank,
@@ -184,15 +192,16 @@ gv_value gv_param(gv_scope *s, const char *name, gv_initializer init, int rank,
     if (!g || gv_graph_status(g) != GV_OK) return gv_invalid(g);
     char *path = var_path(s, "params", name);
     if (!path) {
-        gv_graph_fail(g, GV_ERR_NOMEM, "out of memory");
+        gv_graph_fail(g, GV_ERR_NOMEM, "param %s in %s: out of memory", name,
+                      s->path[0] ? s->path : "<root>");
         return gv_invalid(g);
     }
     gv_value v = gv_invalid(g);
     if (r->init) {
         /* self.param: one make_rng('params') per param, then init(key, shape) */
-        uint64_t n;
-        if (!next_count(s, "params", &n)) goto done;
-        gv_key key = gv_fold_in(r->params_key, rng_word(s, n));
+        uint32_t word;
+        if (!next_word(s, "params", &word)) goto done;
+        gv_key key = gv_fold_in(r->params_key, word);
         gv_tensor *t = gv_initializer_sample(&init, r->impl, key, rank, shape);
         if (!t) {
             gv_graph_fail(g, gv_last_status(), "%s: %s", path, gv_last_error());
@@ -204,8 +213,7 @@ gv_value gv_param(gv_scope *s, const char *name, gv_initializer init, int rank,
             v = gv_constant(g, t);
         gv_tensor_free(t);
     } else {
-        const gv_tree *leaf = r->variables ? gv_tree_get(r->variables, path) : NULL;
-        gv_clear_error();
+        const gv_tree *leaf = gv_tree_find(r->variables, path); /* absent: reported below */
         if (!leaf || gv_tree_leaf_kind(leaf) != GV_LEAF_VALUE) {
             gv_graph_fail(g, GV_ERR_NOT_FOUND, "param %s not found in the variables (apply "
                           "needs the params that init made for this module)", path);
@@ -233,7 +241,8 @@ gv_value gv_perturb(gv_scope *s, const char *name, gv_value x) {
     if (!gv_value_ok(x)) return x;
     char *path = var_path(s, "perturbations", name);
     if (!path) {
-        gv_graph_fail(r->g, GV_ERR_NOMEM, "out of memory");
+        gv_graph_fail(r->g, GV_ERR_NOMEM, "perturb %s in %s: out of memory", name,
+                      s->path[0] ? s->path : "<root>");
         return gv_invalid(r->g);
     }
     gv_value out = x;
@@ -243,8 +252,8 @@ gv_value gv_perturb(gv_scope *s, const char *name, gv_value x) {
             gv_graph_fail(r->g, gv_last_status(), "perturb %s: %s", path, gv_last_error());
         gv_tensor_free(z);
     } else {
-        const gv_tree *leaf = r->variables ? gv_tree_get(r->variables, path) : NULL;
-        gv_clear_error();
+        /* no perturbation given is the usual case: x passes through */
+        const gv_tree *leaf = gv_tree_find(r->variables, path);
         if (leaf) out = gv_add(x, gv_tree_leaf_value(leaf));
     }
     free(path);
@@ -254,12 +263,15 @@ gv_value gv_perturb(gv_scope *s, const char *name, gv_value x) {
 /* The scope of a child: an explicit name is reused on re-entry (a setup
  * submodule called twice keeps its counters); auto names count per type. */
 static gv_scope *child_scope(gv_scope *s, const char *name, const char *type) {
-    char buf[256];
+    char *auto_name = NULL;
     if (!name) {
         uint64_t *c = counter_slot(&s->auto_names, type);
         if (!c) return NULL;
-        snprintf(buf, sizeof buf, "%.200s_%llu", type, (unsigned long long)(*c)++);
-        name = buf;
+        size_t n = strlen(type) + 22; /* "_" + a uint64 + NUL */
+        auto_name = malloc(n);
+        if (!auto_name) return NULL;
+        snprintf(auto_name, n, "%s_%llu", type, (unsigned long long)(*c)++);
+        name = auto_name;
     } else {
         for (int i = 0; i < s->nkids; i++) {
             const char *p = strrchr(s->kids[i]->path, '/');
@@ -267,6 +279,7 @@ static gv_scope *child_scope(gv_scope *s, const char *name, const char *type) {
         }
     }
     gv_scope *c = scope_new(s->root, s, name);
+    free(auto_name);
     if (!c) return NULL;
     if (s->nkids == s->capkids) {
         int cap = s->capkids ? 2 * s->capkids : 4;
@@ -308,7 +321,8 @@ gv_tree *gv_scope_call(gv_scope *s, const char *name, const gv_module *child, co
     }
     gv_scope *c = child_scope(s, name, child->type->name);
     if (!c) {
-        gv_graph_fail(g, GV_ERR_NOMEM, "out of memory");
+        gv_graph_fail(g, GV_ERR_NOMEM, "%s: out of memory making the scope of child %s",
+                      s->path[0] ? s->path : "<root>", name ? name : child->type->name);
         return NULL;
     }
     const char *leaf = strrchr(c->path, '/');
@@ -340,13 +354,9 @@ gv_value gv_args_get(const gv_tree *args, int i) {
 }
 
 static gv_tree *tuple_of(const gv_value *v, int n) {
-    gv_tree *t = gv_tree_new_tuple();
-    for (int i = 0; t && i < n; i++)
-        if (gv_tree_append(t, gv_tree_new_value_leaf(v[i])) != GV_OK) {
-            gv_tree_free(t);
-            return NULL;
-        }
-    return t;
+    gv_tree *kids[3];
+    for (int i = 0; i < n; i++) kids[i] = gv_tree_new_value_leaf(v[i]);
+    return gv_tree_tuple_take((size_t)n, kids);
 }
 gv_tree *gv_args1(gv_value a) { return tuple_of(&a, 1); }
 gv_tree *gv_args2(gv_value a, gv_value b) { return tuple_of((gv_value[]){a, b}, 2); }
@@ -434,14 +444,9 @@ gv_status gv_apply(const gv_module *m, const gv_tree *variables, const gv_tree *
         return gv_error(GV_ERR_ARG, "gv_apply(%s): no variables: a module holds no params, "
                         "call gv_init first and pass its result", m->type->name);
     apply_ctx c = {m, o ? *o : (gv_module_options){0}};
-    gv_tree *in = gv_tree_new_tuple();
-    gv_tree *empty = rngs ? NULL : gv_tree_new_dict();
-    if (!in || gv_tree_append(in, gv_tree_clone(variables)) != GV_OK ||
-        gv_tree_append(in, gv_tree_clone(args)) != GV_OK ||
-        gv_tree_append(in, rngs ? gv_tree_clone(rngs) : empty) != GV_OK) {
-        gv_tree_free(in);
-        return gv_last_status();
-    }
+    gv_tree *in = gv_tree_tuple_take(3, (gv_tree *[]){gv_tree_clone(variables),
+        gv_tree_clone(args), rngs ? gv_tree_clone(rngs) : gv_tree_new_dict()});
+    if (!in) return gv_error_prefix("gv_apply(%s): ", m->type->name);
     gv_status st = GV_OK;
     gv_fn *f = gv_trace(apply_trace, &c, in);
     gv_plan *p = f ? gv_plan_compile(f, NULL) : NULL;

@@ -16,14 +16,20 @@ gv_tree *gv_train_state_create(gv_transform *tx, const gv_tree *params) {
         return NULL;
     }
     gv_tree *state = gv_tree_new_dict();
-    gv_tensor *step = gv_tensor_scalar(GV_I32, 0);
-    if (!state || !step || gv_tree_insert_tensor(state, "step", step) != GV_OK ||
-        gv_tree_insert(state, "params", gv_tree_clone(params)) != GV_OK ||
-        gv_tree_insert(state, "opt_state", opt) != GV_OK) {
-        gv_tree_free(state);
-        state = NULL;
-    }
+    gv_tensor *step = state ? gv_tensor_scalar(GV_I32, 0) : NULL;
+    gv_tree *params_copy = step ? gv_tree_clone(params) : NULL;
+    /* each insert consumes its subtree, failed or not */
+    gv_status st = params_copy ? gv_tree_insert_tensor(state, "step", step) : gv_last_status();
+    if (st == GV_OK) st = gv_tree_insert(state, "params", params_copy);
+    else gv_tree_free(params_copy);
+    if (st == GV_OK) st = gv_tree_insert(state, "opt_state", opt);
+    else gv_tree_free(opt);
     gv_tensor_free(step);
+    if (st != GV_OK) {
+        gv_tree_free(state);
+        gv_error_prefix("gv_train_state_create: ");
+        return NULL;
+    }
     return state;
 }
 

@@ -13,9 +13,10 @@ static gv_value weak(gv_value like, double x) {
 }
 
 static gv_status finish(gv_tree *u, gv_tree *s, gv_tree **nu, gv_tree **ns) {
-    if (!u || !s) {
+    if (!u || !s) { /* the constructor that failed set the error */
         gv_tree_free(u), gv_tree_free(s);
-        return gv_last_status() != GV_OK ? gv_last_status() : GV_ERR_NOMEM;
+        return gv_last_status() != GV_OK ? gv_last_status()
+               : gv_error(GV_ERR_INTERNAL, "an update was not built and no error was set");
     }
     *nu = u, *ns = s;
     return GV_OK;

@@ -10,10 +10,12 @@
 static bool is_none(gv_value v) { return v.graph == NULL && v.id < 0; }
 
 static gv_value fail(gv_value like, gv_status st, const char *msg, gv_value a, gv_value b) {
-    char *sa = gv_shape_str(gv_value_rank(a), gv_value_shape(a));
-    char *sb = gv_shape_str(gv_value_rank(b), gv_value_shape(b));
-    gv_graph_fail(like.graph, st, "%s: %s%s and %s%s", msg, gv_dtype_name(gv_value_dtype(a)),
-                  sa ? sa : "?", gv_dtype_name(gv_value_dtype(b)), sb ? sb : "?");
+    /* b may be None: describe it without querying it */
+    char *sa = gv_value_ok(a) ? gv_shape_str(gv_value_rank(a), gv_value_shape(a)) : NULL;
+    char *sb = gv_value_ok(b) ? gv_shape_str(gv_value_rank(b), gv_value_shape(b)) : NULL;
+    gv_graph_fail(like.graph, st, "%s: %s%s and %s%s", msg,
+                  gv_value_ok(a) ? gv_dtype_name(gv_value_dtype(a)) : "None", sa ? sa : "",
+                  gv_value_ok(b) ? gv_dtype_name(gv_value_dtype(b)) : "None", sb ? sb : "");
     free(sa), free(sb);
     return (gv_value){like.graph, -1};
 }

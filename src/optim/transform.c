@@ -308,11 +308,9 @@ gv_status gv_transform_update_eager(gv_transform *tx, const gv_tree *updates,
     if (!tx->update_jit && !(tx->update_jit = gv_jit_new(update_trace, tx, NULL)))
         return gv_last_status();
     /* the input tuple borrows the caller's tensors (clone retains them) */
-    gv_tree *in = gv_tree_new_tuple();
-    gv_status st = in ? GV_OK : GV_ERR_NOMEM;
-    if (st == GV_OK) st = gv_tree_append(in, gv_tree_clone(updates));
-    if (st == GV_OK) st = gv_tree_append(in, gv_tree_clone(state));
-    if (st == GV_OK && params) st = gv_tree_append(in, gv_tree_clone(params));
+    gv_tree *in = gv_tree_tuple_take(params ? 3 : 2, (gv_tree *[]){gv_tree_clone(updates),
+        gv_tree_clone(state), params ? gv_tree_clone(params) : NULL});
+    gv_status st = in ? GV_OK : gv_last_status();
     gv_tree *out = NULL;
     if (st == GV_OK) st = gv_jit_call(tx->update_jit, in, &out);
     gv_tree_free(in);
@@ -372,15 +370,12 @@ gv_tree *gv_apply_updates_eager(const gv_tree *params, const gv_tree *updates) {
         gv_error(GV_ERR_ARG, "apply_updates: %s is NULL", params ? "updates" : "params");
         return NULL;
     }
-    gv_tree *in = gv_tree_new_tuple();
-    if (!in || gv_tree_append(in, gv_tree_clone(params)) != GV_OK ||
-        gv_tree_append(in, gv_tree_clone(updates)) != GV_OK) {
-        gv_tree_free(in);
-        return NULL;
-    }
-    gv_fn *f = gv_trace(apply_trace, NULL, in);
+    gv_tree *in = gv_tree_tuple_take(2, (gv_tree *[]){gv_tree_clone(params),
+                                                      gv_tree_clone(updates)});
+    gv_fn *f = in ? gv_trace(apply_trace, NULL, in) : NULL;
     gv_tree *out = NULL;
-    if (f) gv_fn_eval(f, in, &out);
+    if (f && gv_fn_eval(f, in, &out) != GV_OK) out = NULL;
+    if (!out) gv_error_prefix("apply_updates: ");
     gv_fn_free(f);
     gv_tree_free(in);
     return out;
@@ -393,9 +388,10 @@ static gv_tree *empty_init(const gv_transform *tx, gv_graph *g, const gv_tree *p
 }
 
 static gv_status finish(gv_tree *u, gv_tree *s, gv_tree **nu, gv_tree **ns) {
-    if (!u || !s) {
+    if (!u || !s) { /* the constructor that failed set the error */
         gv_tree_free(u), gv_tree_free(s);
-        return gv_last_status() != GV_OK ? gv_last_status() : GV_ERR_NOMEM;
+        return gv_last_status() != GV_OK ? gv_last_status()
+               : gv_error(GV_ERR_INTERNAL, "an update was not built and no error was set");
     }
     *nu = u, *ns = s;
     return GV_OK;

@@ -610,6 +610,21 @@ gv_status gv_tree_append(gv_tree *seq, gv_tree *subtree) {
     return append("gv_tree_append", seq, subtree);
 }
 
+gv_tree *gv_tree_tuple_take(size_t n, gv_tree *const *kids) {
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) ok &= kids[i] != NULL;
+    gv_tree *t = ok ? gv_tree_new_tuple() : NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (t && attach(t, NULL, 0, kids[i]) == GV_OK) continue;
+        if (kids[i]) node_free(kids[i]);
+        if (t) {
+            node_free(t);
+            t = NULL;
+        }
+    }
+    return t;
+}
+
 gv_status gv_tree_append_tensor(gv_tree *seq, gv_tensor *t) {
     if (!t) return gv_error(GV_ERR_ARG, "gv_tree_append_tensor: tensor is NULL");
     gv_tree *leaf = gv_tree_leaf_take(gv_tensor_retain(t));
@@ -649,25 +664,29 @@ gv_tensor *gv_tree_get_tensor(const gv_tree *tree, const char *path) {
     return n->leaf.tensor;
 }
 
+gv_tree *gv_tree_find(const gv_tree *tree, const char *path) {
+    if (!tree || !path) return NULL;
+    const gv_tree *cur = tree;
+    const char *s = path;
+    if (!*s) return (gv_tree *)tree;
+    for (;;) {
+        const char *slash = strchr(s, '/');
+        size_t n = slash ? (size_t)(slash - s) : strlen(s);
+        if (cur->kind == GV_TREE_LEAF || n == 0) return NULL;
+        size_t i = gv_tree_find_kid(cur, s, n);
+        if (i == SIZE_MAX) return NULL;
+        cur = cur->kids[i];
+        if (!slash) return (gv_tree *)cur;
+        s = slash + 1;
+    }
+}
+
 bool gv_tree_contains(const gv_tree *tree, const char *path) {
     if (!tree || !path) {
         gv_error(GV_ERR_ARG, "gv_tree_contains: %s is NULL", tree ? "path" : "tree");
         return false;
     }
-    /* walk without touching the error state */
-    const gv_tree *cur = tree;
-    const char *s = path;
-    if (!*s) return true;
-    for (;;) {
-        const char *slash = strchr(s, '/');
-        size_t n = slash ? (size_t)(slash - s) : strlen(s);
-        if (cur->kind == GV_TREE_LEAF || n == 0) return false;
-        size_t i = gv_tree_find_kid(cur, s, n);
-        if (i == SIZE_MAX) return false;
-        cur = cur->kids[i];
-        if (!slash) return true;
-        s = slash + 1;
-    }
+    return gv_tree_find(tree, path) != NULL; /* without touching the error state */
 }
 
 gv_tree *gv_tree_pop(gv_tree *tree, const char *path) {

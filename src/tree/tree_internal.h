@@ -97,6 +97,17 @@ gv_tree *gv_tree_rebuild(const gv_tree *src, gv_tree_rebuild_fn fn, void *ctx);
 typedef gv_tree *(*gv_tree_rebuild_indexed_fn)(const gv_tree *leaf, size_t index, void *ud);
 gv_tree *gv_tree_rebuild_indexed(const gv_tree *src, gv_tree_rebuild_indexed_fn fn, void *ud);
 
+/* The node at path (borrowed), or NULL if there is none; never sets an
+ * error. For internal lookups where "absent" is an answer, not a failure
+ * (gv_tree_get would leave a GV_ERR_NOT_FOUND message behind). */
+gv_tree *gv_tree_find(const gv_tree *tree, const char *path);
+
+/* A tuple of the n kids (each a root, consumed). A NULL kid is a
+ * constructor that failed and set the error: then every kid is freed and
+ * the result is NULL with that message kept (gv_tree_append would replace
+ * it with "subtree is NULL"). */
+gv_tree *gv_tree_tuple_take(size_t n, gv_tree *const *kids);
+
 /* Leaf nodes. gv_tree_leaf_take takes over the caller's reference to t. */
 gv_tree *gv_tree_leaf_take(gv_tensor *t);
 gv_tree *gv_tree_placeholder_new(void);

@@ -50,10 +50,11 @@ size_t gv_tree_num_leaves(const gv_tree *tree) {
 int64_t gv_tree_size(const gv_tree *tree) { return count_of("gv_tree_size", tree).size; }
 size_t gv_tree_nbytes(const gv_tree *tree) { return count_of("gv_tree_nbytes", tree).nbytes; }
 
-/* A user callback failed with st: make sure a message exists, and put
- * "what: path: " in front of it. */
-static gv_status callback_failed(gv_status st, const char *what, const char *path) {
-    if (gv_last_status() == GV_OK)
+/* A user callback failed with st: make sure a message exists (the error
+ * count was `before` when it was called), and put "what: path: " in front. */
+static gv_status callback_failed(gv_status st, unsigned long long before, const char *what,
+                                 const char *path) {
+    if (gv_error_count() == before)
         gv_error(st, "the callback returned %s without setting an error", gv_status_name(st));
     gv_error_prefix("%s: %s: ", what, gv_tree_show_path(path));
     return st;
@@ -68,9 +69,9 @@ typedef struct {
 
 static gv_status foreach_leaf(const char *path, const gv_tree *leaf, void *vc) {
     foreach_ctx *c = vc;
-    gv_clear_error();
+    unsigned long long before = gv_error_count();
     gv_status st = c->fn(path, leaf, c->ud);
-    return st == GV_OK ? GV_OK : callback_failed(st, "gv_tree_foreach_leaf", path);
+    return st == GV_OK ? GV_OK : callback_failed(st, before, "gv_tree_foreach_leaf", path);
 }
 
 gv_status gv_tree_foreach_leaf(const gv_tree *tree, gv_tree_leaf_fn fn, void *userdata) {
@@ -390,7 +391,7 @@ typedef struct {
 static gv_status map_leaf(const gv_tree *leaf, const char *path, gv_tree **out, void *vc) {
     map_ctx *c = vc;
     gv_tensor *y;
-    gv_clear_error();
+    unsigned long long before = gv_error_count();
     if (c->fn) {
         gv_tensor *x = gv_tree_need_tensor(c->what, leaf, path);
         if (!x) return GV_ERR_ARG;
@@ -401,9 +402,9 @@ static gv_status map_leaf(const gv_tree *leaf, const char *path, gv_tree **out, 
         y = c->fn_n(c->args, c->ntrees, c->ud);
     }
     if (!y) {
-        if (gv_last_status() == GV_OK)
+        if (gv_error_count() == before)
             gv_error(GV_ERR_ARG, "the function returned NULL without setting an error");
-        return callback_failed(gv_last_status(), c->what, path);
+        return callback_failed(gv_last_status(), before, c->what, path);
     }
     *out = gv_tree_leaf_take(y);
     return *out ? GV_OK : GV_ERR_NOMEM;
@@ -431,11 +432,11 @@ gv_tree *gv_tree_map_n(gv_tree_map_n_fn fn, void *userdata, const gv_tree *const
             gv_error(GV_ERR_ARG, "%s: trees[%zu] is NULL", what, t);
             return NULL;
         }
-    for (size_t t = 1; t < ntrees; t++) {
-        char prefix[128]; /* what is one of grove's own function names */
-        snprintf(prefix, sizeof prefix, "%.60s: trees[%zu] differs from trees[0]", what, t);
-        if (compare(trees[0], trees[t], CMP_STRUCTURE, prefix) != GV_OK) return NULL;
-    }
+    for (size_t t = 1; t < ntrees; t++)
+        if (compare(trees[0], trees[t], CMP_STRUCTURE, NULL) != GV_OK) {
+            gv_error_prefix("%s: trees[%zu] differs from trees[0]: ", what, t);
+            return NULL;
+        }
     map_ctx c = {.what = what, .fn_n = fn, .ud = userdata, .ntrees = ntrees};
     c.flat = calloc(ntrees, sizeof *c.flat);
     c.args = calloc(ntrees, sizeof *c.args);
@@ -464,9 +465,9 @@ static gv_status reduce_leaf(const char *path, const gv_tree *leaf, void *vc) {
     reduce_ctx *c = vc;
     gv_tensor *x = gv_tree_need_tensor("gv_tree_reduce", leaf, path);
     if (!x) return GV_ERR_ARG;
-    gv_clear_error();
+    unsigned long long before = gv_error_count();
     gv_status st = c->fn(c->acc, x, c->ud);
-    return st == GV_OK ? GV_OK : callback_failed(st, "gv_tree_reduce", path);
+    return st == GV_OK ? GV_OK : callback_failed(st, before, "gv_tree_reduce", path);
 }
 
 gv_status gv_tree_reduce(gv_tree_reduce_fn fn, void *userdata, const gv_tree *tree,
@@ -510,9 +511,9 @@ static gv_status match(const gv_tree *p, const gv_tree *f, gv_tree_sb *path,
     const char *ps = gv_tree_sb_str(path), *at = gv_tree_show_path(ps);
     if (p->kind == GV_TREE_LEAF) {
         if (!c->fn) return GV_OK;
-        gv_clear_error();
+        unsigned long long before = gv_error_count();
         gv_status st = c->fn(ps, p, f, c->ud);
-        return st == GV_OK ? GV_OK : callback_failed(st, c->what, ps);
+        return st == GV_OK ? GV_OK : callback_failed(st, before, c->what, ps);
     }
     if (p->kind != f->kind)
         return gv_error(GV_ERR_STRUCTURE, "%s: the prefix has a %s but the tree has a %s at %s",

@@ -72,10 +72,10 @@ typedef struct indexed {
 
 static gv_status indexed_leaf(const gv_tree *leaf, const char *path, gv_tree **out, void *ctx) {
     indexed *c = ctx;
-    gv_clear_error();
+    unsigned long long before = gv_error_count();
     *out = c->fn(leaf, c->index++, c->ud);
     if (*out) return GV_OK;
-    if (gv_last_status() == GV_OK)
+    if (gv_error_count() == before)
         return gv_error(GV_ERR_INTERNAL, "%s: the leaf function failed without a message",
                         gv_tree_show_path(path));
     return gv_error_prefix("%s: ", gv_tree_show_path(path));

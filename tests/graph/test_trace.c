@@ -126,3 +126,47 @@ Test(trace, dump) {
     gv_fn_free(f);
     gv_tree_free(in);
 }
+
+/* What the queries answered for a failed op's value, inside the trace. */
+static struct {
+    gv_dtype dtype;
+    int rank;
+    int64_t size, dim;
+    const int64_t *shape;
+} seen;
+
+static gv_tree *query_failed_value(gv_graph *g, const gv_tree *in, void *ud) {
+    gv_value x = gv_tree_get_value(in, "x");
+    gv_value bad = gv_matmul(x, x); /* [2,3] x [2,3]: fails */
+    seen.dtype = gv_value_dtype(bad);
+    seen.rank = gv_value_rank(bad);
+    seen.size = gv_value_size(bad);
+    seen.dim = gv_dim(bad, 0);
+    seen.shape = gv_value_shape(bad);
+    return gv_tree_new_value_leaf(bad);
+}
+
+Test(trace, queries_of_an_invalid_value_signal) {
+    gv_tree *in = mlp_inputs();
+    /* the answers are no dtype and no shape, and the first error stands */
+    GVT_NULL(gv_trace(query_failed_value, NULL, in), GV_ERR_SHAPE, "contracting dims differ");
+    cr_expect_eq(seen.dtype, GV_DTYPE_INVALID);
+    cr_expect_eq(seen.rank, -1);
+    cr_expect_eq(seen.size, -1);
+    cr_expect_eq(seen.dim, -1);
+    cr_expect_null(seen.shape);
+    cr_expect_not(gv_dtype_is_valid(GV_DTYPE_INVALID));
+    gv_tree_free(in);
+
+    /* a value of no graph records its own error */
+    gv_clear_error();
+    gv_value none = {NULL, -1};
+    cr_expect_eq(gv_value_dtype(none), GV_DTYPE_INVALID);
+    cr_expect_eq(gv_last_status(), GV_ERR_ARG);
+    cr_expect(strstr(gv_last_error(), "gv_value_dtype: the value belongs to no graph") != NULL,
+              "%s", gv_last_error());
+    gv_clear_error();
+    cr_expect_eq(gv_value_rank(none), -1);
+    cr_expect(strstr(gv_last_error(), "gv_value_rank") != NULL, "%s", gv_last_error());
+    gv_clear_error();
+}

@@ -547,6 +547,16 @@ Test(tree, foreach_leaf_order_and_errors) {
     visit_log q = {.stop_at = -2};
     GVT_FAILS(gv_tree_foreach_leaf(t, visit, &q), GV_ERR_DTYPE,
               "a: the callback returned GV_ERR_DTYPE without setting an error");
+    /* a walk that succeeds keeps the caller's pending error; one whose
+     * callback fails silently still gets a message of its own */
+    gv_error(GV_ERR_IO, "the caller's own error");
+    visit_log ok = {.stop_at = -1};
+    GVT_OK(gv_tree_foreach_leaf(t, visit, &ok));
+    cr_expect_eq(gv_last_status(), GV_ERR_IO);
+    cr_expect_str_eq(gv_last_error(), "the caller's own error");
+    visit_log q2 = {.stop_at = -2};
+    GVT_FAILS(gv_tree_foreach_leaf(t, visit, &q2), GV_ERR_DTYPE,
+              "a: the callback returned GV_ERR_DTYPE without setting an error");
     GVT_FAILS(gv_tree_foreach_leaf(NULL, visit, &v), GV_ERR_ARG, "tree is NULL");
     GVT_FAILS(gv_tree_foreach_leaf(t, NULL, &v), GV_ERR_ARG, "fn is NULL");
     gv_tree_free(t);
