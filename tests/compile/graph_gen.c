@@ -24,6 +24,7 @@ typedef struct recipe {
     uint8_t op[MAX_OPS][4];
     uint8_t outputs;   /* bit k: input k gets an output at its own path */
     bool loss_only;
+    bool small_matmul;
 } recipe;
 
 static const char *names[4] = {"a", "b", "c", "d"};
@@ -33,7 +34,7 @@ static gv_value tame(gv_value x) { return gv_tanh(x); }
 
 static gv_value pick(gv_value *pool, int n, uint8_t b) { return pool[b % n]; }
 
-static gv_value draw(const uint8_t *o, gv_value *pool, int n) {
+static gv_value draw(const recipe *r, const uint8_t *o, gv_value *pool, int n) {
     gv_value a = pick(pool, n, o[1]), b = pick(pool, n, o[2]);
     int ra = gv_value_rank(a);
     /* reductions keep their dims, so every value still broadcasts against
@@ -63,8 +64,8 @@ static gv_value draw(const uint8_t *o, gv_value *pool, int n) {
     case 16: {
         /* a @ M, M = m^T m from b broadcast to [d, d]: batch broadcasting
          * and a folded transpose */
-        if (ra < 2) return gv_log1p(gv_square(a));
-        int64_t d = gv_value_shape(a)[ra - 1];
+        int64_t d = ra >= 2 ? gv_value_shape(a)[ra - 1] : 0;
+        if (ra < 2 || (r->small_matmul && d > 16)) return gv_log1p(gv_square(a));
         gv_value m = gv_tanh(gv_broadcast_to(gv_mean(b, NULL, 0, false), GV_DIMS(d, d)));
         return gv_matmul(a, gv_matmul(gv_transpose(m, NULL), gv_add(m, gv_full_like(m, 0.25))));
     }
@@ -86,7 +87,7 @@ static gv_tree *trace(gv_graph *g, const gv_tree *in, void *ud) {
     int n = 0;
     for (int k = 0; k < 4; k++) pool[n++] = gv_tree_get_value(in, names[k]);
     for (int k = 0; k < r->nops; k++) {
-        gv_value v = draw(r->op[k], pool, n);
+        gv_value v = draw(r, r->op[k], pool, n);
         if (!gv_value_ok(v)) return NULL; /* the trace's error stands */
         pool[n++] = v;
     }
@@ -141,7 +142,8 @@ gv_status gvt_graph_case_make(gvt_stream *s, bool loss_only, gvt_graph_case *c) 
     if (st == GV_OK) st = normal_input(c->inputs, "c", seed + 2, GV_DIMS(d2));
     if (st == GV_OK) st = normal_input(c->inputs, "d", seed + 3, GV_DIMS(d0, 1, d2));
     if (st != GV_OK) return st;
-    recipe r = {.nops = 4 + nops % (MAX_OPS - 4), .outputs = outs, .loss_only = loss_only};
+    recipe r = {.nops = 4 + nops % (MAX_OPS - 4), .outputs = outs, .loss_only = loss_only,
+                .small_matmul = s->small_matmul};
     for (int k = 0; k < r.nops; k++)
         for (int q = 0; q < 4; q++) r.op[k][q] = byte(s);
     int nd = 0;

@@ -17,6 +17,9 @@ typedef struct gvt_stream {
     const uint8_t *data;
     size_t size, at;
     uint64_t seed;
+    /* matmuls only at the small sizes: under coverage instrumentation the
+     * reference's loops take seconds at the large ones (the fuzz target) */
+    bool small_matmul;
 } gvt_stream;
 
 /* One decoded case: inputs, the traced function and how to compile it. */
