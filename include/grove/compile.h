@@ -28,7 +28,7 @@ extern "C" {
 typedef struct gv_plan gv_plan;
 
 typedef struct gv_plan_options {
-    int threads;                   /* kernel threads (OpenMP and BLAS); 0 = 1 */
+    int threads;                   /* grove's OpenMP threads (docs/engine.md, Threads); 0 = 1 */
     bool no_optimize;              /* skip the passes: one kernel per node */
     const char *const *donate;     /* input paths whose buffers may be reused */
     int ndonate;

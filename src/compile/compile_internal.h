@@ -142,7 +142,6 @@ static inline int32_t gv_base_const(const gv_plan *p, int32_t k) {
 /* ---- kernels used by plans (src/kernels) ---- */
 void gv_gemm_run(const gv_node *n, const gv_node *a, const gv_node *b, const float *A,
                  const float *B, float *C, int threads);
-void gv_blas_set_threads(int threads);
 bool gv_reduce_collapse(const gv_node *n, const gv_node *x, int64_t dims[3]);
 void gv_reduce_run(gv_opcode op, const int64_t dims[3], const float *x, float *y);
 

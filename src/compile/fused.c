@@ -226,7 +226,7 @@ void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int thr
         float init = e->op == GV_OP_REDUCE_SUM ? 0.0f : e->op == GV_OP_REDUCE_MAX ? -INFINITY : INFINITY;
         for (int64_t i = 0, n = e->dims[0] * e->dims[2]; i < n; i++) out[i] = init;
     }
-    if (threads > 1 && nblocks >= 64 && f->nred == 0) { /* below ~32K elements a fork/join costs more */
+    if (threads > 1 && nblocks >= 64 && f->nred == 0) { /* below 16K elements a fork/join costs more */
 #pragma omp parallel num_threads(threads)
         {
             int tid = 0;

@@ -14,7 +14,6 @@ static inline void *ptr(void *const *bases, gv_bufref r) {
 static gv_status execute(gv_plan *p) {
     void *const *bases = p->bases;
     const gv_graph *g = p->opt.graph;
-    gv_blas_set_threads(p->threads);
     for (int32_t k = 0; k < p->nsteps; k++) {
         const gv_step *s = &p->steps[k];
         switch (s->kind) {

@@ -1,22 +1,36 @@
 /* GEMM through the BLAS (docs/blas.md has the measured choice). A matmul
  * node's transpose flags become CBLAS flags: no transpose is materialised.
- * Batched products loop over the broadcast batch, one GEMM each. The BLAS
- * itself stays single-threaded; with several threads, a GEMM of at least
- * 2^20 multiply-adds is split across grove's OpenMP threads in blocks of
- * output columns (or rows when there are few columns), which measured
- * faster than OpenBLAS's own threading on these shapes. */
+ * Batched products loop over the broadcast batch, one GEMM each.
+ *
+ * Threads (docs/engine.md, "Threads"): the BLAS always runs on one thread
+ * per call; a plan's threads are grove's own OpenMP threads. With several,
+ * a GEMM of at least 2^20 multiply-adds is split across them in blocks of
+ * output columns (or rows when there are few columns), one BLAS call per
+ * block, which measured faster than OpenBLAS's own threading on these
+ * shapes (docs/blas.md).
+ *
+ * One BLAS thread without touching the host's settings: OpenBLAS's OpenMP
+ * build runs a call on omp_get_max_threads() threads, or on one inside an
+ * active parallel region. omp_get_max_threads() reads the nthreads-var ICV,
+ * which belongs to the current task (OpenMP 5.2, section 2.4.4): set to 1
+ * inside an undeferred task it holds for the calls in that task only and
+ * ends with it. openblas_set_num_threads() would instead change OpenBLAS's
+ * process-wide count and, in this build, call omp_set_num_threads() on the
+ * calling thread: the default team size of the host's own parallel regions. */
 #include <cblas.h>
+#include <omp.h>
 
 #include "compile/compile_internal.h"
 
-void openblas_set_num_threads(int);
-
-void gv_blas_set_threads(int threads) {
-    (void)threads;
-    static int done; /* OpenBLAS's count is process-wide: pin it to 1 once */
-    if (!done) {
-        openblas_set_num_threads(1);
-        done = 1;
+/* C = op(A) op(B) (m x n, row stride ldc) on the calling thread alone. */
+static void sgemm_1thread(CBLAS_TRANSPOSE TA, CBLAS_TRANSPOSE TB, int64_t m, int64_t n, int64_t k,
+                          const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                          int64_t ldc) {
+#pragma omp task if(0)
+    {
+        omp_set_num_threads(1); /* this task's ICV only, see above */
+        cblas_sgemm(CblasRowMajor, TA, TB, (int)m, (int)n, (int)k, 1.0f, A, (int)lda, B, (int)ldb,
+                    0.0f, C, (int)ldc);
     }
 }
 
@@ -25,8 +39,7 @@ static void sgemm_split(bool ta, bool tb, int64_t m, int64_t nn, int64_t k, cons
                         int64_t lda, const float *B, int64_t ldb, float *C, int threads) {
     CBLAS_TRANSPOSE TA = ta ? CblasTrans : CblasNoTrans, TB = tb ? CblasTrans : CblasNoTrans;
     if (threads <= 1 || m * nn * k < (INT64_C(1) << 20)) {
-        cblas_sgemm(CblasRowMajor, TA, TB, (int)m, (int)nn, (int)k, 1.0f, A, (int)lda, B,
-                    (int)ldb, 0.0f, C, (int)nn);
+        sgemm_1thread(TA, TB, m, nn, k, A, lda, B, ldb, C, nn);
         return;
     }
     bool by_cols = nn >= 64 * threads;
@@ -36,12 +49,10 @@ static void sgemm_split(bool ta, bool tb, int64_t m, int64_t nn, int64_t k, cons
         int64_t lo = len * t / threads, hi = len * (t + 1) / threads;
         if (hi <= lo) continue;
         if (by_cols) /* C[:, lo:hi] = op(A) op(B)[:, lo:hi] */
-            cblas_sgemm(CblasRowMajor, TA, TB, (int)m, (int)(hi - lo), (int)k, 1.0f, A, (int)lda,
-                        B + (tb ? lo * ldb : lo), (int)ldb, 0.0f, C + lo, (int)nn);
+            sgemm_1thread(TA, TB, m, hi - lo, k, A, lda, B + (tb ? lo * ldb : lo), ldb, C + lo, nn);
         else /* C[lo:hi, :] = op(A)[lo:hi, :] op(B) */
-            cblas_sgemm(CblasRowMajor, TA, TB, (int)(hi - lo), (int)nn, (int)k, 1.0f,
-                        A + (ta ? lo : lo * lda), (int)lda, B, (int)ldb, 0.0f, C + lo * nn,
-                        (int)nn);
+            sgemm_1thread(TA, TB, hi - lo, nn, k, A + (ta ? lo : lo * lda), lda, B, ldb, C + lo * nn,
+                          nn);
     }
 }
 
