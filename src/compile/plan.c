@@ -511,14 +511,22 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
     int32_t ncopies = 0;
     char **ipaths = NULL, **opaths = NULL;
     size_t nip = 0, nop = 0;
-    if (gv_tree_leaf_paths(fn->inputs, &ipaths, &nip) != GV_OK) ipaths = NULL, nip = 0;
-    if (gv_tree_leaf_paths(fn->outputs, &opaths, &nop) != GV_OK) opaths = NULL, nop = 0;
-    if (nip != p->nin || nop != p->nout) { /* not expected: fall back to any fitting input */
+    /* the paths match donated inputs to outputs at the same path: a failure
+     * here (out of memory) fails the compile rather than quietly placing
+     * outputs elsewhere */
+    gv_status pst = gv_tree_leaf_paths(fn->inputs, &ipaths, &nip);
+    if (pst == GV_OK) pst = gv_tree_leaf_paths(fn->outputs, &opaths, &nop);
+    if (pst != GV_OK || nip != p->nin || nop != p->nout) {
         if (ipaths) gv_tree_paths_free(ipaths, nip);
         if (opaths) gv_tree_paths_free(opaths, nop);
-        ipaths = opaths = NULL;
+        if (pst != GV_OK)
+            gv_error_prefix("gv_plan_compile: ");
+        else
+            gv_error(GV_ERR_INTERNAL, "gv_plan_compile: the function's trees have %zu inputs and "
+                     "%zu outputs, its graph %zu and %zu", nip, nop, (size_t)p->nin, (size_t)p->nout);
+        free(groot);
+        goto fail;
     }
-    gv_clear_error();
     for (size_t j = 0; j < p->nout; j++) {
         int32_t o_id = p->opt.out_ids[j];
         vinfo *v = &b.v[o_id];

@@ -247,10 +247,20 @@ int gv_jit_num_compiles(const gv_jit *j) { return j ? j->compiles : 0; }
 
 gv_status gv_jit_call(gv_jit *j, const gv_tree *inputs, gv_tree **outputs) {
     if (!j || !inputs || !outputs) return gv_error(GV_ERR_ARG, "gv_jit_call: NULL argument");
+    /* a signature that differs is an answer (try the next, or compile), not
+     * an error: the probes' messages are dropped and an error the caller
+     * still holds is kept; running out of memory is an error */
     jit_entry *e = NULL;
-    for (int i = 0; i < j->n && !e; i++)
-        if (gv_tree_check_same(j->entries[i].signature, inputs, NULL) == GV_OK) e = &j->entries[i];
-    gv_clear_error();
+    gv_error_saved saved = gv_error_save();
+    for (int i = 0; i < j->n && !e; i++) {
+        gv_status st = gv_tree_check_same(j->entries[i].signature, inputs, NULL);
+        if (st == GV_OK) e = &j->entries[i];
+        else if (st == GV_ERR_NOMEM) {
+            gv_error_restore(&saved);
+            return gv_error(GV_ERR_NOMEM, "gv_jit_call: out of memory comparing signatures");
+        }
+    }
+    gv_error_restore(&saved);
     if (!e) {
         if (j->n == j->cap) {
             int cap = j->cap ? 2 * j->cap : 4;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "mlp_step.h"
+#include "core/error.h" /* the caller's error below is set as grove code does */
 #include "testutil.h"
 
 #include "alloc_count.h"
@@ -154,5 +155,20 @@ Test(jit, caches_by_shape) {
             gv_tree_free(in), gv_tensor_free(x);
         }
     cr_assert_eq(gv_jit_num_compiles(j), 2, "one trace+compile per input shape");
+    /* a cached call neither leaves the signature probes' messages behind nor
+     * erases an error the caller still holds */
+    gv_tensor *x = GVT_NN(gv_tensor_arange(GV_F32, 0, 4, 1));
+    gv_tree *in = gv_tree_new_dict();
+    GVT_OK(gv_tree_insert_tensor(in, "x", x));
+    gv_error(GV_ERR_IO, "the caller's own error");
+    gv_tree *out;
+    GVT_OK(gv_jit_call(j, in, &out)); /* probes the [3] entry first: a mismatch */
+    cr_expect_eq(gv_last_status(), GV_ERR_IO);
+    cr_expect_str_eq(gv_last_error(), "the caller's own error");
+    gv_clear_error();
+    GVT_OK(gv_jit_call(j, in, &out));
+    cr_expect_eq(gv_last_status(), GV_OK, "a probe left: %s", gv_last_error());
+    cr_assert_eq(gv_jit_num_compiles(j), 2);
+    gv_tree_free(in), gv_tensor_free(x);
     gv_jit_free(j);
 }
