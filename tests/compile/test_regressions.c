@@ -128,6 +128,28 @@ Test(regressions, donated_input_read_by_a_reduction_epilogue) {
     gv_tree_free(in);
 }
 
+/* The same with a reduction whose output has the pass's own shape: summing
+ * over an axis of length 1 with keepdims. Shape alone does not make a
+ * reduction epilogue safe to write in place. */
+static gv_tree *sum_unit_axis(gv_graph *g, const gv_tree *in, void *ud) {
+    gv_value x = gv_tree_get_value(in, "x"), p = gv_tree_get_value(in, "p");
+    gv_tree *out = gv_tree_new_dict();
+    gv_tree_insert_value(out, "p", gv_sum(gv_mul(x, p), (int[]){1}, 1, true));
+    return out;
+}
+
+Test(regressions, donated_input_read_by_a_same_shape_epilogue) {
+    float pv[3] = {1, 2, 3};
+    for (int no_opt = 0; no_opt <= 1; no_opt++) {
+        gv_tree *in = one_input("x", GVT_NN(gv_tensor_ones(GV_F32, GV_DIMS(3, 1))));
+        gv_tensor *p = GVT_NN(gv_tensor_from_data(GV_F32, GV_DIMS(3, 1), pv, sizeof pv));
+        GVT_OK(gv_tree_insert_tensor(in, "p", p));
+        gv_tensor_free(p);
+        run_and_compare(sum_unit_axis, in, "p", no_opt);
+        gv_tree_free(in);
+    }
+}
+
 /* Where donation is safe it still happens: an elementwise update of p. */
 static gv_tree *update_p(gv_graph *g, const gv_tree *in, void *ud) {
     gv_value x = gv_tree_get_value(in, "x"), p = gv_tree_get_value(in, "p");
