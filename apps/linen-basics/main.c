@@ -49,10 +49,11 @@ static gv_tensor *zeros_like(gv_tensor *leaf, void *ud) {
     return gv_tensor_zeros(gv_tensor_dtype(leaf), gv_tensor_rank(leaf), gv_tensor_shape(leaf));
 }
 
+/* {stream: k}; NULL with the error set */
 static gv_tree *key_dict(const char *stream, gv_key k) {
     gv_tensor *t = gv_tensor_from_data(GV_U32, GV_DIMS(2), k.k, sizeof k.k);
-    gv_tree *r = gv_tree_new_dict();
-    if (t && r) gv_tree_insert_tensor(r, stream, t);
+    gv_tree *r = t ? gv_tree_new_dict() : NULL;
+    if (r && gv_tree_insert_tensor(r, stream, t) != GV_OK) gv_tree_free(r), r = NULL;
     gv_tensor_free(t);
     return r;
 }
@@ -124,6 +125,7 @@ int main(void) {
     gv_tensor *ones = gv_tensor_ones(GV_F32, GV_DIMS(1, 8));
     gv_tree *oargs = gv_args_tensors(&ones, 1), *noparams = gv_tree_new_dict();
     gv_tree *rngs = key_dict("dropout", dropout_key);
+    if (!rngs) return fail("Dropout rngs");
     gv_module_options train = opts;
     train.train = true;
     if (gv_apply(&dropout, noparams, oargs, rngs, &train, &y) != GV_OK) return fail("Dropout");
@@ -139,7 +141,7 @@ int main(void) {
     gv_tree_free(y);
     gv_module unbound;
     gv_tree *uvars = NULL;
-    gv_unbind(bound, &unbound, &uvars);
+    if (gv_unbind(bound, &unbound, &uvars) != GV_OK) return fail("unbind");
     printf("module, variables = bound.unbind(); variables has %zu leaves, %lld parameters\n",
            gv_tree_num_leaves(uvars), (long long)gv_tree_size(uvars));
 

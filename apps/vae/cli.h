@@ -31,7 +31,8 @@ int vae_cmd_sample(const vae_flags *f);
 
 /* The data directory: data_dir (--data-dir) when given, else
  * $GROVE_DATA/<dataset>, else ~/.cache/grove/<dataset> (where
- * scripts/fetch-mnist.sh puts it). */
-const char *vae_data_dir(const char *data_dir, const char *dataset, char *buf, size_t len);
+ * scripts/fetch-mnist.sh puts it). A new string the caller frees; NULL with
+ * errno set if it cannot be made. */
+char *vae_data_dir(const char *data_dir, const char *dataset);
 
 #endif

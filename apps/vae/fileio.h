@@ -1,9 +1,14 @@
 /* vae: whole-file reads and atomic whole-file writes for the run directory
- * (metrics.jsonl, loss.svg). */
+ * (metrics.jsonl, loss.svg), and the paths to them. */
 #ifndef VAE_FILEIO_H
 #define VAE_FILEIO_H
 
 #include <stddef.h>
+
+/* A new string formatted like printf, of exactly the length it needs (no
+ * limit on path length: "<run-dir>/metrics.jsonl" for any run dir). The
+ * caller frees it. NULL with errno set (ENOMEM; EOVERFLOW past INT_MAX bytes). */
+char *vae_strfmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* The file's bytes plus a terminating NUL (malloc'd; *len excludes the NUL),
  * or NULL with errno set. */

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fileio.h"
 
 typedef enum { K_INT, K_FLOAT, K_STR, K_CHOICE } flag_kind;
 enum { TRAIN = 1, SAMPLE = 2 };
@@ -186,12 +187,11 @@ static int parse(int argc, char **argv, int command, vae_flags *f) {
     return 0;
 }
 
-const char *vae_data_dir(const char *data_dir, const char *dataset, char *buf, size_t len) {
-    if (data_dir) return data_dir;
+char *vae_data_dir(const char *data_dir, const char *dataset) {
+    if (data_dir) return vae_strfmt("%s", data_dir);
     const char *root = getenv("GROVE_DATA"), *home = getenv("HOME");
-    if (root && *root) snprintf(buf, len, "%s/%s", root, dataset);
-    else snprintf(buf, len, "%s/.cache/grove/%s", home && *home ? home : ".", dataset);
-    return buf;
+    if (root && *root) return vae_strfmt("%s/%s", root, dataset);
+    return vae_strfmt("%s/.cache/grove/%s", home && *home ? home : ".", dataset);
 }
 
 int main(int argc, char **argv) {

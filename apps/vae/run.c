@@ -169,19 +169,21 @@ int vae_metrics_truncate(const char *path, int64_t step) {
     return rc ? VAE_EXIT_ERROR : 0;
 }
 
-int vae_plot_metrics(const char *dir) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
+/* svg_path from the log-window lines of metrics_path. */
+static int plot_from(const char *metrics_path, const char *svg_path) {
     size_t len;
-    char *text = vae_read_file(path, &len);
+    char *text = vae_read_file(metrics_path, &len);
     if (!text) {
-        fprintf(stderr, "vae: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "vae: %s: %s\n", metrics_path, strerror(errno));
         return VAE_EXIT_ERROR;
     }
     size_t cap = 1;
     for (size_t i = 0; i < len; i++) cap += text[i] == '\n';
     double *cols = calloc(4 * cap, sizeof *cols);
-    if (!cols) return free(text), VAE_EXIT_ERROR;
+    if (!cols) {
+        fprintf(stderr, "vae: %s: out of memory\n", svg_path);
+        return free(text), VAE_EXIT_ERROR;
+    }
     double *x = cols, *loss = cols + cap, *mse = cols + 2 * cap, *kl = cols + 3 * cap;
     int n = 0;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
@@ -200,8 +202,7 @@ int vae_plot_metrics(const char *dir) {
     plot_series series[3] = {{"loss = mse + kl_weight * kl", loss}, {"mse (reconstruction)", mse},
                              {"kl", kl}};
     char err[512];
-    snprintf(path, sizeof path, "%s/loss.svg", dir);
-    int rc = plot_svg(path, "VAE training on MNIST (means over each log window)", "step", x, n, series,
+    int rc = plot_svg(svg_path, "VAE training on MNIST (means over each log window)", "step", x, n, series,
                       3, err, sizeof err);
     free(cols);
     if (rc) {
@@ -209,4 +210,13 @@ int vae_plot_metrics(const char *dir) {
         return VAE_EXIT_ERROR;
     }
     return 0;
+}
+
+int vae_plot_metrics(const char *dir) {
+    char *metrics_path = vae_strfmt("%s/metrics.jsonl", dir), *svg_path = vae_strfmt("%s/loss.svg", dir);
+    int rc = metrics_path && svg_path ? plot_from(metrics_path, svg_path)
+                                      : (fprintf(stderr, "vae: %s/loss.svg: out of memory\n", dir),
+                                         VAE_EXIT_ERROR);
+    free(metrics_path), free(svg_path);
+    return rc;
 }

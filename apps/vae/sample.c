@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "run.h"
 #include "vae_model.h"
 
@@ -25,36 +26,42 @@ int vae_write_samples(const vae_cfg *model, const gv_tree *params, gv_key key, i
     gv_module_options o = {0};
     gv_bound *bound = NULL;
     gv_tensor *images = NULL, *grid = NULL;
+    char err[512] = "";
     if (z && labels && vars && gv_tree_insert(vars, "params", gv_tree_clone(params)) == GV_OK) {
         int32_t *lab = gv_tensor_data(labels);
         for (int64_t i = 0; i < total; i++) lab[i] = (int32_t)(cls < 0 ? i / n : cls);
         bound = gv_bind(&m, vars, &o);
     }
-    if (bound) images = vae_decode(bound, z, labels);
+    if (bound) images = vae_decode(bound, z, labels, err, sizeof err);
     /* one row per class; a single class is laid out as a square-ish grid */
     int64_t per_row = cls < 0 ? n : (int64_t)ceil(sqrt((double)n));
     if (images) grid = gv_image_grid(images, per_row, 28, 28, 2);
-    gv_status st = grid ? gv_png_write(path, grid, true) : gv_last_status();
+    gv_status st = grid ? gv_png_write(path, grid, true) : GV_ERR_ARG;
+    if (st != GV_OK) /* vae_decode's message, or that of the grove call that failed */
+        fprintf(stderr, "vae: writing samples to %s: %s\n", path, bound && !images ? err : gv_last_error());
     gv_tensor_free(grid), gv_tensor_free(images), gv_tensor_free(z), gv_tensor_free(labels);
     gv_bound_free(bound);
     gv_tree_free(vars);
-    if (st != GV_OK) {
-        fprintf(stderr, "vae: writing samples to %s: %s\n", path, gv_last_error());
-        return VAE_EXIT_ERROR;
-    }
-    return 0;
+    return st == GV_OK ? 0 : VAE_EXIT_ERROR;
+}
+
+static int out_of_memory(const char *what) {
+    fprintf(stderr, "vae: %s: out of memory\n", what);
+    return VAE_EXIT_ERROR;
 }
 
 int vae_cmd_sample(const vae_flags *f) {
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/checkpoints", f->run_dir);
+    char *dir = vae_strfmt("%s/checkpoints", f->run_dir);
+    if (!dir) return out_of_memory("--run-dir");
     struct stat st;
     if (stat(dir, &st) != 0) {
+        free(dir);
         fprintf(stderr, "vae: --run-dir %s: no checkpoint yet (train first: vae train --run-dir %s)\n",
                 f->run_dir, f->run_dir);
         return VAE_EXIT_ERROR;
     }
     gv_checkpoint_manager *ckpt = gv_checkpoint_manager_new(dir, &(gv_checkpoint_options){0});
+    free(dir);
     if (!ckpt) {
         fprintf(stderr, "vae: --run-dir %s: %s\n", f->run_dir, gv_last_error());
         return VAE_EXIT_ERROR;
@@ -81,18 +88,18 @@ int vae_cmd_sample(const vae_flags *f) {
     if (!rc) {
         vae_cfg model;
         vae_cfg_init(&model, cfg.latent);
-        char out[4200];
-        if (f->out) snprintf(out, sizeof out, "%s", f->out);
-        else if (f->cls < 0) snprintf(out, sizeof out, "%s/samples.png", f->run_dir);
-        else snprintf(out, sizeof out, "%s/samples-class%lld.png", f->run_dir, (long long)f->cls);
+        char *out = f->out ? vae_strfmt("%s", f->out)
+                  : f->cls < 0 ? vae_strfmt("%s/samples.png", f->run_dir)
+                               : vae_strfmt("%s/samples-class%lld.png", f->run_dir, (long long)f->cls);
         /* the noise key of train.c: split(PRNGKey(seed), 4)[3], the run's seed by default */
         gv_key keys[4];
         gv_split(GV_PRNG_DEFAULT, gv_prng_key(f->given[F_SEED] ? f->seed : cfg.seed), 4, keys);
-        rc = vae_write_samples(&model, params, keys[3], f->cls, f->n, out);
+        rc = out ? vae_write_samples(&model, params, keys[3], f->cls, f->n, out) : out_of_memory("--out");
         if (!rc)
             printf("wrote %s: %lld samples of %s from checkpoint step %lld\n", out,
                    (long long)(f->cls < 0 ? 10 * f->n : f->n),
                    f->cls < 0 ? "each digit, one row per digit" : "one digit", (long long)step);
+        free(out);
     }
     gv_tree_free(state);
     gv_tree_free(meta);

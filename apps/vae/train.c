@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "plot.h"
 #include "run.h"
 #include "vae_model.h"
@@ -103,31 +104,19 @@ static void progress_draw(progress *p, int64_t epoch, int64_t epochs, int64_t in
     fflush(stdout);
 }
 
-/* ---- metrics.jsonl ---- */
-
-static void jsonl_line(FILE *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void jsonl_line(FILE *f, const char *fmt, ...) {
-    if (!f) return;
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(f, fmt, ap);
-    va_end(ap);
-    fputc('\n', f);
-    fflush(f);
-}
-
 /* ---- the command ---- */
 
 typedef struct trainer_run {
     const vae_flags *flags;
     vae_run_config cfg;
-    char dir[4096];
+    char *dir;             /* --run-dir (owned) */
     vae_cfg model;
     gv_dataset train, test;
     gv_loader *loader;
     vae_trainer *trainer;
     gv_checkpoint_manager *ckpt;
     FILE *metrics;
+    char *metrics_path;    /* <dir>/metrics.jsonl (owned) */
     gv_key keys[4], key;   /* keys: init, data, step stream, noise; key: the stream now */
     int64_t epoch, index;
     sums sums;
@@ -135,6 +124,31 @@ typedef struct trainer_run {
 
 static int error(const char *what) {
     fprintf(stderr, "vae: %s: %s\n", what, gv_last_error());
+    return VAE_EXIT_ERROR;
+}
+
+static int out_of_memory(const char *what) {
+    fprintf(stderr, "vae: %s: out of memory\n", what);
+    return VAE_EXIT_ERROR;
+}
+
+/* ---- metrics.jsonl ---- */
+
+/* One line, flushed so that a crash loses none. A line that cannot be
+ * written (disk full, file size limit, I/O error) stops training: a run
+ * whose metrics have holes would plot and resume wrongly. 0 or an exit code. */
+static int metrics_line(trainer_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int metrics_line(trainer_run *r, const char *fmt, ...) {
+    errno = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    bool ok = vfprintf(r->metrics, fmt, ap) >= 0;
+    va_end(ap);
+    ok = ok && fputc('\n', r->metrics) != EOF;
+    ok = fflush(r->metrics) == 0 && ok && !ferror(r->metrics);
+    if (ok) return 0;
+    int e = errno;
+    fprintf(stderr, "vae: writing %s: %s\n", r->metrics_path, strerror(e ? e : EIO));
     return VAE_EXIT_ERROR;
 }
 
@@ -230,9 +244,7 @@ static int64_t data_crc(const gv_dataset *d) {
     return (int64_t)crc;
 }
 
-static int load_data(trainer_run *r, bool resumed) {
-    char buf[4096];
-    const char *dir = vae_data_dir(r->flags->data_dir, r->cfg.dataset, buf, sizeof buf);
+static int load_data_from(trainer_run *r, const char *dir, bool resumed) {
     if (gv_mnist_load(dir, "train", &r->train) != GV_OK || gv_mnist_load(dir, "t10k", &r->test) != GV_OK) {
         fprintf(stderr, "vae: %s\n(get the data with: bash scripts/fetch-mnist.sh --dataset %s)\n",
                 gv_last_error(), r->cfg.dataset);
@@ -278,6 +290,14 @@ static int load_data(trainer_run *r, bool resumed) {
     return 0;
 }
 
+static int load_data(trainer_run *r, bool resumed) {
+    char *dir = vae_data_dir(r->flags->data_dir, r->cfg.dataset);
+    if (!dir) return out_of_memory("the data directory");
+    int rc = load_data_from(r, dir, resumed);
+    free(dir);
+    return rc;
+}
+
 /* Mean mse and kl over the test set (the tutorial's reconstruction loss). */
 static int evaluate(trainer_run *r, double *mse, double *kl) {
     int64_t n = gv_dataset_size(&r->test), limit = r->flags->test_limit;
@@ -305,18 +325,23 @@ static int evaluate(trainer_run *r, double *mse, double *kl) {
     return 0;
 }
 
-/* mkdir -p */
+/* mkdir -p; -1 with errno set */
 static int make_dirs(const char *dir) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s", dir);
+    char *path = vae_strfmt("%s", dir);
+    if (!path) return -1;
     for (char *p = path + 1; ; p++) {
         if (*p != '/' && *p) continue;
         char c = *p;
         *p = 0;
-        if (mkdir(path, 0777) && errno != EEXIST) return -1;
+        if (mkdir(path, 0777) && errno != EEXIST) {
+            int e = errno;
+            free(path);
+            return errno = e, -1;
+        }
         *p = c;
         if (!c) break;
     }
+    free(path);
     struct stat st;
     if (stat(dir, &st)) return -1;
     if (!S_ISDIR(st.st_mode)) return errno = ENOTDIR, -1;
@@ -328,36 +353,39 @@ static int open_run(trainer_run *r) {
         fprintf(stderr, "vae: --run-dir %s: %s\n", r->dir, strerror(errno));
         return VAE_EXIT_ERROR;
     }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/checkpoints", r->dir);
+    char *path = vae_strfmt("%s/checkpoints", r->dir);
+    if (!path) return out_of_memory("--run-dir");
     gv_checkpoint_options o = {.max_to_keep = 3, .create = true, .async = true};
     r->ckpt = gv_checkpoint_manager_new(path, &o);
+    free(path);
     return r->ckpt ? 0 : error("--run-dir");
 }
 
 static int open_metrics(trainer_run *r, int64_t resumed_step) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/metrics.jsonl", r->dir);
+    r->metrics_path = vae_strfmt("%s/metrics.jsonl", r->dir);
+    if (!r->metrics_path) return out_of_memory("metrics.jsonl");
     /* lines written after the checkpoint we resume from are dropped: the
      * resumed run writes them again */
-    if (vae_metrics_truncate(path, resumed_step) != 0) return VAE_EXIT_ERROR;
-    r->metrics = fopen(path, "a");
+    if (vae_metrics_truncate(r->metrics_path, resumed_step) != 0) return VAE_EXIT_ERROR;
+    r->metrics = fopen(r->metrics_path, "a");
     if (!r->metrics) {
-        fprintf(stderr, "vae: %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "vae: %s: %s\n", r->metrics_path, strerror(errno));
         return VAE_EXIT_ERROR;
     }
     return 0;
 }
 
-static void finish_window(trainer_run *r, int64_t step, double rate) {
+static int finish_window(trainer_run *r, int64_t step, double rate) {
     double *w = r->sums.window;
-    if (w[3] == 0) return;
+    if (w[3] == 0) return 0;
     printf("epoch %lld | step %lld | loss: %.4f ~ mse: %.4f. kl: %.4f\n", (long long)r->epoch,
            (long long)r->index, w[0] / w[3], w[1] / w[3], w[2] / w[3]);
-    jsonl_line(r->metrics, "{\"step\": %lld, \"epoch\": %lld, \"batch\": %lld, \"loss\": %.9g, "
-               "\"mse\": %.9g, \"kl\": %.9g, \"steps_per_s\": %.1f}", (long long)step,
-               (long long)r->epoch, (long long)r->index, w[0] / w[3], w[1] / w[3], w[2] / w[3], rate);
+    int rc = metrics_line(r, "{\"step\": %lld, \"epoch\": %lld, \"batch\": %lld, \"loss\": %.9g, "
+                          "\"mse\": %.9g, \"kl\": %.9g, \"steps_per_s\": %.1f}", (long long)step,
+                          (long long)r->epoch, (long long)r->index, w[0] / w[3], w[1] / w[3],
+                          w[2] / w[3], rate);
     memset(w, 0, sizeof r->sums.window);
+    return rc;
 }
 
 static int train_loop(trainer_run *r, double *train_seconds) {
@@ -380,9 +408,12 @@ static int train_loop(trainer_run *r, double *train_seconds) {
             if (e[3] > 0)
                 printf("epoch %lld done | %lld steps | mean loss: %.4f ~ mse: %.4f. kl: %.4f\n",
                        (long long)r->epoch, (long long)e[3], e[0] / e[3], e[1] / e[3], e[2] / e[3]);
-            jsonl_line(r->metrics, "{\"epoch_end\": %lld, \"step\": %lld, \"loss\": %.9g, \"mse\": %.9g, "
-                       "\"kl\": %.9g}", (long long)r->epoch, (long long)step, e[0] / e[3], e[1] / e[3],
-                       e[2] / e[3]);
+            /* a metrics line that cannot be written stops training before
+             * the checkpoint: a resumed run writes the line again */
+            if ((rc = metrics_line(r, "{\"epoch_end\": %lld, \"step\": %lld, \"loss\": %.9g, "
+                                   "\"mse\": %.9g, \"kl\": %.9g}", (long long)r->epoch, (long long)step,
+                                   e[0] / e[3], e[1] / e[3], e[2] / e[3])))
+                return rc;
             memset(&r->sums, 0, sizeof r->sums);
             r->epoch++, r->index = 0;
             rc = save(r);
@@ -404,7 +435,7 @@ static int train_loop(trainer_run *r, double *train_seconds) {
         sums_add(r->sums.window, &m), sums_add(r->sums.epoch, &m);
         if (r->index % r->cfg.log_every == 0) {
             progress_clear(&p);
-            finish_window(r, step + 1, p.steps_done / (now() - p.t0));
+            if ((rc = finish_window(r, step + 1, p.steps_done / (now() - p.t0)))) return rc;
         }
         double *w = r->sums.window;
         progress_draw(&p, r->epoch, r->cfg.epochs, r->index, per_epoch, w[3] > 0 ? w[0] / w[3] : m.loss);
@@ -432,14 +463,16 @@ static void run_free(trainer_run *r) {
     if (r->ckpt && gv_checkpoint_manager_close(r->ckpt) != GV_OK)
         fprintf(stderr, "vae: saving a checkpoint: %s\n", gv_last_error());
     if (r->metrics) fclose(r->metrics);
+    free(r->metrics_path);
+    free(r->dir);
     gv_dataset_free(&r->train);
     gv_dataset_free(&r->test);
 }
 
 int vae_cmd_train(const vae_flags *f) {
-    trainer_run r = {.flags = f};
+    trainer_run r = {.flags = f, .dir = vae_strfmt("%s", f->run_dir)};
+    if (!r.dir) return out_of_memory("--run-dir");
     vae_run_config_from_flags(&r.cfg, f);
-    snprintf(r.dir, sizeof r.dir, "%s", f->run_dir);
     int rc = open_run(&r);
     if (!rc) rc = resume(&r);
     int64_t resumed = gv_checkpoint_manager_latest_step(r.ckpt);
@@ -486,16 +519,23 @@ int vae_cmd_train(const vae_flags *f) {
     double mse, kl;
     if ((rc = evaluate(&r, &mse, &kl))) return run_free(&r), rc;
     printf("test set: reconstruction loss (mse) %.4f, kl %.4f\n", mse, kl);
-    jsonl_line(r.metrics, "{\"test\": true, \"step\": %lld, \"mse\": %.9g, \"kl\": %.9g}",
-               (long long)steps, mse, kl);
-    fclose(r.metrics), r.metrics = NULL;
-
-    char path[4200];
-    snprintf(path, sizeof path, "%s/samples.png", r.dir);
-    const gv_tree *params = gv_tree_get(vae_trainer_state(r.trainer), "params");
-    if ((rc = vae_write_samples(&r.model, params, r.keys[3], -1, 10, path)))
+    if ((rc = metrics_line(&r, "{\"test\": true, \"step\": %lld, \"mse\": %.9g, \"kl\": %.9g}",
+                           (long long)steps, mse, kl)))
         return run_free(&r), rc;
-    printf("samples: %s\n", path);
+    FILE *metrics = r.metrics;
+    r.metrics = NULL;
+    if (fclose(metrics) != 0) {
+        fprintf(stderr, "vae: closing %s: %s\n", r.metrics_path, strerror(errno));
+        return run_free(&r), VAE_EXIT_ERROR;
+    }
+
+    char *path = vae_strfmt("%s/samples.png", r.dir);
+    if (!path) return run_free(&r), out_of_memory("samples.png");
+    const gv_tree *params = gv_tree_get(vae_trainer_state(r.trainer), "params");
+    rc = vae_write_samples(&r.model, params, r.keys[3], -1, 10, path);
+    if (!rc) printf("samples: %s\n", path);
+    free(path);
+    if (rc) return run_free(&r), rc;
     if ((rc = vae_plot_metrics(r.dir))) return run_free(&r), rc;
     printf("loss curve: %s/loss.svg\ncheckpoints: %s/checkpoints\n", r.dir, r.dir);
     run_free(&r);

@@ -2,6 +2,9 @@
  * (see vae_model.h). */
 #include "vae_model.h"
 
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,10 +17,28 @@ void vae_cfg_init(vae_cfg *cfg, int64_t latent) {
     cfg->decoder = (gv_feedforward_cfg){cfg->decoder_dims, 3, gv_relu, false};
 }
 
-static gv_tree *tuple_of(const gv_value *vs, int n) {
-    gv_tree *t = gv_tree_new_tuple();
-    for (int i = 0; i < n; i++) gv_tree_append(t, gv_tree_new_value_leaf(vs[i]));
+/* A tuple of the n subtrees kids, each consumed. A NULL kid is a
+ * constructor that failed: the tuple is not made, the other kids are freed
+ * and that constructor's error is kept. NULL with the error set. */
+static gv_tree *tuple_take(gv_tree *const *kids, int n) {
+    bool ok = true;
+    for (int i = 0; i < n; i++) ok = ok && kids[i];
+    gv_tree *t = ok ? gv_tree_new_tuple() : NULL;
+    for (int i = 0; i < n; i++) {
+        if (t && gv_tree_append(t, kids[i]) == GV_OK) continue;
+        if (!t) gv_tree_free(kids[i]); /* a failed append has freed its kid */
+        gv_tree_free(t), t = NULL;
+    }
     return t;
+}
+
+/* A tree builder failed while tracing: its error becomes the trace's (the
+ * first one sticks, so a builder that failed on an invalid value keeps the
+ * op error that made the value invalid). Returns NULL. */
+static gv_tree *trace_fail(gv_graph *g, const char *what) {
+    gv_status st = gv_last_status();
+    gv_graph_fail(g, st != GV_OK ? st : GV_ERR_NOMEM, "%s: %s", what, gv_last_error());
+    return NULL;
 }
 
 /* encode(x): mean, logvar = split(pre_latent_proj(encoder(x)), 2, -1) */
@@ -44,14 +65,17 @@ static gv_value decode(gv_scope *s, const vae_cfg *cfg, gv_value z, gv_value c) 
 }
 
 static gv_tree *vae_encode(gv_scope *s, const void *cfg, const gv_tree *args) {
-    gv_value mv[2];
-    if (!encode(s, cfg, gv_args_get(args, 0), &mv[0], &mv[1])) return NULL;
-    return tuple_of(mv, 2);
+    gv_value mean, logvar;
+    if (!encode(s, cfg, gv_args_get(args, 0), &mean, &logvar)) return NULL;
+    gv_tree *out = tuple_take((gv_tree *[]){gv_tree_new_value_leaf(mean), gv_tree_new_value_leaf(logvar)}, 2);
+    return out ? out : trace_fail(gv_scope_graph(s), "VAE.encode: the outputs (mean, logvar)");
 }
 
 static gv_tree *vae_decode_method(gv_scope *s, const void *cfg, const gv_tree *args) {
     gv_value y = decode(s, cfg, gv_args_get(args, 0), gv_args_get(args, 1));
-    return gv_value_ok(y) ? gv_tree_new_value_leaf(y) : NULL;
+    if (!gv_value_ok(y)) return NULL;
+    gv_tree *out = gv_tree_new_value_leaf(y);
+    return out ? out : trace_fail(gv_scope_graph(s), "VAE.decode: the output");
 }
 
 /* __call__(x, c, key): reparameterise z = eps * exp(0.5 logvar) + mean */
@@ -62,8 +86,11 @@ static gv_tree *vae_call(gv_scope *s, const void *cfgp, const gv_tree *args) {
     gv_value eps = gv_random_normal_op(gv_scope_prng_impl(s), gv_args_get(args, 2),
                                        gv_value_rank(logvar), gv_value_shape(logvar));
     gv_value z = gv_add(gv_mul(eps, gv_exp(gv_mul_scalar(logvar, 0.5))), mean);
-    gv_value out[3] = {decode(s, cfg, z, gv_args_get(args, 1)), mean, logvar};
-    return gv_value_ok(out[0]) ? tuple_of(out, 3) : NULL;
+    gv_value recon = decode(s, cfg, z, gv_args_get(args, 1));
+    if (!gv_value_ok(recon)) return NULL;
+    gv_tree *out = tuple_take((gv_tree *[]){gv_tree_new_value_leaf(recon), gv_tree_new_value_leaf(mean),
+                                            gv_tree_new_value_leaf(logvar)}, 3);
+    return out ? out : trace_fail(gv_scope_graph(s), "VAE: the outputs (recon, mean, logvar)");
 }
 
 static const gv_method VAE_METHODS[] = {{"encode", vae_encode}, {"decode", vae_decode_method}};
@@ -84,6 +111,7 @@ gv_tree *vae_init_variables(const vae_cfg *cfg, gv_key key, int64_t batch) {
     gv_tree *args = example_args(batch);
     if (!args) return NULL;
     gv_tensor *k = gv_tree_get_tensor(args, "2");
+    if (!k) return gv_tree_free(args), NULL;
     memcpy(gv_tensor_data(k), key.k, sizeof key.k);
     gv_tree *vars = gv_init(&m, key, args, NULL);
     gv_tree_free(args);
@@ -106,9 +134,13 @@ static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
     gv_module m = vae_module(c->cfg);
     gv_value x = gv_tree_get_value(in, "1");
     gv_value onehot = gv_one_hot(gv_tree_get_value(in, "2"), VAE_NUM_CLASSES, GV_F32);
-    gv_tree *vars = gv_tree_new_dict();
-    gv_tree_insert(vars, "params", gv_tree_clone(gv_tree_get(in, "0")));
-    gv_tree *args = gv_args3(x, onehot, gv_tree_get_value(in, "3"));
+    /* apply({"params": params}, x, one_hot(c), key) */
+    gv_tree *params = gv_tree_clone(gv_tree_get(in, "0"));
+    gv_tree *vars = params ? gv_tree_new_dict() : NULL;
+    if (params && !vars) gv_tree_free(params);
+    bool ok = vars && gv_tree_insert(vars, "params", params) == GV_OK; /* consumes params */
+    gv_tree *args = ok ? gv_args3(x, onehot, gv_tree_get_value(in, "3")) : NULL;
+    if (!args) return trace_fail(g, "VAE loss_fn: the variables and arguments"), gv_tree_free(vars), NULL;
     gv_tree *out = gv_apply_traced(g, &m, vars, args, NULL, NULL);
     gv_tree_free(vars), gv_tree_free(args);
     if (!out) return NULL;
@@ -120,12 +152,9 @@ static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
     gv_value inner = gv_sub(gv_sub(gv_add_scalar(logvar, 1.0), gv_square(mean)), gv_exp(logvar));
     gv_value kl = gv_mean(gv_mul_scalar(gv_sum(inner, &last, 1, false), -0.5), NULL, 0, false);
     gv_value loss = gv_add(mse, gv_mul_scalar(kl, c->kl_weight));
-    gv_tree *res = gv_tree_new_tuple(), *aux = gv_tree_new_tuple();
-    gv_tree_append(aux, gv_tree_new_value_leaf(mse));
-    gv_tree_append(aux, gv_tree_new_value_leaf(kl));
-    gv_tree_append(res, gv_tree_new_value_leaf(loss));
-    gv_tree_append(res, aux);
-    return res;
+    gv_tree *aux = tuple_take((gv_tree *[]){gv_tree_new_value_leaf(mse), gv_tree_new_value_leaf(kl)}, 2);
+    gv_tree *res = tuple_take((gv_tree *[]){gv_tree_new_value_leaf(loss), aux}, 2);
+    return res ? res : trace_fail(g, "VAE loss_fn: the outputs (loss, (mse, kl))");
 }
 
 /* (params, x, y, key) example inputs */
@@ -176,23 +205,25 @@ typedef struct step_ctx {
 static gv_tree *train_step(gv_graph *g, const gv_tree *in, void *ud) {
     const step_ctx *c = ud;
     const gv_tree *state = gv_tree_get(in, "0");
-    gv_tree *args = gv_tree_new_tuple();
-    gv_tree_append(args, gv_tree_clone(gv_tree_get(state, "params")));
-    for (int i = 1; i <= 3; i++) gv_tree_append(args, gv_tree_clone(gv_tree_child(in, (size_t)i)));
+    /* loss_fn's (params, x, y, key) */
+    gv_tree *args = tuple_take((gv_tree *[]){gv_tree_clone(gv_tree_get(state, "params")),
+                                             gv_tree_clone(gv_tree_child(in, 1)),
+                                             gv_tree_clone(gv_tree_child(in, 2)),
+                                             gv_tree_clone(gv_tree_child(in, 3))}, 4);
+    if (!args) return trace_fail(g, "VAE train_step: the loss_fn arguments");
     gv_tree *lg = gv_fn_call(g, c->vg, args); /* ((loss, (mse, kl)), grads) */
     gv_tree_free(args);
     if (!lg) return NULL;
     gv_tree *next = gv_train_state_apply_gradients(g, c->tx, state, gv_tree_get(lg, "1"));
-    gv_tree *metrics = gv_tree_new_dict();
-    gv_tree_insert_value(metrics, "loss", gv_tree_get_value(lg, "0/0"));
-    gv_tree_insert_value(metrics, "mse", gv_tree_get_value(lg, "0/1/0"));
-    gv_tree_insert_value(metrics, "kl", gv_tree_get_value(lg, "0/1/1"));
+    gv_tree *metrics = next ? gv_tree_new_dict() : NULL;
+    bool ok = metrics && gv_tree_insert_value(metrics, "loss", gv_tree_get_value(lg, "0/0")) == GV_OK &&
+              gv_tree_insert_value(metrics, "mse", gv_tree_get_value(lg, "0/1/0")) == GV_OK &&
+              gv_tree_insert_value(metrics, "kl", gv_tree_get_value(lg, "0/1/1")) == GV_OK;
     gv_tree_free(lg);
-    if (!next) return gv_tree_free(metrics), NULL;
-    gv_tree *out = gv_tree_new_tuple();
-    gv_tree_append(out, next);
-    gv_tree_append(out, metrics);
-    return out;
+    if (!next) return NULL;
+    if (!ok) return trace_fail(g, "VAE train_step: the metrics"), gv_tree_free(metrics), gv_tree_free(next), NULL;
+    gv_tree *out = tuple_take((gv_tree *[]){next, metrics}, 2);
+    return out ? out : trace_fail(g, "VAE train_step: the outputs (state, metrics)");
 }
 
 static size_t slot_of(char **paths, size_t n, const char *path) {
@@ -250,12 +281,13 @@ vae_trainer *vae_trainer_new(const vae_cfg *cfg, const vae_hparams *hp, const gv
     gv_fn *loss = vae_loss_fn(cfg, hp->kl_weight, params, batch);
     t->value_and_grad = loss ? gv_value_and_grad(loss, 0, true) : NULL;
     gv_fn_free(loss);
+    if (!t->value_and_grad) return gv_tree_free(state), gv_tree_free(lin), vae_trainer_free(t), NULL;
     /* the step's inputs: (state, x, y, key), the batch slots borrowed per step */
-    t->inputs = gv_tree_new_tuple();
-    gv_tree_append(t->inputs, state);
-    for (size_t i = 1; i <= 3; i++) gv_tree_append(t->inputs, gv_tree_clone(gv_tree_child(lin, i)));
+    t->inputs = tuple_take((gv_tree *[]){state, gv_tree_clone(gv_tree_child(lin, 1)),
+                                         gv_tree_clone(gv_tree_child(lin, 2)),
+                                         gv_tree_clone(gv_tree_child(lin, 3))}, 4);
     gv_tree_free(lin);
-    if (!t->value_and_grad) return vae_trainer_free(t), NULL;
+    if (!t->inputs) return vae_trainer_free(t), NULL;
     step_ctx sc = {t->value_and_grad, t->tx};
     gv_fn *step = gv_trace(train_step, &sc, t->inputs);
     const char *donate[] = {"0"};
@@ -363,21 +395,55 @@ gv_status vae_evaluate(vae_evaluator *e, const gv_tree *params, gv_tensor *x, gv
     return GV_OK;
 }
 
-gv_tensor *vae_decode(gv_bound *model, const gv_tensor *z, const gv_tensor *labels) {
-    int64_t n = gv_tensor_dim(z, 0);
-    gv_tensor *c = gv_tensor_zeros(GV_F32, GV_DIMS(n, VAE_NUM_CLASSES));
-    if (!c) return NULL;
+static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t errlen, const char *fmt, ...) {
+    if (!err || !errlen) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* one_hot(labels, 10) for labels int32 [n], every label checked first: the
+ * one-hot rows are written by index */
+static gv_tensor *one_hot_classes(const gv_tensor *labels, int64_t n, char *err, size_t errlen) {
+    if (!labels || gv_tensor_dtype(labels) != GV_I32 || gv_tensor_rank(labels) != 1 ||
+        gv_tensor_dim(labels, 0) != n) {
+        set_err(err, errlen, "vae_decode: labels must be int32 [%" PRId64 "] (one per row of z)", n);
+        return NULL;
+    }
     const int32_t *lab = gv_tensor_data_const(labels);
+    for (int64_t i = 0; i < n; i++)
+        if (lab[i] < 0 || lab[i] >= VAE_NUM_CLASSES) {
+            set_err(err, errlen, "vae_decode: label %" PRId32 " at index %" PRId64
+                    " is not a class (0..%d)", lab[i], i, VAE_NUM_CLASSES - 1);
+            return NULL;
+        }
+    gv_tensor *c = gv_tensor_zeros(GV_F32, GV_DIMS(n, VAE_NUM_CLASSES));
+    if (!c) {
+        set_err(err, errlen, "vae_decode: %s", gv_last_error());
+        return NULL;
+    }
     float *pc = gv_tensor_data(c);
     for (int64_t i = 0; i < n; i++) pc[i * VAE_NUM_CLASSES + lab[i]] = 1.0f;
+    return c;
+}
+
+gv_tensor *vae_decode(gv_bound *model, const gv_tensor *z, const gv_tensor *labels, char *err,
+                      size_t errlen) {
+    if (!z || gv_tensor_rank(z) != 2) {
+        set_err(err, errlen, "vae_decode: z must be [N, latent]");
+        return NULL;
+    }
+    gv_tensor *c = one_hot_classes(labels, gv_tensor_dim(z, 0), err, errlen);
+    if (!c) return NULL;
     gv_tensor *ts[2] = {(gv_tensor *)z, c};
     gv_tree *args = gv_args_tensors(ts, 2), *out = NULL;
     gv_tensor_free(c);
-    if (!args) return NULL;
-    gv_status st = gv_bound_call(model, "decode", args, NULL, &out);
+    gv_status st = args ? gv_bound_call(model, "decode", args, NULL, &out) : gv_last_status();
     gv_tree_free(args);
-    if (st != GV_OK) return NULL;
-    gv_tensor *img = gv_tensor_retain(gv_tree_leaf_tensor(out));
+    gv_tensor *img = st == GV_OK ? gv_tensor_retain(gv_tree_leaf_tensor(out)) : NULL;
     gv_tree_free(out);
+    if (!img) set_err(err, errlen, "vae_decode: %s", gv_last_error());
     return img;
 }

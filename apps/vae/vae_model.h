@@ -86,7 +86,11 @@ gv_status vae_evaluate(vae_evaluator *e, const gv_tree *params, gv_tensor *x, gv
                        gv_key key, vae_metrics *out);
 
 /* Decode z [N, latent] for classes labels i32 [N] with a bound model's
- * compiled decode method: images f32 [N, 784] (new tensor). */
-gv_tensor *vae_decode(gv_bound *model, const gv_tensor *z, const gv_tensor *labels);
+ * compiled decode method: images f32 [N, 784] (new tensor). NULL on failure
+ * with a message in err (errlen bytes; err may be NULL): a label outside
+ * 0..9 (naming the label and its index), labels of another dtype or shape,
+ * or grove's error from the decode call. */
+gv_tensor *vae_decode(gv_bound *model, const gv_tensor *z, const gv_tensor *labels, char *err,
+                      size_t errlen);
 
 #endif

@@ -5,10 +5,12 @@
  * MNIST comes from $GROVE_MNIST_DIR, else $GROVE_DATA/mnist, else
  * ~/.cache/grove/mnist (scripts/fetch-mnist.sh puts it there; the test
  * command runs it first). */
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,8 +48,10 @@ static void slurp(const char *path, char *buf, size_t cap) {
 static void make_workdir(void) { gvt_tmpdir_make("vae"); }
 static void remove_workdir(void) { gvt_tmpdir_remove(); }
 
-/* Start vae with args (NULL-terminated); stdout/stderr to files in gvt_tmpdir. */
-static pid_t start(char *const *args) {
+/* Start vae with args (NULL-terminated); stdout/stderr to files in gvt_tmpdir.
+ * fsize_limit > 0: no file the program writes may grow past that many bytes
+ * (RLIMIT_FSIZE; a write past it fails with EFBIG instead of SIGXFSZ). */
+static pid_t start_limited(char *const *args, rlim_t fsize_limit) {
     char out[128], err[128];
     snprintf(out, sizeof out, "%s/stdout", gvt_tmpdir);
     snprintf(err, sizeof err, "%s/stderr", gvt_tmpdir);
@@ -59,11 +63,18 @@ static pid_t start(char *const *args) {
     if (pid == 0) {
         int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         dup2(o, 1), dup2(e, 2);
+        if (fsize_limit) {
+            signal(SIGXFSZ, SIG_IGN); /* stays ignored across exec */
+            struct rlimit rl = {fsize_limit, fsize_limit};
+            if (setrlimit(RLIMIT_FSIZE, &rl)) _exit(126);
+        }
         execv(VAE_BIN, argv);
         _exit(127);
     }
     return pid;
 }
+
+static pid_t start(char *const *args) { return start_limited(args, 0); }
 
 static void finish(pid_t pid, result *r) {
     int status;
@@ -294,6 +305,33 @@ Test(vae, ctrl_c_saves_and_resumes_bit_identical) {
 #undef LONGER
 }
 
+/* A metrics line that cannot be written (here: past a file size limit, as on
+ * a full disk) stops training at once with a message naming metrics.jsonl,
+ * before any checkpoint: not a run that goes on with holes in its log. */
+Test(vae, a_failed_metrics_write_stops_training) {
+    char *dir = run_dir("m");
+    /* one line per step (~115 bytes): past 2000 bytes at step 18; stdout
+     * (~65 bytes a step) stays under the limit, and no checkpoint is due
+     * before step 30 (40 steps per epoch) */
+    pid_t pid = start_limited((char *const[]){"train", "--data-dir", (char *)mnist(), "--train-limit",
+                                              "640", "--test-limit", "500", "--log-every", "1",
+                                              "--max-steps", "30", "--run-dir", dir, NULL},
+                              2000);
+    static result r;
+    finish(pid, &r);
+    cr_assert_eq(r.code, 1, "exit %d: %s", r.code, r.err);
+    char want[512];
+    snprintf(want, sizeof want, "vae: writing %s/metrics.jsonl: %s", dir, strerror(EFBIG));
+    cr_assert(strstr(r.err, want), "expected '%s' in: %s", want, r.err);
+    cr_assert(strstr(r.out, "| step 1 |"), "%s", r.out);
+    cr_assert_null(strstr(r.out, "| step 25 |"), "training went on: %s", r.out);
+    char ckpt[512];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoints", dir);
+    gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(ckpt, &(gv_checkpoint_options){0}));
+    cr_assert_lt(gv_checkpoint_manager_latest_step(m), 0, "a checkpoint was saved");
+    GVT_OK(gv_checkpoint_manager_close(m));
+}
+
 /* A resumed run keeps its model settings. */
 Test(vae, resume_refuses_changed_settings) {
     char *a = run_dir("a");
@@ -398,4 +436,40 @@ Test(vae, missing_data_and_runs_are_clear_errors) {
     r = VAE("sample", "--run-dir", run_dir("empty"));
     cr_assert_eq(r->code, 1, "exit %d", r->code);
     cr_assert(strstr(r->err, "no checkpoint"), "%s", r->err);
+}
+
+/* "<base>/" + 21 directories of 200 characters + "/END": longer than the
+ * 4096 bytes the program's path buffers once held (and than PATH_MAX). */
+static char *long_path(const char *base, char c) {
+    size_t n = strlen(base) + 21 * 201 + 5;
+    char *p = malloc(n), *q = p + sprintf(p, "%s/", base);
+    for (int i = 0; i < 21; i++) memset(q, c, 200), q[200] = '/', q += 201;
+    strcpy(q, "END");
+    return p;
+}
+
+/* Paths are never cut short: a --run-dir or $GROVE_DATA too long for the
+ * system is reported in full, not swapped for a shorter one. */
+Test(vae, long_path_flags_are_not_truncated) {
+    /* a regular file where a parent directory should be: mkdir fails at once */
+    char *file = run_dir("plain");
+    FILE *f = fopen(file, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+    char *dir = long_path(file, 'd');
+    result *r = VAE("train", "--data-dir", (char *)mnist(), "--run-dir", dir);
+    cr_assert_eq(r->code, 1, "exit %d", r->code);
+    char *want = malloc(strlen(dir) + 64);
+    sprintf(want, "--run-dir %s: %s", dir, strerror(ENOTDIR));
+    cr_assert(strstr(r->err, want), "the message does not name the whole --run-dir: %.300s", r->err);
+    free(want), free(dir);
+
+    char *data = long_path(gvt_tmpdir, 'e');
+    setenv("GROVE_DATA", data, 1);
+    r = VAE("train", "--run-dir", run_dir("g"));
+    unsetenv("GROVE_DATA");
+    cr_assert_eq(r->code, 1, "exit %d", r->code);
+    cr_assert(strstr(r->err, "/END/mnist/train-images-idx3-ubyte"), "%.300s", r->err);
+    cr_assert(strstr(r->err, strerror(ENAMETOOLONG)), "%.300s", r->err);
+    free(data);
 }

@@ -217,3 +217,49 @@ Test(vae_model, load_state_checks_the_structure) {
     vae_trainer_free(t);
     gv_tree_free(vars);
 }
+
+/* vae_decode writes one one-hot row per label, by index: a label outside
+ * 0..9 (from a caller, or a file's byte) is an error naming it and its
+ * index, and nothing is written; an in-range batch decodes. */
+Test(vae_model, decode_refuses_labels_outside_the_classes) {
+    gv_tree *vars = init_params();
+    gv_module m = vae_module(&cfg);
+    gv_bound *bound = GVT_NN(gv_bind(&m, vars, &(gv_module_options){0}));
+    gv_tensor *z = GVT_NN(gv_tensor_zeros(GV_F32, GV_DIMS(B, 32)));
+    gv_tensor *labels = GVT_NN(gv_tensor_zeros(GV_I32, GV_DIMS(B)));
+    int32_t *lab = gv_tensor_data(labels);
+    char err[256];
+
+    const int32_t bad[] = {10, 255, -1, INT32_MAX};
+    for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+        for (int i = 0; i < B; i++) lab[i] = i;
+        int at = (int)(k % 2 ? B - 1 : 1); /* the last row too: past the end of the buffer */
+        lab[at] = bad[k];
+        err[0] = 0;
+        gv_tensor *img = vae_decode(bound, z, labels, err, sizeof err);
+        cr_assert_null(img, "label %d at index %d decoded", bad[k], at);
+        char want[64];
+        snprintf(want, sizeof want, "label %d at index %d", bad[k], at);
+        cr_assert(strstr(err, want), "expected '%s' in: %s", want, err);
+        cr_assert_null(vae_decode(bound, z, labels, NULL, 0), "err may be NULL");
+    }
+
+    /* labels of another dtype or length are refused too */
+    gv_tensor *short_labels = GVT_NN(gv_tensor_zeros(GV_I32, GV_DIMS(B - 1)));
+    cr_assert_null(vae_decode(bound, z, short_labels, err, sizeof err));
+    cr_assert(strstr(err, "int32 [4]"), "%s", err);
+    gv_tensor *u8_labels = GVT_NN(gv_tensor_zeros(GV_U8, GV_DIMS(B)));
+    cr_assert_null(vae_decode(bound, z, u8_labels, err, sizeof err));
+    cr_assert(strstr(err, "int32 [4]"), "%s", err);
+
+    for (int i = 0; i < B; i++) lab[i] = 9 - i;
+    gv_tensor *img = vae_decode(bound, z, labels, err, sizeof err);
+    cr_assert_not_null(img, "%s", err);
+    cr_assert_eq(gv_tensor_dim(img, 0), B);
+    cr_assert_eq(gv_tensor_dim(img, 1), 784);
+
+    gv_tensor_free(img), gv_tensor_free(u8_labels), gv_tensor_free(short_labels);
+    gv_tensor_free(labels), gv_tensor_free(z);
+    gv_bound_free(bound);
+    gv_tree_free(vars);
+}
