@@ -328,11 +328,14 @@ gv_plan_stats vae_trainer_stats(const vae_trainer *t) { return gv_plan_get_stats
 
 static gv_status copy_leaf(const char *path, const gv_tree *leaf, void *ud) {
     const gv_tree *dst = ud;
-    gv_tensor *d = gv_tree_get_tensor(dst, path);
+    gv_tree *node = gv_tree_get(dst, path);
+    if (!node) return gv_last_status();
+    /* the caller checked the whole trees; this re-check names the leaf */
+    gv_status st = gv_tree_check_same(node, leaf, path);
+    if (st != GV_OK) return st;
+    gv_tensor *d = gv_tree_leaf_tensor(node);
     const gv_tensor *s = gv_tree_leaf_tensor(leaf);
     if (!d || !s) return gv_last_status();
-    if (gv_tensor_dtype(d) != gv_tensor_dtype(s) || !gv_tensor_same_shape(d, s))
-        return GV_ERR_SHAPE;
     memcpy(gv_tensor_data(d), gv_tensor_data_const(s), gv_tensor_nbytes(s));
     return GV_OK;
 }
