@@ -22,7 +22,7 @@ static void vae_step(void *ctx) {
     vae_run *r = ctx;
     gv_key sub;
     vae_metrics m;
-    gv_split2(GV_PRNG_DEFAULT, r->key, &r->key, &sub);
+    gv_random_split2_eager(GV_PRNG_DEFAULT, r->key, &r->key, &sub);
     if (vae_trainer_step(r->t, r->x, r->y, sub, &m) != GV_OK) {
         fprintf(stderr, "vae_vs_torch: %s\n", gv_last_error());
         exit(1);
@@ -37,8 +37,8 @@ static double grove_steps_per_s(int64_t batch, int threads, double seconds, gv_p
     vae_run r = {0};
     r.t = vars ? vae_trainer_new(&cfg, &hp, gv_tree_get(vars, "params"), batch) : NULL;
     /* synthetic [0, 1) images and random labels, as the PyTorch side uses */
-    r.x = gv_random_uniform(GV_PRNG_DEFAULT, gv_prng_key(1), GV_DIMS(batch, VAE_IMAGE_SIZE), 0, 1);
-    r.y = gv_random_randint(GV_PRNG_DEFAULT, gv_prng_key(2), GV_DIMS(batch), 0, VAE_NUM_CLASSES);
+    r.x = gv_random_uniform_eager(GV_PRNG_DEFAULT, gv_prng_key(1), GV_DIMS(batch, VAE_IMAGE_SIZE), 0, 1);
+    r.y = gv_random_randint_eager(GV_PRNG_DEFAULT, gv_prng_key(2), GV_DIMS(batch), 0, VAE_NUM_CLASSES);
     r.key = gv_prng_key(3);
     if (!r.t || !r.x || !r.y) {
         fprintf(stderr, "vae_vs_torch: %s\n", gv_last_error());

@@ -61,7 +61,7 @@ static gv_tree *key_dict(const char *stream, gv_key k) {
 int main(void) {
     gv_module_options opts = {.impl = IMPL};
     gv_key key = gv_prng_key(0xffff), model_key, x_key, ff_key, dropout_key;
-    gv_split2(IMPL, key, &key, &model_key);
+    gv_random_split2_eager(IMPL, key, &key, &model_key);
     printf("key = jax.random.PRNGKey(0xffff); key, model_key = jax.random.split(key)\n");
     printf("model_key = [%u %u]\n\n", model_key.k[0], model_key.k[1]);
 
@@ -80,22 +80,22 @@ int main(void) {
     print_tree(cparams);
 
     /* 2. apply on normal(x_key, (1, 8)) */
-    gv_split2(IMPL, key, &key, &x_key);
-    gv_tensor *x = gv_random_normal(IMPL, x_key, GV_DIMS(1, 8));
+    gv_random_split2_eager(IMPL, key, &key, &x_key);
+    gv_tensor *x = gv_random_normal_eager(IMPL, x_key, GV_DIMS(1, 8));
     gv_tree *args = gv_args_tensors(&x, 1), *y = NULL;
     printf("\nkey, x_key = jax.random.split(key); x = jax.random.normal(x_key, (1, 8))\n");
     print_tensor("x = ", x);
-    if (gv_apply(&model, params, args, NULL, &opts, &y) != GV_OK) return fail("apply");
+    if (gv_apply_eager(&model, params, args, NULL, &opts, &y) != GV_OK) return fail("apply");
     print_tensor("model.apply(params, x) = ", gv_tree_leaf_tensor(y));
     gv_tree_free(y);
 
     /* 3. a module holds no params: calling it without them is an error */
     printf("\n# calling the module without params\n");
-    if (gv_apply(&model, NULL, args, NULL, &opts, &y) != GV_OK) printf("error: %s\n", gv_last_error());
+    if (gv_apply_eager(&model, NULL, args, NULL, &opts, &y) != GV_OK) printf("error: %s\n", gv_last_error());
 
     /* 4. params are just data: any tree of the right structure works */
     gv_tree *zeros = gv_tree_map(zeros_like, NULL, params);
-    if (!zeros || gv_apply(&model, zeros, args, NULL, &opts, &y) != GV_OK) return fail("zeros");
+    if (!zeros || gv_apply_eager(&model, zeros, args, NULL, &opts, &y) != GV_OK) return fail("zeros");
     printf("\n# params are just data: an all-zeros tree of the same structure\n");
     print_tensor("model.apply(zeros, x) = ", gv_tree_leaf_tensor(y));
     gv_tree_free(y);
@@ -104,14 +104,14 @@ int main(void) {
     static const int64_t dims[3] = {4, 2, 1};
     gv_feedforward_cfg ffc = {dims, 3, NULL, true};
     gv_module ff = {&gv_FeedForward, &ffc};
-    gv_split2(IMPL, key, &key, &ff_key);
+    gv_random_split2_eager(IMPL, key, &key, &ff_key);
     gv_tree *ffp = gv_init(&ff, ff_key, init_args, &opts);
     if (!ffp) return fail("FeedForward init");
     char *shapes = gv_tree_repr_shapes(ffp);
     printf("\n# FeedForward(dimensions=(4, 2, 1), drop_last_activation=True)\n");
     printf("key, ff_key = jax.random.split(key)\nparams shapes = %s\n", shapes ? shapes : "?");
     free(shapes);
-    if (gv_apply(&ff, ffp, args, NULL, &opts, &y) != GV_OK) return fail("FeedForward apply");
+    if (gv_apply_eager(&ff, ffp, args, NULL, &opts, &y) != GV_OK) return fail("FeedForward apply");
     print_tensor("feedforward.apply(params, x) = ", gv_tree_leaf_tensor(y));
     gv_tree_free(y);
     char *table = gv_tabulate(&ff, ff_key, init_args, &opts);
@@ -121,14 +121,14 @@ int main(void) {
     /* 6. Dropout with an rng stream */
     gv_dropout_cfg dc = {.rate = 0.5};
     gv_module dropout = {&gv_Dropout, &dc};
-    gv_split2(IMPL, key, &key, &dropout_key);
+    gv_random_split2_eager(IMPL, key, &key, &dropout_key);
     gv_tensor *ones = gv_tensor_ones(GV_F32, GV_DIMS(1, 8));
     gv_tree *oargs = gv_args_tensors(&ones, 1), *noparams = gv_tree_new_dict();
     gv_tree *rngs = key_dict("dropout", dropout_key);
     if (!rngs) return fail("Dropout rngs");
     gv_module_options train = opts;
     train.train = true;
-    if (gv_apply(&dropout, noparams, oargs, rngs, &train, &y) != GV_OK) return fail("Dropout");
+    if (gv_apply_eager(&dropout, noparams, oargs, rngs, &train, &y) != GV_OK) return fail("Dropout");
     printf("\n# nn.Dropout(rate=0.5), deterministic=False, rngs={'dropout': dropout_key}\n");
     print_tensor("dropout.apply({}, jnp.ones((1, 8))) = ", gv_tree_leaf_tensor(y));
     gv_tree_free(y);

@@ -19,7 +19,7 @@
 int vae_write_samples(const vae_cfg *model, const gv_tree *params, gv_key key, int64_t cls,
                       int64_t n, const char *path) {
     int64_t rows = cls < 0 ? VAE_NUM_CLASSES : 1, total = rows * n;
-    gv_tensor *z = gv_random_normal(GV_PRNG_DEFAULT, key, GV_DIMS(total, model->latent));
+    gv_tensor *z = gv_random_normal_eager(GV_PRNG_DEFAULT, key, GV_DIMS(total, model->latent));
     gv_tensor *labels = gv_tensor_zeros(GV_I32, GV_DIMS(total));
     gv_tree *vars = gv_tree_new_dict();
     gv_module m = vae_module(model);
@@ -93,7 +93,7 @@ int vae_cmd_sample(const vae_flags *f) {
                                : vae_strfmt("%s/samples-class%lld.png", f->run_dir, (long long)f->cls);
         /* the noise key of train.c: split(PRNGKey(seed), 4)[3], the run's seed by default */
         gv_key keys[4];
-        gv_split(GV_PRNG_DEFAULT, gv_prng_key(f->given[F_SEED] ? f->seed : cfg.seed), 4, keys);
+        gv_random_split_eager(GV_PRNG_DEFAULT, gv_prng_key(f->given[F_SEED] ? f->seed : cfg.seed), 4, keys);
         rc = out ? vae_write_samples(&model, params, keys[3], f->cls, f->n, out) : out_of_memory("--out");
         if (!rc)
             printf("wrote %s: %lld samples of %s from checkpoint step %lld\n", out,

@@ -313,7 +313,7 @@ static int evaluate(trainer_run *r, double *mse, double *kl) {
     gv_status st;
     while ((st = gv_loader_next(ld, &b)) == GV_OK && b.x) {
         vae_metrics m;
-        gv_key k = gv_fold_in(r->keys[3], (uint32_t)b.index);
+        gv_key k = gv_random_fold_in_eager(r->keys[3], (uint32_t)b.index);
         if ((st = vae_evaluate(ev, params, b.x, b.y, k, &m)) != GV_OK) break;
         double w = (double)gv_tensor_dim(b.x, 0);
         sm += m.mse * w, sk += m.kl * w, count += w;
@@ -420,7 +420,7 @@ static int train_loop(trainer_run *r, double *train_seconds) {
             continue;
         }
         gv_key sub;
-        gv_split2(GV_PRNG_DEFAULT, r->key, &r->key, &sub);
+        gv_random_split2_eager(GV_PRNG_DEFAULT, r->key, &r->key, &sub);
         vae_metrics m;
         if (vae_trainer_step(r->trainer, b.x, b.y, sub, &m) != GV_OK) return error("train step");
         if (!isfinite(m.loss)) {
@@ -480,7 +480,7 @@ int vae_cmd_train(const vae_flags *f) {
     if (rc) return run_free(&r), rc;
 
     vae_cfg_init(&r.model, r.cfg.latent);
-    gv_split(GV_PRNG_DEFAULT, gv_prng_key((int64_t)r.cfg.seed), 4, r.keys);
+    gv_random_split_eager(GV_PRNG_DEFAULT, gv_prng_key((int64_t)r.cfg.seed), 4, r.keys);
     if (resumed < 0) r.key = r.keys[2];
     gv_tree *vars = vae_init_variables(&r.model, r.keys[0], r.cfg.batch_size);
     vae_hparams hp = {r.cfg.kl_weight, r.cfg.lr, (int)r.cfg.threads};

@@ -83,8 +83,8 @@ static gv_tree *vae_call(gv_scope *s, const void *cfgp, const gv_tree *args) {
     const vae_cfg *cfg = cfgp;
     gv_value mean, logvar;
     if (!encode(s, cfg, gv_args_get(args, 0), &mean, &logvar)) return NULL;
-    gv_value eps = gv_random_normal_op(gv_scope_prng_impl(s), gv_args_get(args, 2),
-                                       gv_value_rank(logvar), gv_value_shape(logvar));
+    gv_value eps = gv_random_normal(gv_scope_prng_impl(s), gv_args_get(args, 2),
+                                    gv_value_rank(logvar), gv_value_shape(logvar));
     gv_value z = gv_add(gv_mul(eps, gv_exp(gv_mul_scalar(logvar, 0.5))), mean);
     gv_value recon = decode(s, cfg, z, gv_args_get(args, 1));
     if (!gv_value_ok(recon)) return NULL;
@@ -141,7 +141,7 @@ static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
     bool ok = vars && gv_tree_insert(vars, "params", params) == GV_OK; /* consumes params */
     gv_tree *args = ok ? gv_args3(x, onehot, gv_tree_get_value(in, "3")) : NULL;
     if (!args) return trace_fail(g, "VAE loss_fn: the variables and arguments"), gv_tree_free(vars), NULL;
-    gv_tree *out = gv_apply_traced(g, &m, vars, args, NULL, NULL);
+    gv_tree *out = gv_apply(g, &m, vars, args, NULL, NULL);
     gv_tree_free(vars), gv_tree_free(args);
     if (!out) return NULL;
     gv_value recon = gv_tree_get_value(out, "0"), mean = gv_tree_get_value(out, "1"),

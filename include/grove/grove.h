@@ -18,5 +18,6 @@
 #include "grove/checkpoint.h"
 #include "grove/data.h"
 #include "grove/image.h"
+#include "grove/deprecated.h"
 
 #endif

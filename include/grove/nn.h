@@ -2,7 +2,7 @@
  * (a name and call functions) plus a config struct. It holds no parameters.
  *
  *   gv_tree *variables = gv_init(&model, key, example_args, NULL);   // {'params': {...}}
- *   gv_tree *out;  gv_apply(&model, variables, args, NULL, NULL, &out);
+ *   gv_tree *out;  gv_apply_eager(&model, variables, args, NULL, NULL, &out);
  *
  * A call function declares its params and children inline, and the same
  * code runs in both modes: in init mode gv_param draws the initial value
@@ -13,7 +13,7 @@
  * automatically per type, "Dense_0", "Dense_1", ... (Flax `@nn.compact`).
  *
  * Inside a traced function (a loss) a module call is just more graph:
- * gv_apply_traced. Variables trees keep Flax's collection level:
+ * gv_apply. Variables trees keep Flax's collection level:
  * {"params": ..., "perturbations": ...}. */
 #ifndef GROVE_NN_H
 #define GROVE_NN_H
@@ -69,13 +69,13 @@ gv_tree *gv_init(const gv_module *m, gv_key key, const gv_tree *args, const gv_m
  * (a bound module, gv_bind, keeps the compiled plans for repeated calls).
  * rngs: NULL or a dict of uint32[2] key tensors by stream name ("dropout").
  * *out: a new tree of tensors (caller frees). */
-gv_status gv_apply(const gv_module *m, const gv_tree *variables, const gv_tree *args,
-                   const gv_tree *rngs, const gv_module_options *o, gv_tree **out);
+gv_status gv_apply_eager(const gv_module *m, const gv_tree *variables, const gv_tree *args,
+                         const gv_tree *rngs, const gv_module_options *o, gv_tree **out);
 
 /* The same inside a trace: variables, args and rngs are trees of values of g.
  * Returns the outputs as a tree of values, NULL after a trace error. */
-gv_tree *gv_apply_traced(gv_graph *g, const gv_module *m, const gv_tree *variables,
-                         const gv_tree *args, const gv_tree *rngs, const gv_module_options *o);
+gv_tree *gv_apply(gv_graph *g, const gv_module *m, const gv_tree *variables,
+                  const gv_tree *args, const gv_tree *rngs, const gv_module_options *o);
 
 /* ---- bind / unbind (interactive use) ---- */
 

@@ -116,13 +116,13 @@ gv_value gv_key_constant(gv_graph *g, gv_key key);
 gv_value gv_random_split(gv_prng_impl impl, gv_value key, int64_t n);
 gv_value gv_key_at(gv_value keys, int64_t i);
 gv_value gv_random_fold_in(gv_value key, uint32_t data);
-gv_value gv_random_uniform_op(gv_prng_impl impl, gv_value key, int rank, const int64_t *shape,
-                              float minval, float maxval);
-gv_value gv_random_normal_op(gv_prng_impl impl, gv_value key, int rank, const int64_t *shape);
-gv_value gv_random_truncated_normal_op(gv_prng_impl impl, gv_value key, float lower,
-                                       float upper, int rank, const int64_t *shape);
-gv_value gv_random_bernoulli_op(gv_prng_impl impl, gv_value key, float p, int rank,
-                                const int64_t *shape);
+gv_value gv_random_uniform(gv_prng_impl impl, gv_value key, int rank, const int64_t *shape,
+                           float minval, float maxval);
+gv_value gv_random_normal(gv_prng_impl impl, gv_value key, int rank, const int64_t *shape);
+gv_value gv_random_truncated_normal(gv_prng_impl impl, gv_value key, float lower,
+                                    float upper, int rank, const int64_t *shape);
+gv_value gv_random_bernoulli(gv_prng_impl impl, gv_value key, float p, int rank,
+                             const int64_t *shape);
 
 #pragma GCC visibility pop
 

@@ -118,7 +118,7 @@ const char *gv_schedule_name(const gv_schedule *s);
 /* Traced: the schedule at count (an int32 scalar value). Float32 scalar. */
 gv_value gv_schedule_value(const gv_schedule *s, gv_value count);
 /* Eager: the schedule at a concrete count. */
-gv_status gv_schedule_eval(const gv_schedule *s, int32_t count, float *out);
+gv_status gv_schedule_value_eager(const gv_schedule *s, int32_t count, float *out);
 
 /* ---- the transformation object ------------------------------------------- */
 

@@ -44,39 +44,39 @@ gv_key gv_prng_key(int64_t seed);
 gv_key gv_prng_key_x64(int64_t seed);
 
 /* jax.random.fold_in(key, data); the same in both schemes. */
-gv_key gv_fold_in(gv_key key, uint32_t data);
+gv_key gv_random_fold_in_eager(gv_key key, uint32_t data);
 
 /* jax.random.split(key, n): writes n keys to out. */
-gv_status gv_split(gv_prng_impl impl, gv_key key, int64_t n, gv_key *out);
+gv_status gv_random_split_eager(gv_prng_impl impl, gv_key key, int64_t n, gv_key *out);
 /* Convenience for the common two-way split: `key, sub = split(key)`. */
-void gv_split2(gv_prng_impl impl, gv_key key, gv_key *first, gv_key *second);
+void gv_random_split2_eager(gv_prng_impl impl, gv_key key, gv_key *first, gv_key *second);
 
 /* jax.random.bits(key, shape, dtype): dtype U8, U16, U32 or U64.
  * Returns a new tensor (caller frees), NULL on error. */
-gv_tensor *gv_random_bits(gv_prng_impl impl, gv_key key, gv_dtype dtype, int rank,
-                          const int64_t *shape);
+gv_tensor *gv_random_bits_eager(gv_prng_impl impl, gv_key key, gv_dtype dtype, int rank,
+                                const int64_t *shape);
 
 /* Raw filling into caller memory (n elements); the tensor functions below
  * are built on these. */
 gv_status gv_random_bits32_fill(gv_prng_impl impl, gv_key key, uint32_t *out, int64_t n);
 
 /* jax.random.uniform(key, shape, float32, minval, maxval). */
-gv_tensor *gv_random_uniform(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape,
-                             float minval, float maxval);
+gv_tensor *gv_random_uniform_eager(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape,
+                                   float minval, float maxval);
 /* jax.random.normal(key, shape, float32). */
-gv_tensor *gv_random_normal(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape);
+gv_tensor *gv_random_normal_eager(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape);
 /* jax.random.truncated_normal(key, lower, upper, shape, float32). */
-gv_tensor *gv_random_truncated_normal(gv_prng_impl impl, gv_key key, float lower, float upper,
-                                      int rank, const int64_t *shape);
+gv_tensor *gv_random_truncated_normal_eager(gv_prng_impl impl, gv_key key, float lower, float upper,
+                                            int rank, const int64_t *shape);
 /* jax.random.bernoulli(key, p, shape) with p as float32: a GV_BOOL tensor. */
-gv_tensor *gv_random_bernoulli(gv_prng_impl impl, gv_key key, float p, int rank,
-                               const int64_t *shape);
+gv_tensor *gv_random_bernoulli_eager(gv_prng_impl impl, gv_key key, float p, int rank,
+                                     const int64_t *shape);
 /* jax.random.randint(key, shape, minval, maxval, int32). */
-gv_tensor *gv_random_randint(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape,
-                             int32_t minval, int32_t maxval);
+gv_tensor *gv_random_randint_eager(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape,
+                                   int32_t minval, int32_t maxval);
 /* jax.random.permutation(key, n): a shuffled arange(n) as int32 (int64 when
  * n >= 2^31), by JAX's algorithm (repeated sort by random keys). */
-gv_tensor *gv_random_permutation(gv_prng_impl impl, gv_key key, int64_t n);
+gv_tensor *gv_random_permutation_eager(gv_prng_impl impl, gv_key key, int64_t n);
 
 /* The float32 special functions XLA:CPU uses, exposed for tests and ops. */
 float gv_erf_inv_f32(float x);

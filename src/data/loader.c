@@ -71,8 +71,8 @@ static int64_t rows_of(const gv_loader *l, int64_t index) {
 static gv_status ensure_perm(gv_loader *l, int64_t epoch) {
     if (!l->opts.shuffle || l->perm_epoch == epoch) return GV_OK;
     /* fold_in takes 32 bits of data: epochs repeat their order after 2^32 */
-    gv_key k = gv_fold_in(l->opts.key, (uint32_t)epoch);
-    gv_tensor *p = gv_random_permutation(l->opts.impl, k, l->n);
+    gv_key k = gv_random_fold_in_eager(l->opts.key, (uint32_t)epoch);
+    gv_tensor *p = gv_random_permutation_eager(l->opts.impl, k, l->n);
     if (!p) return gv_error_prefix("the order of epoch %" PRId64 ": ", epoch);
     if (gv_tensor_dtype(p) == GV_I64) {
         memcpy(l->perm, gv_tensor_data_const(p), (size_t)l->n * sizeof *l->perm);

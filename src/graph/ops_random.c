@@ -64,9 +64,9 @@ void gv_random_kernel(const gv_node *n, const gv_node *const *ins, const void *c
     gv_prng_impl impl = (gv_prng_impl)n->iattr[0];
     int64_t size = gv_node_size(n);
     switch (n->op) {
-    case GV_OP_RANDOM_SPLIT: gv_split(impl, key, n->iattr[1], out); break;
+    case GV_OP_RANDOM_SPLIT: gv_random_split_eager(impl, key, n->iattr[1], out); break;
     case GV_OP_RANDOM_FOLD_IN: {
-        gv_key f = gv_fold_in(key, (uint32_t)n->iattr[1]);
+        gv_key f = gv_random_fold_in_eager(key, (uint32_t)n->iattr[1]);
         memcpy(out, f.k, sizeof f.k);
         break;
     }
@@ -130,18 +130,18 @@ gv_value gv_key_at(gv_value keys, int64_t i) {
 gv_value gv_random_fold_in(gv_value key, uint32_t data) {
     return rnd(GV_OP_RANDOM_FOLD_IN, GV_PRNG_DEFAULT, key, data, 0, 0, 0, NULL);
 }
-gv_value gv_random_uniform_op(gv_prng_impl impl, gv_value key, int rank, const int64_t *shape,
-                              float minval, float maxval) {
+gv_value gv_random_uniform(gv_prng_impl impl, gv_value key, int rank, const int64_t *shape,
+                           float minval, float maxval) {
     return rnd(GV_OP_RANDOM_UNIFORM, impl, key, 0, minval, maxval, rank, shape);
 }
-gv_value gv_random_normal_op(gv_prng_impl impl, gv_value key, int rank, const int64_t *shape) {
+gv_value gv_random_normal(gv_prng_impl impl, gv_value key, int rank, const int64_t *shape) {
     return rnd(GV_OP_RANDOM_NORMAL, impl, key, 0, 0, 0, rank, shape);
 }
-gv_value gv_random_truncated_normal_op(gv_prng_impl impl, gv_value key, float lower,
-                                       float upper, int rank, const int64_t *shape) {
+gv_value gv_random_truncated_normal(gv_prng_impl impl, gv_value key, float lower,
+                                    float upper, int rank, const int64_t *shape) {
     return rnd(GV_OP_RANDOM_TRUNC_NORMAL, impl, key, 0, lower, upper, rank, shape);
 }
-gv_value gv_random_bernoulli_op(gv_prng_impl impl, gv_value key, float p, int rank,
-                                const int64_t *shape) {
+gv_value gv_random_bernoulli(gv_prng_impl impl, gv_value key, float p, int rank,
+                             const int64_t *shape) {
     return rnd(GV_OP_RANDOM_BERNOULLI, impl, key, 0, p, 0, rank, shape);
 }

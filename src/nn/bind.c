@@ -1,5 +1,5 @@
 /* bind / unbind and tabulate: conveniences for interactive use on top of
- * gv_apply (each call traces and compiles; training code traces instead). */
+ * gv_apply_eager (each call traces and compiles; training code traces instead). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,8 +59,8 @@ static gv_tree *bound_trace(gv_graph *g, const gv_tree *in, void *ud) {
     bound_method *bm = ud;
     gv_module_options o = bm->b->o;
     o.method = bm->name;
-    return gv_apply_traced(g, &bm->b->m, gv_tree_get(in, "0"), gv_tree_get(in, "1"),
-                           gv_tree_get(in, "2"), &o);
+    return gv_apply(g, &bm->b->m, gv_tree_get(in, "0"), gv_tree_get(in, "1"),
+                    gv_tree_get(in, "2"), &o);
 }
 
 static bound_method *method_slot(gv_bound *b, const char *method) {

@@ -96,12 +96,12 @@ static gv_tensor *variance_scaling(const gv_initializer *in, gv_prng_impl impl, 
     case GV_DIST_TRUNCATED_NORMAL: {
         /* stddev of N(0,1) truncated to (-2, 2); eager IEEE division (7.2) */
         float stddev = sqrtf(variance) / (float)0.87962566103423978;
-        return scaled(gv_random_truncated_normal(impl, key, -2.0f, 2.0f, rank, shape), stddev);
+        return scaled(gv_random_truncated_normal_eager(impl, key, -2.0f, 2.0f, rank, shape), stddev);
     }
     case GV_DIST_NORMAL:
-        return scaled(gv_random_normal(impl, key, rank, shape), sqrtf(variance));
+        return scaled(gv_random_normal_eager(impl, key, rank, shape), sqrtf(variance));
     case GV_DIST_UNIFORM:
-        return scaled(gv_random_uniform(impl, key, rank, shape, -1.0f, 1.0f),
+        return scaled(gv_random_uniform_eager(impl, key, rank, shape, -1.0f, 1.0f),
                       sqrtf(3.0f * variance));
     }
     gv_error(GV_ERR_ARG, "variance scaling: unknown distribution %d", (int)in->distribution);
@@ -117,12 +117,12 @@ gv_tensor *gv_initializer_sample(const gv_initializer *in, gv_prng_impl impl, gv
     switch (in->kind) {
     case GV_INIT_CONSTANT: return gv_tensor_full(GV_F32, rank, shape, in->value);
     case GV_INIT_NORMAL:
-        return scaled(gv_random_normal(impl, key, rank, shape), (float)in->stddev);
+        return scaled(gv_random_normal_eager(impl, key, rank, shape), (float)in->stddev);
     case GV_INIT_UNIFORM:
-        return scaled(gv_random_uniform(impl, key, rank, shape, 0.0f, 1.0f), (float)in->scale);
+        return scaled(gv_random_uniform_eager(impl, key, rank, shape, 0.0f, 1.0f), (float)in->scale);
     case GV_INIT_TRUNCATED_NORMAL:
-        return scaled(gv_random_truncated_normal(impl, key, (float)in->lower,
-                                                 (float)in->upper, rank, shape),
+        return scaled(gv_random_truncated_normal_eager(impl, key, (float)in->lower,
+                                                       (float)in->upper, rank, shape),
                       (float)in->stddev);
     case GV_INIT_VARIANCE_SCALING: return variance_scaling(in, impl, key, rank, shape);
     }

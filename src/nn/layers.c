@@ -76,7 +76,7 @@ static gv_tree *dropout_call(gv_scope *s, const void *cfgp, const gv_tree *args)
     }
     double keep = 1.0 - cfg->rate; /* Python double, then float32 as jnp does */
     gv_value key = gv_make_rng(s, "dropout");
-    gv_value mask = gv_random_bernoulli_op(gv_scope_prng_impl(s), key, (float)keep, r, shape);
+    gv_value mask = gv_random_bernoulli(gv_scope_prng_impl(s), key, (float)keep, r, shape);
     /* eager Flax: x / keep (a true division, reference 7.2) */
     gv_value scaled = gv_div(x, gv_scalar(g, gv_value_dtype(x), (double)(float)keep));
     return one(gv_select(mask, scaled, gv_zeros_like(x)));

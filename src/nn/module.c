@@ -201,7 +201,7 @@ gv_value gv_param(gv_scope *s, const char *name, gv_initializer init, int rank,
         /* self.param: one make_rng('params') per param, then init(key, shape) */
         uint32_t word;
         if (!next_word(s, "params", &word)) goto done;
-        gv_key key = gv_fold_in(r->params_key, word);
+        gv_key key = gv_random_fold_in_eager(r->params_key, word);
         gv_tensor *t = gv_initializer_sample(&init, r->impl, key, rank, shape);
         if (!t) {
             gv_graph_fail(g, gv_last_status(), "%s: %s", path, gv_last_error());
@@ -407,8 +407,8 @@ gv_tree *gv_init(const gv_module *m, gv_key key, const gv_tree *args, const gv_m
     return c.built;
 }
 
-gv_tree *gv_apply_traced(gv_graph *g, const gv_module *m, const gv_tree *variables,
-                         const gv_tree *args, const gv_tree *rngs, const gv_module_options *o) {
+gv_tree *gv_apply(gv_graph *g, const gv_module *m, const gv_tree *variables,
+                  const gv_tree *args, const gv_tree *rngs, const gv_module_options *o) {
     if (!g || gv_graph_status(g) != GV_OK) return NULL;
     gv_module_options opts = o ? *o : (gv_module_options){0};
     scope_root r = {.g = g, .init = false, .train = opts.train, .impl = opts.impl,
@@ -430,29 +430,29 @@ typedef struct apply_ctx {
 
 static gv_tree *apply_trace(gv_graph *g, const gv_tree *in, void *ud) {
     apply_ctx *c = ud;
-    return gv_apply_traced(g, c->m, gv_tree_get(in, "0"), gv_tree_get(in, "1"),
-                           gv_tree_get(in, "2"), &c->o);
+    return gv_apply(g, c->m, gv_tree_get(in, "0"), gv_tree_get(in, "1"),
+                    gv_tree_get(in, "2"), &c->o);
 }
 
-gv_status gv_apply(const gv_module *m, const gv_tree *variables, const gv_tree *args,
-                   const gv_tree *rngs, const gv_module_options *o, gv_tree **out) {
-    if (!out) return gv_error(GV_ERR_ARG, "gv_apply: out is NULL");
+gv_status gv_apply_eager(const gv_module *m, const gv_tree *variables, const gv_tree *args,
+                         const gv_tree *rngs, const gv_module_options *o, gv_tree **out) {
+    if (!out) return gv_error(GV_ERR_ARG, "gv_apply_eager: out is NULL");
     *out = NULL;
     if (!m || !m->type || !args)
-        return gv_error(GV_ERR_ARG, "gv_apply: %s is NULL", !args ? "args" : "module");
+        return gv_error(GV_ERR_ARG, "gv_apply_eager: %s is NULL", !args ? "args" : "module");
     if (!variables)
-        return gv_error(GV_ERR_ARG, "gv_apply(%s): no variables: a module holds no params, "
+        return gv_error(GV_ERR_ARG, "gv_apply_eager(%s): no variables: a module holds no params, "
                         "call gv_init first and pass its result", m->type->name);
     apply_ctx c = {m, o ? *o : (gv_module_options){0}};
     gv_tree *in = gv_tree_tuple_take(3, (gv_tree *[]){gv_tree_clone(variables),
         gv_tree_clone(args), rngs ? gv_tree_clone(rngs) : gv_tree_new_dict()});
-    if (!in) return gv_error_prefix("gv_apply(%s): ", m->type->name);
+    if (!in) return gv_error_prefix("gv_apply_eager(%s): ", m->type->name);
     gv_status st = GV_OK;
     gv_fn *f = gv_trace(apply_trace, &c, in);
     gv_plan *p = f ? gv_plan_compile(f, NULL) : NULL;
     gv_tree *res = p ? gv_plan_new_outputs(p) : NULL;
     if (!res || gv_plan_run(p, in, res) != GV_OK) {
-        st = gv_error_prefix("gv_apply(%s): ", m->type->name);
+        st = gv_error_prefix("gv_apply_eager(%s): ", m->type->name);
         gv_tree_free(res);
         res = NULL;
     }

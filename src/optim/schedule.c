@@ -78,8 +78,8 @@ static gv_tree *eval_trace(gv_graph *g, const gv_tree *in, void *ud) {
     return gv_value_ok(v) ? gv_tree_new_value_leaf(v) : NULL;
 }
 
-gv_status gv_schedule_eval(const gv_schedule *s, int32_t count, float *out) {
-    if (!s || !out) return gv_error(GV_ERR_ARG, "gv_schedule_eval: %s is NULL", s ? "out" : "s");
+gv_status gv_schedule_value_eager(const gv_schedule *s, int32_t count, float *out) {
+    if (!s || !out) return gv_error(GV_ERR_ARG, "gv_schedule_value_eager: %s is NULL", s ? "out" : "s");
     gv_tensor *c = gv_tensor_scalar(GV_I32, count);
     gv_tree *in = c ? gv_tree_new_leaf(c) : NULL;
     gv_fn *f = in ? gv_trace(eval_trace, (void *)s, in) : NULL;
@@ -91,7 +91,7 @@ gv_status gv_schedule_eval(const gv_schedule *s, int32_t count, float *out) {
         *out = (float)v;
     }
     gv_tree_free(res), gv_fn_free(f), gv_tree_free(in), gv_tensor_free(c);
-    if (st != GV_OK) gv_error_prefix("gv_schedule_eval: %s: ", s->name);
+    if (st != GV_OK) gv_error_prefix("gv_schedule_value_eager: %s: ", s->name);
     return st;
 }
 

@@ -181,47 +181,47 @@ gv_status gv_random_bernoulli_fill(gv_prng_impl impl, gv_key key, uint8_t *out, 
     return GV_OK;
 }
 
-gv_tensor *gv_random_uniform(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape,
-                             float minval, float maxval) {
+gv_tensor *gv_random_uniform_eager(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape,
+                                   float minval, float maxval) {
     gv_tensor *t = gv_tensor_zeros(GV_F32, rank, shape);
     if (t && gv_random_uniform_fill(impl, key, gv_tensor_data(t), t->size, minval, maxval) !=
                  GV_OK) {
-        gv_error_prefix("gv_random_uniform: ");
+        gv_error_prefix("gv_random_uniform_eager: ");
         gv_tensor_free(t);
         return NULL;
     }
     return t;
 }
 
-gv_tensor *gv_random_normal(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape) {
+gv_tensor *gv_random_normal_eager(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape) {
     gv_tensor *t = gv_tensor_zeros(GV_F32, rank, shape);
     if (t && gv_random_normal_fill(impl, key, gv_tensor_data(t), t->size) != GV_OK) {
-        gv_error_prefix("gv_random_normal: ");
+        gv_error_prefix("gv_random_normal_eager: ");
         gv_tensor_free(t);
         return NULL;
     }
     return t;
 }
 
-gv_tensor *gv_random_truncated_normal(gv_prng_impl impl, gv_key key, float lower, float upper,
-                                      int rank, const int64_t *shape) {
+gv_tensor *gv_random_truncated_normal_eager(gv_prng_impl impl, gv_key key, float lower, float upper,
+                                            int rank, const int64_t *shape) {
     gv_tensor *t = gv_tensor_zeros(GV_F32, rank, shape);
     if (t && gv_random_truncated_normal_fill(impl, key, gv_tensor_data(t), t->size, lower,
                                              upper) != GV_OK) {
-        gv_error_prefix("gv_random_truncated_normal: ");
+        gv_error_prefix("gv_random_truncated_normal_eager: ");
         gv_tensor_free(t);
         return NULL;
     }
     return t;
 }
 
-gv_tensor *gv_random_bernoulli(gv_prng_impl impl, gv_key key, float p, int rank,
-                               const int64_t *shape) {
+gv_tensor *gv_random_bernoulli_eager(gv_prng_impl impl, gv_key key, float p, int rank,
+                                     const int64_t *shape) {
     gv_tensor *u = gv_tensor_zeros(GV_F32, rank, shape);
     gv_tensor *t = u ? gv_tensor_zeros(GV_BOOL, rank, shape) : NULL;
     if (t && gv_random_bernoulli_fill(impl, key, gv_tensor_data(t), t->size, p,
                                       gv_tensor_data(u)) != GV_OK) {
-        gv_error_prefix("gv_random_bernoulli: ");
+        gv_error_prefix("gv_random_bernoulli_eager: ");
         gv_tensor_free(t);
         t = NULL;
     }
@@ -229,17 +229,17 @@ gv_tensor *gv_random_bernoulli(gv_prng_impl impl, gv_key key, float p, int rank,
     return t;
 }
 
-gv_tensor *gv_random_randint(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape,
-                             int32_t minval, int32_t maxval) {
+gv_tensor *gv_random_randint_eager(gv_prng_impl impl, gv_key key, int rank, const int64_t *shape,
+                                   int32_t minval, int32_t maxval) {
     gv_key k[2];
-    if (gv_split(impl, key, 2, k) != GV_OK) {
-        gv_error_prefix("gv_random_randint: ");
+    if (gv_random_split_eager(impl, key, 2, k) != GV_OK) {
+        gv_error_prefix("gv_random_randint_eager: ");
         return NULL;
     }
     gv_tensor *t = gv_tensor_zeros(GV_I32, rank, shape);
     uint32_t *lo = t ? malloc((size_t)t->size * sizeof *lo + 1) : NULL;
     if (!t || !lo) {
-        if (t) gv_error(GV_ERR_NOMEM, "gv_random_randint: out of memory");
+        if (t) gv_error(GV_ERR_NOMEM, "gv_random_randint_eager: out of memory");
         gv_tensor_free(t);
         free(lo);
         return NULL;
@@ -277,9 +277,9 @@ static void sort_key_val(uint32_t *keys, int64_t *vals, uint32_t *tk, int64_t *t
     }
 }
 
-gv_tensor *gv_random_permutation(gv_prng_impl impl, gv_key key, int64_t n) {
+gv_tensor *gv_random_permutation_eager(gv_prng_impl impl, gv_key key, int64_t n) {
     if (n < 0) {
-        gv_error(GV_ERR_ARG, "gv_random_permutation: negative length %lld", (long long)n);
+        gv_error(GV_ERR_ARG, "gv_random_permutation_eager: negative length %lld", (long long)n);
         return NULL;
     }
     gv_dtype dtype = n < (INT64_C(1) << 31) ? GV_I32 : GV_I64;
@@ -290,7 +290,7 @@ gv_tensor *gv_random_permutation(gv_prng_impl impl, gv_key key, int64_t n) {
     int64_t *vals = malloc(m * sizeof *vals), *tv = malloc(m * sizeof *tv);
     gv_status st = GV_OK;
     if (!keys || !tk || !vals || !tv) {
-        st = gv_error(GV_ERR_NOMEM, "gv_random_permutation: out of memory for %lld items",
+        st = gv_error(GV_ERR_NOMEM, "gv_random_permutation_eager: out of memory for %lld items",
                       (long long)n);
         goto done;
     }
@@ -300,7 +300,7 @@ gv_tensor *gv_random_permutation(gv_prng_impl impl, gv_key key, int64_t n) {
     int rounds = (int)ceil(3.0 * log(n > 1 ? (double)n : 1.0) / log(4294967295.0));
     for (int r = 0; r < rounds; r++) {
         gv_key sub;
-        gv_split2(impl, key, &key, &sub);
+        gv_random_split2_eager(impl, key, &key, &sub);
         if ((st = gv_random_bits_fill(impl, sub, 32, keys, n)) != GV_OK) goto done;
         sort_key_val(keys, vals, tk, tv, n);
     }

@@ -79,7 +79,7 @@ void gv_sha1(const void *data, size_t len, uint8_t digest[20]) {
 gv_key gv_fold_in_static(gv_key key, const gv_fold_part *parts, size_t nparts,
                          bool fix_separator) {
     if (nparts == 0 || !parts) return key;
-    return gv_fold_in(key, gv_fold_static_word(parts, nparts, fix_separator));
+    return gv_random_fold_in_eager(key, gv_fold_static_word(parts, nparts, fix_separator));
 }
 
 uint32_t gv_fold_static_word(const gv_fold_part *parts, size_t nparts, bool fix_separator) {

@@ -53,7 +53,7 @@ gv_key gv_prng_key_x64(int64_t seed) {
     return (gv_key){{(uint32_t)(s >> 32), (uint32_t)(s & 0xFFFFFFFFu)}};
 }
 
-gv_key gv_fold_in(gv_key key, uint32_t data) {
+gv_key gv_random_fold_in_eager(gv_key key, uint32_t data) {
     /* threefry_2x32(key, [0, data]) is the single block (0, data) (spec 3). */
     uint32_t y[2];
     gv_threefry2x32(key, 0u, data, y);
@@ -67,12 +67,12 @@ static gv_status check_impl(const char *what, gv_prng_impl impl) {
     return GV_OK;
 }
 
-gv_status gv_split(gv_prng_impl impl, gv_key key, int64_t n, gv_key *out) {
-    gv_status st = check_impl("gv_split", impl);
+gv_status gv_random_split_eager(gv_prng_impl impl, gv_key key, int64_t n, gv_key *out) {
+    gv_status st = check_impl("gv_random_split_eager", impl);
     if (st != GV_OK) return st;
-    if (n < 0) return gv_error(GV_ERR_ARG, "gv_split: negative number of keys %lld",
+    if (n < 0) return gv_error(GV_ERR_ARG, "gv_random_split_eager: negative number of keys %lld",
                                (long long)n);
-    if (n > 0 && !out) return gv_error(GV_ERR_ARG, "gv_split: out is NULL");
+    if (n > 0 && !out) return gv_error(GV_ERR_ARG, "gv_random_split_eager: out is NULL");
     if (impl == GV_PRNG_PARTITIONABLE) {
         /* key i = block(key, hi32(i), lo32(i)) (spec 3) */
         for (int64_t i = 0; i < n; i++) {
@@ -83,21 +83,21 @@ gv_status gv_split(gv_prng_impl impl, gv_key key, int64_t n, gv_key *out) {
         return GV_OK;
     }
     if (n >= (INT64_C(1) << 31))
-        return gv_error(GV_ERR_UNSUPPORTED, "gv_split: %lld keys exceed the legacy scheme's "
+        return gv_error(GV_ERR_UNSUPPORTED, "gv_random_split_eager: %lld keys exceed the legacy scheme's "
                         "2^31 limit", (long long)n);
     /* legacy: out = threefry_2x32(key, iota(2n)); key i = (out[2i], out[2i+1]) */
     uint32_t *w = malloc((size_t)(2 * n + 1) * sizeof *w);
-    if (!w) return gv_error(GV_ERR_NOMEM, "gv_split: out of memory for %lld keys", (long long)n);
+    if (!w) return gv_error(GV_ERR_NOMEM, "gv_random_split_eager: out of memory for %lld keys", (long long)n);
     threefry_iota(key, w, 2 * n);
     for (int64_t i = 0; i < n; i++) out[i] = (gv_key){{w[2 * i], w[2 * i + 1]}};
     free(w);
     return GV_OK;
 }
 
-void gv_split2(gv_prng_impl impl, gv_key key, gv_key *first, gv_key *second) {
+void gv_random_split2_eager(gv_prng_impl impl, gv_key key, gv_key *first, gv_key *second) {
     gv_key k[2];
     if (impl != GV_PRNG_LEGACY) impl = GV_PRNG_PARTITIONABLE;
-    gv_split(impl, key, 2, k); /* cannot fail for n = 2 */
+    gv_random_split_eager(impl, key, 2, k); /* cannot fail for n = 2 */
     if (first) *first = k[0];
     if (second) *second = k[1];
 }
@@ -117,7 +117,7 @@ static gv_status legacy_words(const char *what, int width, int64_t n, int64_t *w
 
 gv_status gv_random_bits_fill(gv_prng_impl impl, gv_key key, int width, void *out,
                               int64_t n) {
-    const char *what = "gv_random_bits";
+    const char *what = "gv_random_bits_eager";
     gv_status st = check_impl(what, impl);
     if (st != GV_OK) return st;
     if (width != 8 && width != 16 && width != 32 && width != 64)
@@ -169,8 +169,8 @@ gv_status gv_random_bits32_fill(gv_prng_impl impl, gv_key key, uint32_t *out, in
     return gv_random_bits_fill(impl, key, 32, out, n);
 }
 
-gv_tensor *gv_random_bits(gv_prng_impl impl, gv_key key, gv_dtype dtype, int rank,
-                          const int64_t *shape) {
+gv_tensor *gv_random_bits_eager(gv_prng_impl impl, gv_key key, gv_dtype dtype, int rank,
+                                const int64_t *shape) {
     int width;
     switch (dtype) {
     case GV_U8: width = 8; break;
@@ -178,7 +178,7 @@ gv_tensor *gv_random_bits(gv_prng_impl impl, gv_key key, gv_dtype dtype, int ran
     case GV_U32: width = 32; break;
     case GV_U64: width = 64; break;
     default:
-        gv_error(GV_ERR_DTYPE, "gv_random_bits: dtype %s is not uint8, uint16, uint32 or "
+        gv_error(GV_ERR_DTYPE, "gv_random_bits_eager: dtype %s is not uint8, uint16, uint32 or "
                  "uint64", gv_dtype_name(dtype));
         return NULL;
     }

@@ -20,7 +20,7 @@ static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
 }
 
 static gv_tensor *randn(gv_dtype dt, int rank, const int64_t *shape, uint32_t seed) {
-    gv_tensor *t = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(seed), rank, shape));
+    gv_tensor *t = GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(seed), rank, shape));
     gv_tensor *c = GVT_NN(gv_tensor_cast(t, dt));
     gv_tensor_free(t);
     return c;

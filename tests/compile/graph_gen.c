@@ -120,7 +120,7 @@ static gv_tree *trace(gv_graph *g, const gv_tree *in, void *ud) {
 
 static gv_status normal_input(gv_tree *in, const char *name, uint32_t seed, int rank,
                               const int64_t *shape) {
-    gv_tensor *t = gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(seed), rank, shape);
+    gv_tensor *t = gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(seed), rank, shape);
     if (!t) return gv_last_status();
     gv_status st = gv_tree_insert_tensor(in, name, t);
     gv_tensor_free(t);

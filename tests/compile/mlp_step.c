@@ -21,8 +21,8 @@ gv_tree *mlp_example_inputs(const mlp_dims *d, uint32_t seed) {
         gv_tree_insert_tensor(params, b, tb);
         gv_tensor_free(tw), gv_tensor_free(tb);
     }
-    gv_tensor *x = gv_random_uniform(GV_PRNG_DEFAULT, gv_prng_key(seed + 100), GV_DIMS(d->batch, d->in), 0, 1);
-    gv_tensor *y = gv_random_randint(GV_PRNG_DEFAULT, gv_prng_key(seed + 200), GV_DIMS(d->batch), 0, (int32_t)d->out);
+    gv_tensor *x = gv_random_uniform_eager(GV_PRNG_DEFAULT, gv_prng_key(seed + 100), GV_DIMS(d->batch, d->in), 0, 1);
+    gv_tensor *y = gv_random_randint_eager(GV_PRNG_DEFAULT, gv_prng_key(seed + 200), GV_DIMS(d->batch), 0, (int32_t)d->out);
     gv_tree_insert_tensor(batch, "x", x);
     gv_tree_insert_tensor(batch, "y", y);
     gv_tensor_free(x), gv_tensor_free(y);

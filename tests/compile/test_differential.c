@@ -668,10 +668,10 @@ static gv_value build_random(gv_graph *g, const gv_value *x, const dcase *c, gv_
                           .rank = 1, .shape = &n};
         return gv_emit(g, &s);
     }
-    case GV_OP_RANDOM_UNIFORM: return gv_random_uniform_op(impl, x[0], 1, &n, -1.5f, 2.0f);
-    case GV_OP_RANDOM_NORMAL: return gv_random_normal_op(impl, x[0], 1, &n);
-    case GV_OP_RANDOM_TRUNC_NORMAL: return gv_random_truncated_normal_op(impl, x[0], -2.0f, 1.0f, 1, &n);
-    default: return gv_random_bernoulli_op(impl, x[0], 0.3f, 1, &n);
+    case GV_OP_RANDOM_UNIFORM: return gv_random_uniform(impl, x[0], 1, &n, -1.5f, 2.0f);
+    case GV_OP_RANDOM_NORMAL: return gv_random_normal(impl, x[0], 1, &n);
+    case GV_OP_RANDOM_TRUNC_NORMAL: return gv_random_truncated_normal(impl, x[0], -2.0f, 1.0f, 1, &n);
+    default: return gv_random_bernoulli(impl, x[0], 0.3f, 1, &n);
     }
 }
 

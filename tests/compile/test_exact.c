@@ -25,8 +25,8 @@ static gv_tree *chain(gv_graph *g, const gv_tree *in, void *ud) {
 }
 
 Test(exact, fused_plan_is_bit_identical_to_reference) {
-    gv_tensor *x = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(1), GV_DIMS(300, 257)));
-    gv_tensor *b = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(2), GV_DIMS(257)));
+    gv_tensor *x = GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(1), GV_DIMS(300, 257)));
+    gv_tensor *b = GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(2), GV_DIMS(257)));
     gv_tree *in = gv_tree_new_dict();
     GVT_OK(gv_tree_insert_tensor(in, "x", x));
     GVT_OK(gv_tree_insert_tensor(in, "b", b));
@@ -60,10 +60,10 @@ static gv_tree *sample(gv_graph *g, const gv_tree *in, void *ud) {
     gv_value keys = gv_random_split(impl, key, 3);
     gv_tree *out = gv_tree_new_dict();
     gv_tree_insert_value(out, "keys", keys);
-    gv_tree_insert_value(out, "u", gv_random_uniform_op(impl, gv_key_at(keys, 0), GV_DIMS(4, 5), -1.0f, 2.0f));
-    gv_tree_insert_value(out, "n", gv_random_normal_op(impl, gv_key_at(keys, 1), GV_DIMS(33)));
-    gv_tree_insert_value(out, "t", gv_random_truncated_normal_op(impl, gv_key_at(keys, 2), -2.0f, 2.0f, GV_DIMS(7)));
-    gv_tree_insert_value(out, "b", gv_random_bernoulli_op(impl, gv_random_fold_in(key, 7), 0.3f, GV_DIMS(50)));
+    gv_tree_insert_value(out, "u", gv_random_uniform(impl, gv_key_at(keys, 0), GV_DIMS(4, 5), -1.0f, 2.0f));
+    gv_tree_insert_value(out, "n", gv_random_normal(impl, gv_key_at(keys, 1), GV_DIMS(33)));
+    gv_tree_insert_value(out, "t", gv_random_truncated_normal(impl, gv_key_at(keys, 2), -2.0f, 2.0f, GV_DIMS(7)));
+    gv_tree_insert_value(out, "b", gv_random_bernoulli(impl, gv_random_fold_in(key, 7), 0.3f, GV_DIMS(50)));
     return out;
 }
 
@@ -77,12 +77,12 @@ Test(exact, prng_ops_match_eager_samplers) {
         gv_plan *p = GVT_NN(gv_plan_compile(f, NULL));
         gv_tree *out = GVT_NN(gv_plan_new_outputs(p));
         GVT_OK(gv_plan_run(p, in, out));
-        GVT_OK(gv_split(impl, k, 3, ks));
+        GVT_OK(gv_random_split_eager(impl, k, 3, ks));
         gv_tensor *want[4] = {
-            gv_random_uniform(impl, ks[0], GV_DIMS(4, 5), -1.0f, 2.0f),
-            gv_random_normal(impl, ks[1], GV_DIMS(33)),
-            gv_random_truncated_normal(impl, ks[2], -2.0f, 2.0f, GV_DIMS(7)),
-            gv_random_bernoulli(impl, gv_fold_in(k, 7), 0.3f, GV_DIMS(50))};
+            gv_random_uniform_eager(impl, ks[0], GV_DIMS(4, 5), -1.0f, 2.0f),
+            gv_random_normal_eager(impl, ks[1], GV_DIMS(33)),
+            gv_random_truncated_normal_eager(impl, ks[2], -2.0f, 2.0f, GV_DIMS(7)),
+            gv_random_bernoulli_eager(impl, gv_random_fold_in_eager(k, 7), 0.3f, GV_DIMS(50))};
         const char *names[4] = {"u", "n", "t", "b"};
         for (int i = 0; i < 4; i++)
             cr_assert(gv_tensor_equal(gv_tree_get_tensor(out, names[i]), want[i]),

@@ -119,9 +119,9 @@ Test(regressions, donated_input_read_by_a_reduction_epilogue) {
         run_and_compare(sum_xp, in, "p", false);
         gv_tree_free(in);
     }
-    gv_tensor *x = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(3), GV_DIMS(3, 700)));
+    gv_tensor *x = GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(3), GV_DIMS(3, 700)));
     gv_tree *in = one_input("x", x);
-    gv_tensor *p = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(4), GV_DIMS(3)));
+    gv_tensor *p = GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(4), GV_DIMS(3)));
     GVT_OK(gv_tree_insert_tensor(in, "p", p));
     gv_tensor_free(p);
     run_and_compare(max_xp, in, "p", false);
@@ -159,8 +159,8 @@ static gv_tree *update_p(gv_graph *g, const gv_tree *in, void *ud) {
 }
 
 Test(regressions, elementwise_update_is_still_donated) {
-    gv_tree *in = one_input("x", GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(5), GV_DIMS(40, 30))));
-    gv_tensor *p = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(6), GV_DIMS(40, 30)));
+    gv_tree *in = one_input("x", GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(5), GV_DIMS(40, 30))));
+    gv_tensor *p = GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(6), GV_DIMS(40, 30)));
     GVT_OK(gv_tree_insert_tensor(in, "p", p));
     gv_tensor_free(p);
     cr_assert_eq(run_and_compare(update_p, in, "p", false), 1);
@@ -199,7 +199,7 @@ static gv_tree *shifted(gv_graph *g, const gv_tree *in, void *ud) {
 
 Test(regressions, stop_gradient_in_a_fused_pass) {
     for (int no_opt = 0; no_opt <= 1; no_opt++) {
-        gv_tree *in = one_input("x", GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(7), GV_DIMS(5, 9))));
+        gv_tree *in = one_input("x", GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(7), GV_DIMS(5, 9))));
         run_and_compare(shifted, in, NULL, no_opt);
         gv_tree_free(in);
     }

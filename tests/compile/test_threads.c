@@ -29,8 +29,8 @@ static gv_tree *step(gv_graph *g, const gv_tree *in, void *ud) {
 
 static gv_tree *inputs(void) {
     gv_tree *in = gv_tree_new_dict();
-    gv_tensor *x = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(1), GV_DIMS(192, 160)));
-    gv_tensor *w = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(2), GV_DIMS(160, 192)));
+    gv_tensor *x = GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(1), GV_DIMS(192, 160)));
+    gv_tensor *w = GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(2), GV_DIMS(160, 192)));
     GVT_OK(gv_tree_insert_tensor(in, "x", x));
     GVT_OK(gv_tree_insert_tensor(in, "w", w));
     gv_tensor_free(x), gv_tensor_free(w);

@@ -139,8 +139,8 @@ Test(loader, order_is_permutation_of_fold_in_key_epoch) {
             cr_assert_eq(er.epoch, e);
             cr_assert(is_permutation(order, er.count, N), "epoch %lld is not a permutation",
                       (long long)e);
-            gv_key ek = gv_fold_in(key, (uint32_t)e);
-            gv_tensor *p = GVT_NN(gv_random_permutation(impls[im], ek, N));
+            gv_key ek = gv_random_fold_in_eager(key, (uint32_t)e);
+            gv_tensor *p = GVT_NN(gv_random_permutation_eager(impls[im], ek, N));
             const int32_t *q = gv_tensor_data_const(p);
             for (int64_t i = 0; i < N; i++) same = same && order[i] == q[i];
             gv_tensor_free(p);

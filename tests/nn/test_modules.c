@@ -84,14 +84,14 @@ Test(flax_vectors, dense_dropout_mlp_both_schemes) {
         cr_assert(gv_tree_contains(vars, "params/Dense_0/bias"));
         cr_assert_eq(gv_tree_num_leaves(vars), 2, "Dropout has no params");
         gv_tree *out = NULL;
-        GVT_OK(gv_apply(&m, vars, args, NULL, &o, &out));
+        GVT_OK(gv_apply_eager(&m, vars, args, NULL, &o, &out));
         char id[64];
         snprintf(id, sizeof id, "flax_dense_mlp_%s", schemes[sc]);
         expect_vector(id, gv_tree_leaf_tensor(out));
         gv_tree_free(out);
         o.train = true;
         gv_tree *rngs = key_tree("dropout", gv_prng_key(1));
-        GVT_OK(gv_apply(&m, vars, args, rngs, &o, &out));
+        GVT_OK(gv_apply_eager(&m, vars, args, rngs, &o, &out));
         snprintf(id, sizeof id, "flax_dropout_%s", schemes[sc]);
         expect_vector(id, gv_tree_leaf_tensor(out));
         gv_tree_free(out), gv_tree_free(rngs), gv_tree_free(vars), gv_tree_free(args);
@@ -130,7 +130,7 @@ typedef struct loss_ctx {
 /* loss(variables, x) = mean((apply(variables, x) - 1)^2) */
 static gv_tree *perturb_loss(gv_graph *g, const gv_tree *in, void *ud) {
     loss_ctx *c = ud;
-    gv_tree *out = gv_apply_traced(g, &c->m, gv_tree_get(in, "0"), gv_tree_get(in, "1"), NULL, &c->o);
+    gv_tree *out = gv_apply(g, &c->m, gv_tree_get(in, "0"), gv_tree_get(in, "1"), NULL, &c->o);
     if (!out) return NULL;
     gv_value y = gv_tree_leaf_value(out);
     gv_tree_free(out);
@@ -144,7 +144,7 @@ Test(flax_vectors, two_dense_and_perturbation_gradient) {
         gv_tree *vars = GVT_NN(gv_init(&c.m, gv_prng_key(0), args, &c.o));
         cr_assert(gv_tree_contains(vars, "perturbations/dense3"));
         gv_tree *out = NULL;
-        GVT_OK(gv_apply(&c.m, vars, args, NULL, &c.o, &out));
+        GVT_OK(gv_apply_eager(&c.m, vars, args, NULL, &c.o, &out));
         expect_vector(sc ? "flax_two_dense_partitionable" : "flax_two_dense_legacy",
                       gv_tree_leaf_tensor(out));
         gv_tree_free(out);
@@ -197,11 +197,11 @@ Test(modules, paths_shapes_and_methods) {
     cr_assert(gv_tensor_equal(gv_tree_get_tensor(vars, "params/encoder/Dense_1/kernel"), want));
     gv_tensor_free(want);
     gv_tree *out = NULL;
-    GVT_OK(gv_apply(&m, vars, args, NULL, NULL, &out));
+    GVT_OK(gv_apply_eager(&m, vars, args, NULL, NULL, &out));
     cr_assert_eq(gv_tensor_dim(gv_tree_leaf_tensor(out), 1), 6);
     gv_tree_free(out);
     gv_module_options enc = {.method = "encode"};
-    GVT_OK(gv_apply(&m, vars, args, NULL, &enc, &out));
+    GVT_OK(gv_apply_eager(&m, vars, args, NULL, &enc, &out));
     cr_assert_eq(gv_tensor_dim(gv_tree_leaf_tensor(out), 1), 2, "method=encode runs the encoder only");
     gv_tree_free(out);
     /* init with method=encode creates only the encoder's params */
@@ -227,24 +227,24 @@ Test(modules, errors) {
     gv_module m = {&AE, NULL};
     gv_tree *args = ones_args(5, 6);
     gv_tree *out = NULL;
-    GVT_FAILS(gv_apply(&m, NULL, args, NULL, NULL, &out), GV_ERR_ARG, "a module holds no params");
+    GVT_FAILS(gv_apply_eager(&m, NULL, args, NULL, NULL, &out), GV_ERR_ARG, "a module holds no params");
     gv_tree *vars = GVT_NN(gv_init(&m, gv_prng_key(0), args, NULL));
     gv_tree_free(gv_tree_pop(vars, "params/decoder/Dense_1/bias"));
-    GVT_FAILS(gv_apply(&m, vars, args, NULL, NULL, &out), GV_ERR_NOT_FOUND,
+    GVT_FAILS(gv_apply_eager(&m, vars, args, NULL, NULL, &out), GV_ERR_NOT_FOUND,
               "param params/decoder/Dense_1/bias not found");
     gv_tree *bad = ones_args(5, 7);
     gv_tree_free(vars);
     vars = GVT_NN(gv_init(&m, gv_prng_key(0), args, NULL));
-    GVT_FAILS(gv_apply(&m, vars, bad, NULL, NULL, &out), GV_ERR_SHAPE,
+    GVT_FAILS(gv_apply_eager(&m, vars, bad, NULL, NULL, &out), GV_ERR_SHAPE,
               "param params/encoder/Dense_0/kernel has shape [6,8], the module expects [7,8]");
     gv_module_options nope = {.method = "nope"};
-    GVT_FAILS(gv_apply(&m, vars, args, NULL, &nope, &out), GV_ERR_ARG, "has no method 'nope'");
+    GVT_FAILS(gv_apply_eager(&m, vars, args, NULL, &nope, &out), GV_ERR_ARG, "has no method 'nope'");
     /* dropout in training without a dropout key falls back to no stream */
     gv_module mlp = {&MLP, NULL};
     gv_tree *a3 = ones_args(1, 3);
     gv_tree *v3 = GVT_NN(gv_init(&mlp, gv_prng_key(0), a3, NULL));
     gv_module_options train = {.train = true};
-    GVT_FAILS(gv_apply(&mlp, v3, a3, NULL, &train, &out), GV_ERR_NOT_FOUND,
+    GVT_FAILS(gv_apply_eager(&mlp, v3, a3, NULL, &train, &out), GV_ERR_NOT_FOUND,
               "make_rng('params') in Dropout_0: no such rng stream was given");
     gv_tree_free(v3), gv_tree_free(a3), gv_tree_free(bad), gv_tree_free(vars), gv_tree_free(args);
 }

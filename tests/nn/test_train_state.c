@@ -20,7 +20,7 @@ static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
     gv_tree *vars = gv_tree_new_dict();
     gv_tree_insert(vars, "params", gv_tree_clone(gv_tree_get(in, "0")));
     gv_tree *args = gv_args1(gv_tree_get_value(in, "1/x"));
-    gv_tree *out = gv_apply_traced(g, &MODEL, vars, args, NULL, NULL);
+    gv_tree *out = gv_apply(g, &MODEL, vars, args, NULL, NULL);
     gv_tree_free(vars), gv_tree_free(args);
     if (!out) return NULL;
     gv_value err = gv_sub(gv_tree_leaf_value(out), gv_tree_get_value(in, "1/y"));
@@ -47,7 +47,7 @@ static gv_tree *train_step(gv_graph *g, const gv_tree *in, void *ud) {
 }
 
 static gv_tree *dataset(int n) {
-    gv_tensor *x = gv_random_uniform(GV_PRNG_DEFAULT, gv_prng_key(11), GV_DIMS(n, 2), -1.0f, 1.0f);
+    gv_tensor *x = gv_random_uniform_eager(GV_PRNG_DEFAULT, gv_prng_key(11), GV_DIMS(n, 2), -1.0f, 1.0f);
     gv_tensor *y = gv_tensor_zeros(GV_F32, GV_DIMS(n, 1));
     const float *px = gv_tensor_data_const(x);
     float *py = gv_tensor_data(y);

@@ -12,7 +12,7 @@ enum { N = 128, IN = 2, HID = 32 };
 
 /* y = sin(2 x0) + x0 x1 on x uniform in [-1, 1]^2 (fixed keys) */
 static gv_tree *make_batch(void) {
-    gv_tensor *x = gv_random_uniform(GV_PRNG_DEFAULT, gv_prng_key(7), GV_DIMS(N, IN), -1, 1);
+    gv_tensor *x = gv_random_uniform_eager(GV_PRNG_DEFAULT, gv_prng_key(7), GV_DIMS(N, IN), -1, 1);
     gv_tensor *y = gv_tensor_zeros(GV_F32, GV_DIMS(N, 1));
     const float *xd = gv_tensor_data_const(x);
     float *yd = gv_tensor_data(y);

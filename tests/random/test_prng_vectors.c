@@ -115,7 +115,7 @@ static int evaluate(json_object *c, double *out, uint64_t *uout) {
     if (strcmp(op, "prng_key") == 0 || strcmp(op, "fold_in") == 0 ||
         strcmp(op, "fold_in_static") == 0) {
         gv_key k = key_of(in);
-        if (strcmp(op, "fold_in") == 0) k = gv_fold_in(k, (uint32_t)get_int(in, "data"));
+        if (strcmp(op, "fold_in") == 0) k = gv_random_fold_in_eager(k, (uint32_t)get_int(in, "data"));
         if (strcmp(op, "fold_in_static") == 0) {
             json_object *p = field(in, "parts");
             gv_fold_part parts[8];
@@ -135,7 +135,7 @@ static int evaluate(json_object *c, double *out, uint64_t *uout) {
     if (strcmp(op, "split") == 0) {
         int num = get_int(in, "num");
         gv_key ks[16];
-        GVT_OK(gv_split(impl, key_of(in), num, ks));
+        GVT_OK(gv_random_split_eager(impl, key_of(in), num, ks));
         for (int i = 0; i < num; i++) uout[n++] = ks[i].k[0], uout[n++] = ks[i].k[1];
         return n;
     }
@@ -144,7 +144,7 @@ static int evaluate(json_object *c, double *out, uint64_t *uout) {
     if (strcmp(op, "bits") == 0) {
         int w = get_int(in, "width");
         gv_dtype dt = w == 8 ? GV_U8 : w == 16 ? GV_U16 : w == 32 ? GV_U32 : GV_U64;
-        t = GVT_NN(gv_random_bits(impl, key, dt, rank, shape));
+        t = GVT_NN(gv_random_bits_eager(impl, key, dt, rank, shape));
         for (int64_t i = 0; i < gv_tensor_size(t); i++) {
             const void *p = gv_tensor_data_const(t);
             uout[i] = dt == GV_U8 ? ((const uint8_t *)p)[i]
@@ -152,19 +152,19 @@ static int evaluate(json_object *c, double *out, uint64_t *uout) {
                     : dt == GV_U32 ? ((const uint32_t *)p)[i] : ((const uint64_t *)p)[i];
         }
     } else if (strcmp(op, "uniform") == 0) {
-        t = GVT_NN(gv_random_uniform(impl, key, rank, shape, 0.0f, 1.0f));
+        t = GVT_NN(gv_random_uniform_eager(impl, key, rank, shape, 0.0f, 1.0f));
     } else if (strcmp(op, "normal") == 0) {
-        t = GVT_NN(gv_random_normal(impl, key, rank, shape));
+        t = GVT_NN(gv_random_normal_eager(impl, key, rank, shape));
     } else if (strcmp(op, "truncated_normal") == 0) {
-        t = GVT_NN(gv_random_truncated_normal(
+        t = GVT_NN(gv_random_truncated_normal_eager(
             impl, key, (float)json_object_get_double(field(in, "lower")),
             (float)json_object_get_double(field(in, "upper")), rank, shape));
     } else if (strcmp(op, "bernoulli") == 0) {
-        t = GVT_NN(gv_random_bernoulli(impl, key, (float)json_object_get_double(field(in, "p")),
-                                       rank, shape));
+        t = GVT_NN(gv_random_bernoulli_eager(impl, key, (float)json_object_get_double(field(in, "p")),
+                                             rank, shape));
     } else if (strcmp(op, "randint") == 0) {
-        t = GVT_NN(gv_random_randint(impl, key, rank, shape, get_int(in, "minval"),
-                                     get_int(in, "maxval")));
+        t = GVT_NN(gv_random_randint_eager(impl, key, rank, shape, get_int(in, "minval"),
+                                           get_int(in, "maxval")));
     } else if (strcmp(op, "flax") == 0) {
         const char *prog = json_object_get_string(field(in, "program"));
         if (strcmp(prog, "embed_init") == 0) {
@@ -188,7 +188,7 @@ static int evaluate(json_object *c, double *out, uint64_t *uout) {
                 gv_key dk = gv_fold_in_static(gv_prng_key(get_int(in, "dropout_seed")), parts,
                                               2, false);
                 float keep = (float)(1.0 - rate);
-                gv_tensor *mask = GVT_NN(gv_random_bernoulli(impl, dk, keep, GV_DIMS(f)));
+                gv_tensor *mask = GVT_NN(gv_random_bernoulli_eager(impl, dk, keep, GV_DIMS(f)));
                 const uint8_t *m = gv_tensor_data_const(mask);
                 for (int j = 0; j < f; j++) y[j] = m[j] ? y[j] / keep : 0.0f;
                 gv_tensor_free(mask);

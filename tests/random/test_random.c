@@ -96,37 +96,37 @@ Test(prng_golden, every_case) {
         json_object *exp = field(c, "expected");
         gv_tensor *t = NULL;
         if (!strcmp(op, "permutation")) {
-            t = GVT_NN(gv_random_permutation(impl, key, json_object_get_int64(field(c, "n"))));
+            t = GVT_NN(gv_random_permutation_eager(impl, key, json_object_get_int64(field(c, "n"))));
         } else if (!strcmp(op, "init")) {
             gv_fold_part parts[2] = {{"layer", 0}, {NULL, 1}};
             gv_initializer in = init_named(json_object_get_string(field(c, "init")));
             t = GVT_NN(gv_initializer_sample(&in, impl, gv_fold_in_static(key, parts, 2, false),
                                              rank, shape));
         } else if (!strcmp(op, "randint")) {
-            t = GVT_NN(gv_random_randint(impl, key, rank, shape,
-                                         json_object_get_int(field(c, "minval")),
-                                         json_object_get_int(field(c, "maxval"))));
+            t = GVT_NN(gv_random_randint_eager(impl, key, rank, shape,
+                                               json_object_get_int(field(c, "minval")),
+                                               json_object_get_int(field(c, "maxval"))));
         } else if (!strcmp(op, "bernoulli")) {
-            t = GVT_NN(gv_random_bernoulli(impl, key, (float)json_object_get_double(field(c, "p")),
-                                           rank, shape));
+            t = GVT_NN(gv_random_bernoulli_eager(impl, key, (float)json_object_get_double(field(c, "p")),
+                                                 rank, shape));
         } else if (!strcmp(op, "truncated_normal")) {
-            t = GVT_NN(gv_random_truncated_normal(
+            t = GVT_NN(gv_random_truncated_normal_eager(
                 impl, key, (float)json_object_get_double(field(c, "lower")),
                 (float)json_object_get_double(field(c, "upper")), rank, shape));
         } else if (!strcmp(op, "uniform")) {
-            t = GVT_NN(gv_random_uniform(impl, key, rank, shape,
-                                         (float)json_object_get_double(field(c, "minval")),
-                                         (float)json_object_get_double(field(c, "maxval"))));
+            t = GVT_NN(gv_random_uniform_eager(impl, key, rank, shape,
+                                               (float)json_object_get_double(field(c, "minval")),
+                                               (float)json_object_get_double(field(c, "maxval"))));
         } else if (!strcmp(op, "normal")) {
-            t = GVT_NN(gv_random_normal(impl, key, rank, shape));
+            t = GVT_NN(gv_random_normal_eager(impl, key, rank, shape));
         } else if (!strcmp(op, "bits")) {
             int w = json_object_get_int(field(c, "width"));
-            t = GVT_NN(gv_random_bits(impl, key, w == 8 ? GV_U8 : w == 16 ? GV_U16 : GV_U64,
-                                      rank, shape));
+            t = GVT_NN(gv_random_bits_eager(impl, key, w == 8 ? GV_U8 : w == 16 ? GV_U16 : GV_U64,
+                                            rank, shape));
         } else if (!strcmp(op, "split")) {
             int num = json_object_get_int(field(c, "num"));
             gv_key ks[8];
-            GVT_OK(gv_split(impl, key, num, ks));
+            GVT_OK(gv_random_split_eager(impl, key, num, ks));
             for (int i = 0; i < num; i++)
                 for (int j = 0; j < 2; j++)
                     cr_expect_eq(ks[i].k[j],
@@ -146,13 +146,13 @@ Test(prng_golden, every_case) {
 Test(prng, partitionable_split_equals_fold_in) {
     /* JAX tests this symmetry: split(key, n)[i] == fold_in(key, i) */
     gv_key k = gv_prng_key(123), ks[6];
-    GVT_OK(gv_split(GV_PRNG_PARTITIONABLE, k, 6, ks));
+    GVT_OK(gv_random_split_eager(GV_PRNG_PARTITIONABLE, k, 6, ks));
     for (uint32_t i = 0; i < 6; i++) {
-        gv_key f = gv_fold_in(k, i);
+        gv_key f = gv_random_fold_in_eager(k, i);
         cr_assert(f.k[0] == ks[i].k[0] && f.k[1] == ks[i].k[1], "index %u", i);
     }
     gv_key a, b;
-    gv_split2(GV_PRNG_LEGACY, gv_prng_key(0), &a, &b);
+    gv_random_split2_eager(GV_PRNG_LEGACY, gv_prng_key(0), &a, &b);
     cr_assert_eq(a.k[0], 4146024105u);
     cr_assert_eq(b.k[1], 1272950319u);
 }
@@ -168,7 +168,7 @@ Test(prng, seeds) {
 
 Test(prng, permutation_is_a_permutation) {
     for (gv_prng_impl impl = GV_PRNG_PARTITIONABLE; impl <= GV_PRNG_LEGACY; impl++) {
-        gv_tensor *p = GVT_NN(gv_random_permutation(impl, gv_prng_key(1), 60000));
+        gv_tensor *p = GVT_NN(gv_random_permutation_eager(impl, gv_prng_key(1), 60000));
         cr_assert_eq(gv_tensor_dtype(p), GV_I32);
         const int32_t *v = gv_tensor_data_const(p);
         char *seen = calloc(60000, 1);
@@ -184,22 +184,22 @@ Test(prng, permutation_is_a_permutation) {
         }
         cr_assert_eq(bad, 0, "%d entries out of range or repeated", bad);
         cr_assert_gt(moved, 59000, "a shuffle moves almost everything");
-        gv_tensor *q = GVT_NN(gv_random_permutation(impl, gv_prng_key(1), 60000));
+        gv_tensor *q = GVT_NN(gv_random_permutation_eager(impl, gv_prng_key(1), 60000));
         cr_assert(gv_tensor_equal(p, q), "same key, same order");
         free(seen);
         gv_tensor_free(p), gv_tensor_free(q);
     }
-    gv_tensor *e = GVT_NN(gv_random_permutation(GV_PRNG_DEFAULT, gv_prng_key(1), 0));
+    gv_tensor *e = GVT_NN(gv_random_permutation_eager(GV_PRNG_DEFAULT, gv_prng_key(1), 0));
     cr_assert_eq(gv_tensor_size(e), 0);
     gv_tensor_free(e);
 }
 
 Test(prng, sampler_ranges_and_stats) {
-    gv_tensor *u = GVT_NN(gv_random_uniform(GV_PRNG_DEFAULT, gv_prng_key(5), GV_DIMS(100000),
-                                            2.0f, 3.0f));
-    gv_tensor *n = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(5), GV_DIMS(100000)));
-    gv_tensor *t = GVT_NN(gv_random_truncated_normal(GV_PRNG_DEFAULT, gv_prng_key(5), -2.0f,
-                                                     2.0f, GV_DIMS(100000)));
+    gv_tensor *u = GVT_NN(gv_random_uniform_eager(GV_PRNG_DEFAULT, gv_prng_key(5), GV_DIMS(100000),
+                                                  2.0f, 3.0f));
+    gv_tensor *n = GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(5), GV_DIMS(100000)));
+    gv_tensor *t = GVT_NN(gv_random_truncated_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(5), -2.0f,
+                                                           2.0f, GV_DIMS(100000)));
     const float *pu = gv_tensor_data_const(u), *pn = gv_tensor_data_const(n),
                 *pt = gv_tensor_data_const(t);
     double su = 0, sn = 0, sn2 = 0;
@@ -214,7 +214,7 @@ Test(prng, sampler_ranges_and_stats) {
     cr_assert_float_eq(sn / 1e5, 0.0, 0.01);
     cr_assert_float_eq(sn2 / 1e5, 1.0, 0.02);
     gv_tensor_free(u), gv_tensor_free(n), gv_tensor_free(t);
-    gv_tensor *r = GVT_NN(gv_random_randint(GV_PRNG_DEFAULT, gv_prng_key(3), GV_DIMS(1000), 5, 5));
+    gv_tensor *r = GVT_NN(gv_random_randint_eager(GV_PRNG_DEFAULT, gv_prng_key(3), GV_DIMS(1000), 5, 5));
     const int32_t *pr = gv_tensor_data_const(r);
     int not5 = 0;
     for (int i = 0; i < 1000; i++) not5 += pr[i] != 5;
@@ -271,7 +271,7 @@ Test(prng, fold_in_static_parts) {
     gv_key k = gv_prng_key(0);
     gv_fold_part parts[2] = {{"Dense_0", 0}, {NULL, 1}};
     gv_key a = gv_fold_in_static(k, parts, 2, false);
-    gv_key b = gv_fold_in(k, 0xB2B71315u);
+    gv_key b = gv_random_fold_in_eager(k, 0xB2B71315u);
     cr_assert(a.k[0] == b.k[0] && a.k[1] == b.k[1]);
     gv_key same = gv_fold_in_static(k, NULL, 0, false);
     cr_assert(same.k[0] == k.k[0] && same.k[1] == k.k[1], "no parts: key unchanged");
@@ -283,29 +283,29 @@ Test(prng, fold_in_static_parts) {
     uint8_t d[20];
     gv_sha1("\x01\x00", 2, d);
     uint32_t u = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
-    gv_key kb = gv_fold_in_static(k, big, 1, false), want = gv_fold_in(k, u);
+    gv_key kb = gv_fold_in_static(k, big, 1, false), want = gv_random_fold_in_eager(k, u);
     cr_assert(kb.k[0] == want.k[0] && kb.k[1] == want.k[1]);
 }
 
 Test(prng, errors) {
     gv_key k = gv_prng_key(0), out[2];
-    GVT_FAILS(gv_split((gv_prng_impl)7, k, 2, out), GV_ERR_ARG, "unknown PRNG scheme 7");
-    GVT_FAILS(gv_split(GV_PRNG_LEGACY, k, -1, out), GV_ERR_ARG, "negative number of keys");
-    GVT_FAILS(gv_split(GV_PRNG_LEGACY, k, 2, NULL), GV_ERR_ARG, "out is NULL");
-    GVT_NULL(gv_random_bits(GV_PRNG_LEGACY, k, GV_F32, GV_DIMS(3)), GV_ERR_DTYPE,
+    GVT_FAILS(gv_random_split_eager((gv_prng_impl)7, k, 2, out), GV_ERR_ARG, "unknown PRNG scheme 7");
+    GVT_FAILS(gv_random_split_eager(GV_PRNG_LEGACY, k, -1, out), GV_ERR_ARG, "negative number of keys");
+    GVT_FAILS(gv_random_split_eager(GV_PRNG_LEGACY, k, 2, NULL), GV_ERR_ARG, "out is NULL");
+    GVT_NULL(gv_random_bits_eager(GV_PRNG_LEGACY, k, GV_F32, GV_DIMS(3)), GV_ERR_DTYPE,
              "dtype float32 is not uint8");
-    GVT_NULL(gv_random_bits(GV_PRNG_LEGACY, k, GV_U32, GV_DIMS(-3)), GV_ERR_ARG, "negative");
+    GVT_NULL(gv_random_bits_eager(GV_PRNG_LEGACY, k, GV_U32, GV_DIMS(-3)), GV_ERR_ARG, "negative");
     uint32_t buf[4];
     GVT_FAILS(gv_random_bits_fill(GV_PRNG_LEGACY, k, 12, buf, 4), GV_ERR_ARG,
               "bit width 12");
     GVT_FAILS(gv_random_bits32_fill(GV_PRNG_LEGACY, k, NULL, 4), GV_ERR_ARG, "out is NULL");
-    GVT_NULL(gv_random_bernoulli(GV_PRNG_LEGACY, k, 1.5f, GV_DIMS(3)), GV_ERR_ARG,
+    GVT_NULL(gv_random_bernoulli_eager(GV_PRNG_LEGACY, k, 1.5f, GV_DIMS(3)), GV_ERR_ARG,
              "p = 1.5 is not in [0, 1]");
-    GVT_NULL(gv_random_truncated_normal(GV_PRNG_LEGACY, k, 2.0f, -2.0f, GV_DIMS(3)),
+    GVT_NULL(gv_random_truncated_normal_eager(GV_PRNG_LEGACY, k, 2.0f, -2.0f, GV_DIMS(3)),
              GV_ERR_ARG, "need lower < upper");
-    GVT_NULL(gv_random_uniform((gv_prng_impl)9, k, GV_DIMS(3), 0, 1), GV_ERR_ARG,
-             "gv_random_uniform: gv_random_bits: unknown PRNG scheme 9");
-    GVT_NULL(gv_random_permutation(GV_PRNG_LEGACY, k, -5), GV_ERR_ARG, "negative length");
+    GVT_NULL(gv_random_uniform_eager((gv_prng_impl)9, k, GV_DIMS(3), 0, 1), GV_ERR_ARG,
+             "gv_random_uniform_eager: gv_random_bits_eager: unknown PRNG scheme 9");
+    GVT_NULL(gv_random_permutation_eager(GV_PRNG_LEGACY, k, -5), GV_ERR_ARG, "negative length");
 }
 
 Test(initializers, fans_and_errors) {
@@ -330,7 +330,7 @@ Test(initializers, fans_and_errors) {
     gv_tensor_free(t);
     gv_initializer nrm = gv_init_normal(0.02), uni = gv_init_uniform(0.5);
     gv_tensor *a = GVT_NN(gv_initializer_sample(&nrm, GV_PRNG_DEFAULT, gv_prng_key(0), GV_DIMS(5)));
-    gv_tensor *b = GVT_NN(gv_random_normal(GV_PRNG_DEFAULT, gv_prng_key(0), GV_DIMS(5)));
+    gv_tensor *b = GVT_NN(gv_random_normal_eager(GV_PRNG_DEFAULT, gv_prng_key(0), GV_DIMS(5)));
     gv_tensor *u = GVT_NN(gv_initializer_sample(&uni, GV_PRNG_DEFAULT, gv_prng_key(0), GV_DIMS(5)));
     for (int i = 0; i < 5; i++) {
         cr_assert_eq(((const float *)gv_tensor_data_const(a))[i],
