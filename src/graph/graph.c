@@ -33,7 +33,35 @@ void gv_graph_free(gv_graph *g) {
     free(g->scopes);
     free(g->scope_stack);
     free(g->error);
+    for (size_t i = 0; i < g->nowned; i++) gv_tree_release_owned(g->owned[i]);
+    free(g->owned);
     free(g);
+}
+
+gv_tree *gv_graph_own(gv_graph *g, gv_tree *tree) {
+    if (!tree || tree->owner == g) return tree;
+    if (!g) {
+        gv_tree_free(tree);
+        gv_error(GV_ERR_ARG, "gv_graph_own: graph is NULL");
+        return NULL;
+    }
+    if (tree->parent || tree->owner) {
+        gv_graph_fail(g, GV_ERR_ARG, "gv_graph_own: the tree is not a root the caller owns");
+        return NULL;
+    }
+    if (g->nowned == g->owned_cap) {
+        size_t cap = g->owned_cap ? 2 * g->owned_cap : 16;
+        gv_tree **o = realloc(g->owned, cap * sizeof *o);
+        if (!o) {
+            gv_tree_free(tree);
+            gv_graph_fail(g, GV_ERR_NOMEM, "gv_graph_own: out of memory");
+            return NULL;
+        }
+        g->owned = o, g->owned_cap = cap;
+    }
+    tree->owner = g;
+    g->owned[g->nowned++] = tree;
+    return tree;
 }
 
 void *gv_graph_alloc(gv_graph *g, size_t bytes) {

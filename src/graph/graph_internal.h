@@ -117,6 +117,9 @@ struct gv_graph {
     gv_status status;
     char *error;
     int32_t ninputs;
+    /* trees the graph owns (gv_graph_own), freed with it */
+    gv_tree **owned;
+    size_t nowned, owned_cap;
 };
 
 /* ---- graph building (src/graph/graph.c) ---- */

@@ -193,7 +193,7 @@ static void node_free(gv_tree *t) {
 }
 
 void gv_tree_free(gv_tree *tree) {
-    if (!tree) return;
+    if (!tree || tree->owner) return; /* a graph's tree goes with its graph */
     if (tree->parent) {
         gv_error(GV_ERR_ARG, "gv_tree_free: this node belongs to a tree; free the root, or "
                  "detach the node with gv_tree_pop first");
@@ -520,8 +520,14 @@ static gv_status check_subtree(const char *what, const gv_tree *dest, const gv_t
     return GV_OK;
 }
 
+/* A subtree the graph owns is inserted as a clone: the graph keeps its own. */
+static gv_tree *adopt(gv_tree *sub) {
+    return sub && sub->owner && !sub->parent ? gv_tree_clone(sub) : sub;
+}
+
 static gv_status place(const char *what, gv_tree *tree, const char *path, gv_tree *sub,
                        bool replace) {
+    sub = adopt(sub);
     if (!tree) {
         gv_status st = gv_error(GV_ERR_ARG, "%s: tree is NULL", what);
         if (sub && !sub->parent) node_free(sub);
@@ -591,6 +597,7 @@ gv_status gv_tree_set_tensor(gv_tree *tree, const char *path, gv_tensor *t) {
 
 static gv_status append(const char *what, gv_tree *seq, gv_tree *sub) {
     gv_status st = GV_OK;
+    sub = adopt(sub);
     if (!seq) st = gv_error(GV_ERR_ARG, "%s: seq is NULL", what);
     else if (seq->kind != GV_TREE_LIST && seq->kind != GV_TREE_TUPLE)
         st = gv_error(GV_ERR_ARG, "%s: cannot append to a %s (only to a list or tuple)", what,
@@ -839,5 +846,11 @@ static gv_tree *duplicate(const char *what, const gv_tree *tree, bool deep) {
 }
 
 gv_tree *gv_tree_clone(const gv_tree *tree) { return duplicate("gv_tree_clone", tree, false); }
+
+void gv_tree_release_owned(gv_tree *tree) {
+    if (!tree) return;
+    tree->owner = NULL;
+    gv_tree_free(tree);
+}
 
 gv_tree *gv_tree_copy(const gv_tree *tree) { return duplicate("gv_tree_copy", tree, true); }

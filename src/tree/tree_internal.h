@@ -14,6 +14,8 @@ enum { GV_LEAF_PLACEHOLDER = 100 };
 struct gv_tree {
     gv_tree_kind kind;
     gv_tree *parent;  /* NULL for a root: only roots may be freed or inserted */
+    struct gv_graph *owner; /* a root the graph owns (gv_graph_own): gv_tree_free
+                               leaves it alone, insertion clones it */
     /* containers */
     size_t n, cap;
     char **keys;      /* n keys in insertion order; in a sequence keys[i] is "i" */
@@ -28,6 +30,9 @@ struct gv_tree {
         gv_value value;    /* a traced value: plain data, owned by its graph */
     } leaf;
 };
+
+/* Free a tree the graph owned (the graph is being freed). */
+void gv_tree_release_owned(gv_tree *tree);
 
 struct gv_treedef {
     gv_tree *skel;    /* the structure, with placeholder leaves */
