@@ -355,7 +355,7 @@ static int open_run(trainer_run *r) {
     }
     char *path = vae_strfmt("%s/checkpoints", r->dir);
     if (!path) return out_of_memory("--run-dir");
-    gv_checkpoint_options o = {.max_to_keep = 3, .create = true, .async = true};
+    gv_checkpoint_options o = {.max_to_keep = 3, .async = true};
     r->ckpt = gv_checkpoint_manager_new(path, &o);
     free(path);
     return r->ckpt ? 0 : error("--run-dir");

@@ -49,15 +49,22 @@ gv_tree *gv_checkpointer_restore_into(const char *path, const gv_tree *target);
 
 typedef struct gv_checkpoint_manager gv_checkpoint_manager;
 
+/* CheckpointManagerOptions. Every field's zero is Orbax's default, and NULL
+ * options are the same as a zeroed struct, so a designated initialiser names
+ * only what differs: &(gv_checkpoint_options){.max_to_keep = 2} keeps two
+ * steps and creates a missing directory, as NULL does. */
 typedef struct gv_checkpoint_options {
-    int max_to_keep;            /* 0 = keep all */
-    int64_t save_interval_steps;/* should_save: step % interval == 0 (0 or 1 = every step) */
-    int64_t keep_period;        /* steps that are multiples are never deleted (0 = off) */
-    const char *best_metric;    /* metrics path used to rank checkpoints (NULL = by step) */
-    bool best_mode_min;         /* true: lower is better */
-    bool keep_checkpoints_without_metrics;
-    bool create;                /* create the directory if missing */
-    bool async;                 /* save on a background thread */
+    int max_to_keep;             /* 0 = keep all (Orbax None); n > 0 keeps n */
+    int64_t save_interval_steps; /* should_save: step % interval == 0 (0 or 1 = every step) */
+    int64_t keep_period;         /* steps that are multiples are never deleted (0 = off) */
+    const char *best_metric;     /* metrics path used to rank checkpoints (NULL = by step) */
+    bool best_mode_min;          /* with best_metric: lower is better (Orbax best_mode='min';
+                                    default higher, 'max') */
+    bool drop_checkpoints_without_metrics; /* with best_metric: steps saved without metrics
+                                    may be deleted (Orbax keep_checkpoints_without_metrics=False) */
+    bool must_exist;             /* GV_ERR_NOT_FOUND for a missing directory (Orbax create=False);
+                                    default: create it and its parents */
+    bool async;                  /* save on a background thread (default synchronous) */
 } gv_checkpoint_options;
 
 /* Open (and clean up leftover temporaries in) directory. New manager. */

@@ -42,9 +42,11 @@
  *   for every save that passes them, not only when best_fn is set. The item
  *   name "metrics" is therefore reserved, as in Orbax.
  * - restore(step < 0) restores the latest step (Orbax's step=None).
- * - Options NULL means Orbax's defaults where they make sense in C: keep
- *   all, every step, create = true, keep_checkpoints_without_metrics = true,
- *   and synchronous saves (Orbax defaults to async).
+ * - Options: NULL and a zeroed struct are the same, Orbax's defaults where
+ *   they make sense in C: keep all, every step, create the directory, keep
+ *   checkpoints without metrics, rank by higher metric, and synchronous
+ *   saves (Orbax defaults to async). Every field's zero is its default, so
+ *   designated initialisers name only what differs.
  * - Async saves (reference D5: snapshots, the bounded queue, background
  *   errors): see writer.c.
  * - A manager is used from one thread at a time (the writer thread is
@@ -376,6 +378,27 @@ gv_status gv_run_job(const char *dir, const ckpt_job *job, bool skip_deletes) {
 
 /* ---- public API ------------------------------------------------------------ */
 
+/* Every field of the options; zero is the default of each (Orbax's), so a
+ * field that is set but has no effect is refused rather than ignored. */
+static gv_status check_options(const gv_checkpoint_options *o, const char *fn) {
+    if (o->max_to_keep < 0)
+        return gv_error(GV_ERR_ARG, "%s: max_to_keep is %d (0 keeps every step, n > 0 the "
+                        "newest n)", fn, o->max_to_keep);
+    if (o->save_interval_steps < 0)
+        return gv_error(GV_ERR_ARG, "%s: save_interval_steps is %" PRId64 " (0 or 1 saves "
+                        "every step)", fn, o->save_interval_steps);
+    if (o->keep_period < 0)
+        return gv_error(GV_ERR_ARG, "%s: keep_period is %" PRId64 " (0 is off)", fn,
+                        o->keep_period);
+    if (o->best_metric && !*o->best_metric)
+        return gv_error(GV_ERR_ARG, "%s: best_metric is empty (NULL ranks by step)", fn);
+    if (!o->best_metric && (o->best_mode_min || o->drop_checkpoints_without_metrics))
+        return gv_error(GV_ERR_ARG, "%s: %s is set but best_metric is NULL (it only applies "
+                        "when checkpoints are ranked by a metric)", fn,
+                        o->best_mode_min ? "best_mode_min" : "drop_checkpoints_without_metrics");
+    return GV_OK;
+}
+
 gv_checkpoint_manager *gv_checkpoint_manager_new(const char *directory,
                                                  const gv_checkpoint_options *opts) {
     static const char *fn = "gv_checkpoint_manager_new";
@@ -383,26 +406,16 @@ gv_checkpoint_manager *gv_checkpoint_manager_new(const char *directory,
         gv_error(GV_ERR_ARG, "%s: directory is %s", fn, directory ? "empty" : "NULL");
         return NULL;
     }
-    gv_checkpoint_options o = {.create = true, .keep_checkpoints_without_metrics = true};
-    if (opts) o = *opts;
-    if (o.max_to_keep < 0 || o.save_interval_steps < 0 || o.keep_period < 0) {
-        gv_error(GV_ERR_ARG, "%s: max_to_keep (%d), save_interval_steps (%" PRId64
-                 ") and keep_period (%" PRId64 ") must be >= 0", fn, o.max_to_keep,
-                 o.save_interval_steps, o.keep_period);
-        return NULL;
-    }
-    if (o.best_metric && !*o.best_metric) {
-        gv_error(GV_ERR_ARG, "%s: best_metric is empty (NULL ranks by step)", fn);
-        return NULL;
-    }
+    gv_checkpoint_options o = opts ? *opts : (gv_checkpoint_options){0};
+    if (check_options(&o, fn) != GV_OK) return NULL;
     struct stat sb;
     if (stat(directory, &sb) != 0) {
         if (errno != ENOENT) {
             gv_error(GV_ERR_IO, "%s: cannot access '%s': %s", fn, directory, strerror(errno));
             return NULL;
         }
-        if (!o.create) {
-            gv_error(GV_ERR_NOT_FOUND, "%s: directory '%s' does not exist (set create to make it)",
+        if (o.must_exist) {
+            gv_error(GV_ERR_NOT_FOUND, "%s: directory '%s' does not exist (must_exist is set)",
                      fn, directory);
             return NULL;
         }

@@ -11,7 +11,7 @@
  *     no best_metric: the newest max_to_keep steps (LatestN);
  *     best_metric: the best max_to_keep among the steps with metrics
  *       (BestN; ties go to the newer step, NaN ranks worst), the steps
- *       without metrics if keep_checkpoints_without_metrics, AND ALWAYS THE
+ *       without metrics unless drop_checkpoints_without_metrics, AND ALWAYS THE
  *       NEWEST STEP. Orbax drops LatestN when best_fn is set, so a run whose
  *       validation gets worse loses its newest checkpoint and cannot resume
  *       (E1, orbax#526); here up to max_to_keep + 1 steps remain;
@@ -47,7 +47,7 @@ void gv_plan_retention(const gv_checkpoint_manager *m, const ckpt_entry *e, size
         if (!m->best_metric) {
             if (n - i <= k) kp = true;
         } else if (!e[i].has_metric) {
-            if (m->opts.keep_checkpoints_without_metrics) kp = true;
+            if (!m->opts.drop_checkpoints_without_metrics) kp = true;
         } else {
             size_t nbetter = 0; /* O(n^2): n is the number of checkpoints */
             for (size_t j = 0; j < n; j++)

@@ -39,8 +39,7 @@
 #define CRASH_MAX_TO_KEEP 3
 
 static gv_checkpoint_options crash_opts(bool async) {
-    return (gv_checkpoint_options){.max_to_keep = CRASH_MAX_TO_KEEP, .create = true,
-                                   .async = async};
+    return (gv_checkpoint_options){.max_to_keep = CRASH_MAX_TO_KEEP, .async = async};
 }
 
 /* The contents of step s: w[i] = s + i*1e-3 (as float), aux[i] = 2s - i. */

@@ -197,8 +197,7 @@ Test(checkpoint_manager, save_interval_k1) {
 
 Test(checkpoint_manager, best_min_k4_keeps_newest) {
     char *dir = make_tmpdir();
-    gv_checkpoint_options o = {.max_to_keep = 2, .best_metric = "loss", .best_mode_min = true,
-                               .keep_checkpoints_without_metrics = true};
+    gv_checkpoint_options o = {.max_to_keep = 2, .best_metric = "loss", .best_mode_min = true};
     gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(dir, &o));
     cr_assert_eq(gv_checkpoint_manager_best_step(m), -1);
     const double loss[] = {0.5, 0.3, 0.4, 0.6};
@@ -251,7 +250,7 @@ Test(checkpoint_manager, keep_checkpoints_without_metrics) {
     for (int flag = 0; flag <= 1; flag++) {
         char *dir = make_tmpdir();
         gv_checkpoint_options o = {.max_to_keep = 1, .best_metric = "loss", .best_mode_min = true,
-                                   .keep_checkpoints_without_metrics = flag};
+                                   .drop_checkpoints_without_metrics = !flag};
         gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(dir, &o));
         GVT_OK(save_state(m, 1, NAN));
         cr_assert_eq(gv_checkpoint_manager_best_step(m), -1); /* no step has metrics */
@@ -438,7 +437,7 @@ Test(checkpoint_manager, leftover_temporaries) {
 Test(checkpoint_manager, async_loop_identical) {
     char *dir = make_tmpdir();
     gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(
-        dir, &(gv_checkpoint_options){.async = true, .max_to_keep = 5, .create = true}));
+        dir, &(gv_checkpoint_options){.async = true, .max_to_keep = 5}));
     for (int64_t s = 0; s < 20; s++) {
         gv_tree *st = make_state(s);
         const char *names[] = {"state"};
@@ -507,7 +506,7 @@ Test(checkpoint_manager, async_loop_identical) {
 Test(checkpoint_manager, async_error_surfaces) {
     char *dir = make_tmpdir();
     gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(
-        dir, &(gv_checkpoint_options){.async = true, .create = true}));
+        dir, &(gv_checkpoint_options){.async = true}));
     GVT_OK(save_state(m, 1, NAN));
     GVT_OK(gv_checkpoint_manager_wait_until_finished(m));
     rm_rf(dir); /* the directory disappears under the manager */
@@ -544,7 +543,7 @@ Test(checkpoint_manager, async_error_surfaces) {
 Test(checkpoint_manager, bad_directory_and_options) {
     char *dir = make_tmpdir();
     char *missing = join(dir, "missing");
-    GVT_NULL(gv_checkpoint_manager_new(missing, &(gv_checkpoint_options){.create = false}),
+    GVT_NULL(gv_checkpoint_manager_new(missing, &(gv_checkpoint_options){.must_exist = true}),
              GV_ERR_NOT_FOUND, "missing");
     cr_assert(!exists(dir, "missing"));
     char *file = join(dir, "file");
@@ -572,6 +571,48 @@ Test(checkpoint_manager, bad_directory_and_options) {
     free(under);
     free(file);
     free(missing);
+    rm_rf(dir);
+    free(dir);
+}
+
+/* NULL options and a zeroed struct are the same defaults (Orbax's: the
+ * directory is created), and naming one field keeps the others' defaults. */
+Test(checkpoint_manager, options_zero_is_the_default) {
+    char *dir = make_tmpdir();
+    const gv_checkpoint_options zero = {0}, two = {.max_to_keep = 2};
+    const gv_checkpoint_options *cases[] = {NULL, &zero, &two};
+    const char *names[] = {"null/run", "zero/run", "two/run"};
+    for (int c = 0; c < 3; c++) {
+        char *sub = join(dir, names[c]);
+        gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(sub, cases[c]));
+        cr_assert(exists(dir, names[c]), "options %s: directory not created", names[c]);
+        for (int64_t s = 0; s < 4; s++) GVT_OK(save_state(m, s, NAN));
+        if (c < 2) assert_steps(m, sub, STEPS(0, 1, 2, 3));
+        else assert_steps(m, sub, STEPS(2, 3));
+        GVT_OK(gv_checkpoint_manager_close(m));
+        free(sub);
+    }
+    rm_rf(dir);
+    free(dir);
+}
+
+/* Each field is checked on its own, and the message names it. */
+Test(checkpoint_manager, options_every_field_checked) {
+    char *dir = make_tmpdir();
+    struct {
+        gv_checkpoint_options o;
+        const char *field;
+    } bad[] = {
+        {{.max_to_keep = -1}, "max_to_keep is -1"},
+        {{.save_interval_steps = -5}, "save_interval_steps is -5"},
+        {{.keep_period = -2}, "keep_period is -2"},
+        {{.best_metric = ""}, "best_metric is empty"},
+        {{.best_mode_min = true}, "best_mode_min is set but best_metric is NULL"},
+        {{.drop_checkpoints_without_metrics = true},
+         "drop_checkpoints_without_metrics is set but best_metric is NULL"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        GVT_NULL(gv_checkpoint_manager_new(dir, &bad[i].o), GV_ERR_ARG, bad[i].field);
     rm_rf(dir);
     free(dir);
 }
