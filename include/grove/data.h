@@ -7,18 +7,28 @@
  * every byte of the header and the exact length: a bad file is an error
  * naming the file and what was wrong, never a crash or a short read.
  *
+ * A loader over your own arrays (any dtypes, the same leading axis):
+ *
+ *   gv_loader *ld = gv_loader_new_arrays((gv_tensor *[]){x, y}, 2, &(gv_loader_options){
+ *       .batch_size = 128, .shuffle = true, .key = gv_prng_key(0), .prefetch = true});
+ *   for (gv_batch b; gv_loader_next(ld, &b) == GV_OK && b.x; )
+ *       step(b.arrays[0], b.arrays[1]);                // also b.x, b.y
+ *
+ * A loader over an image dataset (uint8 images / 255 as float32):
+ *
  *   gv_dataset train;
- *   gv_mnist_load(dir, "train", &train);               // 60000 images + labels
+ *   gv_fashion_mnist_load(NULL, "train", &train);      // or gv_mnist_load(dir, ...)
  *   gv_loader *ld = gv_loader_new(&train, &(gv_loader_options){
  *       .batch_size = 16, .shuffle = true, .key = gv_prng_key(0),
  *       .drop_last = true, .prefetch = true});
  *   for (gv_batch b; gv_loader_next(ld, &b) == GV_OK && b.x; ) ...
  *
- * The loader yields float32 images in [0, 1] flattened to [B, H*W] and int32
- * labels [B], in a new order each epoch. The order of epoch e is
- * jax.random.permutation(fold_in(key, e), n), so it depends only on the key
- * and the epoch: a run resumed at (epoch, batch) sees exactly the batches it
- * would have seen. Batch memory is allocated once. */
+ * gv_loader_new yields float32 images in [0, 1] flattened to [B, H*W] and
+ * int32 labels [B]; gv_loader_new_arrays yields each array's rows as they
+ * are. Both visit the examples in a new order each epoch: the order of epoch
+ * e is jax.random.permutation(fold_in(key, e), n), so it depends only on the
+ * key and the epoch: a run resumed at (epoch, batch) sees exactly the
+ * batches it would have seen. Batch memory is allocated once. */
 #ifndef GROVE_DATA_H
 #define GROVE_DATA_H
 
@@ -62,6 +72,24 @@ gv_status gv_dataset_load_idx(const char *images_path, const char *labels_path, 
  * and labels 0..9 (naming the file and the first bad index). */
 gv_status gv_mnist_load(const char *dir, const char *split, gv_dataset *out);
 
+/* Where the Debian package dataset-fashion-mnist puts the four .gz files. */
+#define GV_FASHION_MNIST_DIR "/usr/share/datasets/fashion-mnist"
+
+/* Fashion-MNIST (Xiao, Rasul, Vollgraf 2017; tfds "fashion_mnist"): as
+ * gv_mnist_load on dir (NULL = GV_FASHION_MNIST_DIR), then the SHA-256 of
+ * each file's uncompressed bytes is checked against the known one (the
+ * digests scripts/fetch-mnist.sh checks), so a damaged or different file is
+ * GV_ERR_FORMAT naming it and both digests.
+ * A missing directory is GV_ERR_NOT_FOUND saying which package installs it.
+ * dir may also be the uncompressed copy that
+ * `scripts/fetch-mnist.sh --dataset fashion-mnist` makes. On error *out is
+ * left empty. */
+gv_status gv_fashion_mnist_load(const char *dir, const char *split, gv_dataset *out);
+
+/* The class name of a Fashion-MNIST label ("T-shirt/top", "Trouser", ...,
+ * "Ankle boot"), or NULL outside 0..9. A static string. */
+const char *gv_fashion_mnist_class_name(int label);
+
 /* The first n examples, 1 <= n <= size: views sharing d's data (no copy;
  * they keep it alive after d is freed). out may be d. */
 gv_status gv_dataset_take(const gv_dataset *d, int64_t n, gv_dataset *out);
@@ -74,7 +102,7 @@ void gv_dataset_free(gv_dataset *d);
 typedef struct gv_loader gv_loader;
 
 typedef struct gv_loader_options {
-    int64_t batch_size;    /* > 0 and <= the dataset size when drop_last */
+    int64_t batch_size;    /* > 0 and <= the number of examples when drop_last */
     bool shuffle;          /* a new order each epoch from key; false = in order */
     gv_key key;            /* epoch e uses permutation(fold_in(key, e), n) */
     gv_prng_impl impl;     /* the PRNG scheme of the permutation */
@@ -82,24 +110,44 @@ typedef struct gv_loader_options {
     bool prefetch;         /* fill the next batch on a background thread */
 } gv_loader_options;
 
+/* One batch. At the end of an epoch x, y and arrays are NULL. */
 typedef struct gv_batch {
-    gv_tensor *x;          /* float32 [B, H*W] in [0, 1]; NULL at the end of an epoch */
-    gv_tensor *y;          /* int32 [B] */
+    gv_tensor *x;          /* arrays[0]; gv_loader_new: float32 [B, H*W] in [0, 1] */
+    gv_tensor *y;          /* arrays[1] (NULL with one array); gv_loader_new: int32 [B] */
     int64_t epoch;         /* the epoch and index of this batch within it */
     int64_t index;
+    gv_tensor *const *arrays; /* narrays tensors, in the order the loader was given */
+    int narrays;
 } gv_batch;
 
 /* A loader over d (d's tensors are retained; d may be freed). New loader,
  * NULL with the error set for bad options. Starts at epoch 0, batch 0. */
 gv_loader *gv_loader_new(const gv_dataset *d, const gv_loader_options *opts);
+
+/* A loader over the rows of narrays arrays (what tf.data's
+ * from_tensor_slices((x, y)) batches, or a torch TensorDataset): every array
+ * has rank >= 1 and the same leading (example) axis n >= 1; each may have
+ * any dtype and trailing shape. Batch i holds, for every array, the rows of
+ * the same examples: b.arrays[k] has arrays[k]'s dtype and shape
+ * [B, trailing dims...] (fewer rows for a last incomplete batch without
+ * drop_last), and its bytes are exactly those rows' bytes. The arrays are
+ * retained (the caller may free its references) and read, not copied, when
+ * a batch is filled: do not write to them while the loader is in use. The
+ * options and everything else are as for gv_loader_new. New loader, NULL
+ * with the error set: GV_ERR_ARG for NULL arrays / opts, narrays < 1 and bad
+ * options; GV_ERR_SHAPE for a rank-0 array, leading axes that differ (the
+ * message names the array and both counts) or no examples. */
+gv_loader *gv_loader_new_arrays(gv_tensor *const *arrays, int narrays,
+                                const gv_loader_options *opts);
 void gv_loader_free(gv_loader *l);
 
-/* The next batch of the current epoch. At the end of an epoch b->x and b->y
- * are NULL once, and the loader moves on to the next epoch (the following
- * call returns its first batch). The tensors belong to the loader and stay
- * valid until the next call to gv_loader_next or gv_loader_seek; they are
- * the same tensors on every call (B is fixed), except a last incomplete batch
- * when drop_last is false, which is a view of the first rows. */
+/* The next batch of the current epoch. At the end of an epoch b->x, b->y and
+ * b->arrays are NULL once, and the loader moves on to the next epoch (the
+ * following call returns its first batch). The tensors belong to the loader
+ * and stay valid until the next call to gv_loader_next or gv_loader_seek;
+ * they are the same tensors on every call (B is fixed), except a last
+ * incomplete batch when drop_last is false, which is a view of their first
+ * rows. */
 gv_status gv_loader_next(gv_loader *l, gv_batch *b);
 
 /* Jump to batch `index` of epoch `epoch` (index may equal batches_per_epoch:

@@ -1,5 +1,6 @@
 /* grove: datasets as a pair of uint8 tensors (images, labels), read from
- * IDX files; the MNIST / Fashion-MNIST layout and its checks. */
+ * IDX files; the MNIST / Fashion-MNIST layout and its checks, and
+ * Fashion-MNIST's published checksums. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <inttypes.h>
@@ -197,4 +198,165 @@ void gv_dataset_free(gv_dataset *d) {
     gv_tensor_free(d->images);
     gv_tensor_free(d->labels);
     dataset_clear(d);
+}
+
+/* ---- Fashion-MNIST ------------------------------------------------------ */
+
+/* SHA-256, FIPS 180-4 section 6.2: what the dataset's checksums are given in
+ * (zlib has only CRC-32, which gzip already checks per member). */
+typedef struct sha256 {
+    uint32_t h[8];
+    uint64_t len;           /* bytes hashed */
+    unsigned char buf[64];  /* a partial block */
+    size_t nbuf;
+} sha256;
+
+static const uint32_t SHA256_K[64] = {
+    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+    0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+    0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+    0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+    0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+    0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+    0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+    0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+    0xc67178f2};
+
+static uint32_t ror(uint32_t x, int n) { return x >> n | x << (32 - n); }
+
+static void sha256_block(uint32_t h[8], const unsigned char *p) {
+    uint32_t w[64];
+    for (int t = 0; t < 16; t++)
+        w[t] = (uint32_t)p[4 * t] << 24 | (uint32_t)p[4 * t + 1] << 16 |
+               (uint32_t)p[4 * t + 2] << 8 | p[4 * t + 3];
+    for (int t = 16; t < 64; t++) {
+        uint32_t s0 = ror(w[t - 15], 7) ^ ror(w[t - 15], 18) ^ w[t - 15] >> 3;
+        uint32_t s1 = ror(w[t - 2], 17) ^ ror(w[t - 2], 19) ^ w[t - 2] >> 10;
+        w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+    }
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    for (int t = 0; t < 64; t++) {
+        uint32_t t1 = k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) +
+                      SHA256_K[t] + w[t];
+        uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        k = g, g = f, f = e, e = d + t1, d = c, c = b, b = a, a = t1 + t2;
+    }
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+}
+
+static void sha256_init(sha256 *s) {
+    static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                                   0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
+    memcpy(s->h, h0, sizeof h0);
+    s->len = 0;
+    s->nbuf = 0;
+}
+
+static void sha256_update(sha256 *s, const void *data, size_t n) {
+    const unsigned char *p = data;
+    s->len += n;
+    if (s->nbuf) {
+        size_t take = n < 64 - s->nbuf ? n : 64 - s->nbuf;
+        memcpy(s->buf + s->nbuf, p, take);
+        s->nbuf += take, p += take, n -= take;
+        if (s->nbuf < 64) return;
+        sha256_block(s->h, s->buf);
+        s->nbuf = 0;
+    }
+    for (; n >= 64; p += 64, n -= 64) sha256_block(s->h, p);
+    memcpy(s->buf, p, n);
+    s->nbuf = n;
+}
+
+/* The digest as 64 lowercase hex digits and a NUL. */
+static void sha256_hex(sha256 *s, char hex[65]) {
+    uint64_t bits = s->len * 8;
+    unsigned char pad[72] = {0x80};
+    size_t npad = (s->nbuf < 56 ? 56 : 120) - s->nbuf;
+    for (int i = 0; i < 8; i++) pad[npad + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha256_update(s, pad, npad + 8);
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", (unsigned)(s->h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
+}
+
+/* The SHA-256 of the IDX file t was read from: the header is rebuilt from
+ * t's dims (gv_idx_read accepts only the exact layout, so it is the file's),
+ * then the elements. */
+static void idx_sha256(const gv_tensor *t, char hex[65]) {
+    sha256 s;
+    sha256_init(&s);
+    int rank = gv_tensor_rank(t);
+    unsigned char magic[4] = {0, 0, 0x08, (unsigned char)rank};
+    sha256_update(&s, magic, 4);
+    for (int i = 0; i < rank; i++) {
+        uint32_t d = (uint32_t)gv_tensor_shape(t)[i];
+        unsigned char be[4] = {(unsigned char)(d >> 24), (unsigned char)(d >> 16),
+                               (unsigned char)(d >> 8), (unsigned char)d};
+        sha256_update(&s, be, 4);
+    }
+    sha256_update(&s, gv_tensor_data_const(t), gv_tensor_nbytes(t));
+    sha256_hex(&s, hex);
+}
+
+/* The SHA-256 of each uncompressed file: the digests scripts/fetch-mnist.sh
+ * checks, whatever the source (the Debian package, a cache). */
+static const struct {
+    const char *name, *sha256;
+} FASHION_FILES[2][2] = {
+    {{"train-images-idx3-ubyte",
+      "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"},
+     {"train-labels-idx1-ubyte",
+      "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"}},
+    {{"t10k-images-idx3-ubyte",
+      "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"},
+     {"t10k-labels-idx1-ubyte",
+      "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"}},
+};
+
+/* t, read from dir/<name>[.gz], against the digest want. */
+static gv_status check_sha256(const gv_tensor *t, const char *want, const char *dir,
+                              const char *name) {
+    char got[65];
+    idx_sha256(t, got);
+    if (strcmp(got, want) == 0) return GV_OK;
+    char *path = find_file(dir, name);
+    gv_clear_error();
+    gv_status st = gv_error(GV_ERR_FORMAT, "'%s': the uncompressed file has SHA-256 %s, "
+                            "Fashion-MNIST's is %s: a damaged or different file",
+                            path ? path : name, got, want);
+    free(path);
+    return st;
+}
+
+gv_status gv_fashion_mnist_load(const char *dir, const char *split, gv_dataset *out) {
+    if (!out) return gv_error(GV_ERR_ARG, "gv_fashion_mnist_load: out is NULL");
+    dataset_clear(out);
+    if (!dir) dir = GV_FASHION_MNIST_DIR;
+    struct stat sb;
+    if (stat(dir, &sb) != 0 && errno == ENOENT)
+        return gv_error(GV_ERR_NOT_FOUND, "gv_fashion_mnist_load: '%s' does not exist: install "
+                        "the Debian package dataset-fashion-mnist (scripts/install-deps.sh), or "
+                        "run scripts/fetch-mnist.sh --dataset fashion-mnist", dir);
+    gv_dataset d;
+    if (gv_mnist_load(dir, split, &d)) return gv_error_prefix("gv_fashion_mnist_load: ");
+    int k = strcmp(split, "train") == 0 ? 0 : 1; /* gv_mnist_load accepted the split */
+    gv_status st = GV_OK;
+    for (int f = 0; f < 2 && !st; f++)
+        st = check_sha256(f ? d.labels : d.images, FASHION_FILES[k][f].sha256, dir,
+                          FASHION_FILES[k][f].name);
+    if (st) {
+        gv_dataset_free(&d);
+        return gv_error_prefix("gv_fashion_mnist_load: ");
+    }
+    *out = d;
+    return GV_OK;
+}
+
+const char *gv_fashion_mnist_class_name(int label) {
+    /* the dataset's README, "Labels" */
+    static const char *const names[10] = {"T-shirt/top", "Trouser", "Pullover", "Dress",
+                                          "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                                          "Ankle boot"};
+    return label >= 0 && label < 10 ? names[label] : NULL;
 }

@@ -1,19 +1,26 @@
 /* grove: the batch loader (the role tf.data / a torch DataLoader plays in
  * the Flax MNIST tutorial), deterministic by construction.
  *
+ * A loader reads the rows (entries along axis 0) of one or more source
+ * tensors that share that axis, and gathers B of them into one output tensor
+ * per source. gv_loader_new_arrays copies the rows as they are (any dtype,
+ * any trailing shape); gv_loader_new is the same loader over a dataset's two
+ * uint8 tensors, with the images converted to float32 / 255 and flattened,
+ * and the labels widened to int32.
+ *
  * Order: epoch e visits the examples in the order
  *   jax.random.permutation(jax.random.fold_in(key, e), n)
  * (or 0..n-1 without shuffle), and batch i of epoch e holds the entries
  * [i*B, min((i+1)*B, n)) of that order. So a batch depends only on (key, e,
  * i): gv_loader_seek(e, i) resumes a run exactly where it stopped.
  *
- * Buffers: the returned x [B, row] float32 and y [B] int32 are allocated
- * once (with a view of their first rows for a last incomplete batch) and
- * refilled on every call; their data pointers never change, so a view or a
- * plan bound to them stays valid.
+ * Buffers: the returned tensors [B, ...] are allocated once (with views of
+ * their first rows for a last incomplete batch) and refilled on every call;
+ * their data pointers never change, so a view or a plan bound to them stays
+ * valid.
  *
  * Prefetch (double buffering): a worker thread fills batch i+1 into its own
- * buffer while the caller uses batch i; gv_loader_next waits for it and
+ * buffers while the caller uses batch i; gv_loader_next waits for it and
  * copies it into the returned tensors (a memcpy, cheaper than the gather and
  * conversion it overlaps). The worker also owns the permutation, so the next
  * epoch's order is computed in the background during the last batch. The
@@ -31,17 +38,33 @@
 #include "data/data_internal.h"
 #include "grove/data.h"
 
+/* How a source row becomes an output row. */
+typedef enum conv {
+    CONV_COPY,   /* the bytes as they are: gv_loader_new_arrays */
+    CONV_PIXELS, /* uint8 -> float32 / 255, flattened: a dataset's images */
+    CONV_LABELS, /* uint8 -> int32: a dataset's labels */
+} conv;
+
+typedef struct source {
+    gv_tensor *src;     /* retained */
+    conv conv;
+    int64_t row;        /* elements per example */
+    size_t src_bytes;   /* bytes per example in src */
+    size_t out_bytes;   /* bytes per example in the batch */
+} source;
+
 struct gv_loader {
-    gv_tensor *images, *labels; /* retained */
-    int64_t n, row;             /* examples, elements per example */
+    int nsrc;
+    source *src;
+    int64_t n;                  /* examples */
     int64_t batch, rows_alloc;  /* B, and the rows allocated: min(B, n) */
     int64_t nbatches, last_rows;
     gv_loader_options opts;
 
     /* caller side */
-    int64_t epoch, index;       /* where the next gv_loader_next reads */
-    gv_tensor *x, *y;           /* [rows_alloc, row] f32, [rows_alloc] i32 */
-    gv_tensor *x_last, *y_last; /* views of the first last_rows rows, or NULL */
+    int64_t epoch, index;   /* where the next gv_loader_next reads */
+    gv_tensor **out;        /* nsrc batch tensors [rows_alloc, ...] */
+    gv_tensor **out_last;   /* views of their first last_rows rows, or NULL */
 
     /* the order of perm_epoch; used only by the thread that fills batches
      * (the caller without prefetch, the worker with it) */
@@ -57,11 +80,11 @@ struct gv_loader {
     bool stop;
     bool job; /* requested or running */
     int64_t job_epoch, job_index;
-    bool ready; /* back_x/back_y hold batch (ready_epoch, ready_index) */
+    bool ready; /* back holds batch (ready_epoch, ready_index) */
     int64_t ready_epoch, ready_index;
     gv_status bg_status;
     char *bg_msg;
-    gv_tensor *back_x, *back_y; /* the worker's buffers */
+    gv_tensor **back; /* the worker's buffers, nsrc, like out */
 };
 
 static int64_t rows_of(const gv_loader *l, int64_t index) {
@@ -85,23 +108,44 @@ static gv_status ensure_perm(gv_loader *l, int64_t epoch) {
     return GV_OK;
 }
 
-/* Batch (epoch, index) into x (rows x row floats) and y. */
-static gv_status fill(gv_loader *l, int64_t epoch, int64_t index, float *restrict x,
-                      int32_t *restrict y) {
+/* Rows order[0..rows) of s into dst (rows x s->out_bytes). */
+static void gather(const source *s, const int64_t *order, int64_t rows, void *dst) {
+    const uint8_t *base = gv_tensor_data_const(s->src);
+    int64_t row = s->row;
+    switch (s->conv) {
+    case CONV_COPY:
+        for (int64_t r = 0; r < rows; r++)
+            memcpy((char *)dst + (size_t)r * s->out_bytes, base + (size_t)order[r] * s->src_bytes,
+                   s->src_bytes);
+        break;
+    case CONV_PIXELS:
+        for (int64_t r = 0; r < rows; r++) {
+            const uint8_t *restrict src = base + order[r] * row;
+            float *restrict x = (float *)dst + r * row;
+            /* float32 pixel / 255, as tf.cast(x, tf.float32) / 255. in the Flax tutorial
+             * (for bytes also equal to (x / 255.0).astype(float32): checked for all 256) */
+            for (int64_t k = 0; k < row; k++) x[k] = (float)src[k] / 255.0f;
+        }
+        break;
+    case CONV_LABELS:
+        for (int64_t r = 0; r < rows; r++) {
+            const uint8_t *restrict src = base + order[r] * row;
+            int32_t *restrict y = (int32_t *)dst + r * row;
+            for (int64_t k = 0; k < row; k++) y[k] = src[k];
+        }
+        break;
+    }
+}
+
+/* Batch (epoch, index) into dst[0..nsrc) (l->out or l->back). */
+static gv_status fill(gv_loader *l, int64_t epoch, int64_t index, gv_tensor **dst) {
     gv_status st = ensure_perm(l, epoch);
     if (st) return st;
-    const uint8_t *images = gv_tensor_data_const(l->images);
-    const uint8_t *labels = gv_tensor_data_const(l->labels);
-    int64_t start = index * l->batch, rows = rows_of(l, index), row = l->row;
-    for (int64_t r = 0; r < rows; r++) {
-        int64_t e = l->opts.shuffle ? l->perm[start + r] : start + r;
-        const uint8_t *restrict src = images + e * row;
-        float *restrict dst = x + r * row;
-        /* float32 pixel / 255, as tf.cast(x, tf.float32) / 255. in the Flax tutorial
-         * (for bytes also equal to (x / 255.0).astype(float32): checked for all 256) */
-        for (int64_t k = 0; k < row; k++) dst[k] = (float)src[k] / 255.0f;
-        y[r] = labels[e];
-    }
+    int64_t start = index * l->batch, rows = rows_of(l, index);
+    /* without shuffle the order is 0..n-1: l->perm is then the identity,
+     * written once by loader_create */
+    const int64_t *order = l->perm + start;
+    for (int i = 0; i < l->nsrc; i++) gather(&l->src[i], order, rows, gv_tensor_data(dst[i]));
     return GV_OK;
 }
 
@@ -128,7 +172,7 @@ static void *worker_main(void *arg) {
         int64_t epoch = l->job_epoch, index = l->job_index;
         pthread_mutex_unlock(&l->mu);
 
-        gv_status st = fill(l, epoch, index, gv_tensor_data(l->back_x), gv_tensor_data(l->back_y));
+        gv_status st = fill(l, epoch, index, l->back);
         char *msg = st ? strdup(gv_last_error()) : NULL;
         gv_clear_error(); /* the message lives in this thread's storage */
 
@@ -154,8 +198,7 @@ static void wait_idle(gv_loader *l) {
     while (l->job) pthread_cond_wait(&l->cv_done, &l->mu);
 }
 
-/* Batch (epoch, index) from the worker into l->x / l->y, then queue the
- * next one. */
+/* Batch (epoch, index) from the worker into l->out, then queue the next one. */
 static gv_status take_prefetched(gv_loader *l, int64_t epoch, int64_t index) {
     pthread_mutex_lock(&l->mu);
     wait_idle(l);
@@ -174,9 +217,9 @@ static gv_status take_prefetched(gv_loader *l, int64_t epoch, int64_t index) {
         return st;
     }
     int64_t rows = rows_of(l, index);
-    memcpy(gv_tensor_data(l->x), gv_tensor_data_const(l->back_x),
-           (size_t)(rows * l->row) * sizeof(float));
-    memcpy(gv_tensor_data(l->y), gv_tensor_data_const(l->back_y), (size_t)rows * sizeof(int32_t));
+    for (int i = 0; i < l->nsrc; i++)
+        memcpy(gv_tensor_data(l->out[i]), gv_tensor_data_const(l->back[i]),
+               (size_t)rows * l->src[i].out_bytes);
     request(l, epoch, index + 1);
     pthread_mutex_unlock(&l->mu);
     return GV_OK;
@@ -192,7 +235,27 @@ static void stop_worker(gv_loader *l) {
     l->thread_started = false;
 }
 
-/* ---- the public API ---------------------------------------------------- */
+static gv_status start_worker(gv_loader *l) {
+    pthread_mutex_init(&l->mu, NULL);
+    pthread_cond_init(&l->cv_work, NULL);
+    pthread_cond_init(&l->cv_done, NULL);
+    l->sync_init = true;
+    int rc = pthread_create(&l->thread, NULL, worker_main, l);
+    if (rc) return gv_error(GV_ERR_NOMEM, "cannot start the prefetch thread: %s", strerror(rc));
+    l->thread_started = true;
+    pthread_mutex_lock(&l->mu);
+    request(l, 0, 0);
+    pthread_mutex_unlock(&l->mu);
+    return GV_OK;
+}
+
+/* ---- construction ------------------------------------------------------ */
+
+static void free_tensors(gv_tensor **t, int n) {
+    if (!t) return;
+    for (int i = 0; i < n; i++) gv_tensor_free(t[i]);
+    free(t);
+}
 
 void gv_loader_free(gv_loader *l) {
     if (!l) return;
@@ -203,16 +266,114 @@ void gv_loader_free(gv_loader *l) {
         pthread_mutex_destroy(&l->mu);
     }
     free(l->bg_msg);
-    gv_tensor_free(l->back_x);
-    gv_tensor_free(l->back_y);
-    gv_tensor_free(l->x_last);
-    gv_tensor_free(l->y_last);
-    gv_tensor_free(l->x);
-    gv_tensor_free(l->y);
+    free_tensors(l->back, l->nsrc);
+    free_tensors(l->out_last, l->nsrc);
+    free_tensors(l->out, l->nsrc);
     free(l->perm);
-    gv_tensor_free(l->images);
-    gv_tensor_free(l->labels);
+    for (int i = 0; l->src && i < l->nsrc; i++) gv_tensor_free(l->src[i].src);
+    free(l->src);
     free(l);
+}
+
+/* The options against n examples. */
+static gv_status check_options(const gv_loader_options *opts, int64_t n) {
+    int64_t b = opts->batch_size;
+    if (b <= 0) return gv_error(GV_ERR_ARG, "batch_size is %" PRId64 ", expected > 0", b);
+    if (opts->drop_last && b > n)
+        return gv_error(GV_ERR_ARG, "batch_size %" PRId64 " is larger than the dataset (%" PRId64
+                        " examples) and drop_last is set: an epoch would have no batch", b, n);
+    if (opts->impl != GV_PRNG_PARTITIONABLE && opts->impl != GV_PRNG_LEGACY)
+        return gv_error(GV_ERR_ARG, "unknown PRNG impl %d", (int)opts->impl);
+    return GV_OK;
+}
+
+/* A batch tensor for s with `rows` rows: the source's dtype and trailing dims
+ * for a copy, [rows, row] float32 for pixels, [rows] int32 for labels. */
+static gv_tensor *batch_tensor(const source *s, int64_t rows) {
+    if (s->conv == CONV_PIXELS) return gv_tensor_zeros(GV_F32, GV_DIMS(rows, s->row));
+    if (s->conv == CONV_LABELS) return gv_tensor_zeros(GV_I32, GV_DIMS(rows));
+    int rank = gv_tensor_rank(s->src);
+    int64_t *dims = malloc((size_t)rank * sizeof *dims);
+    if (!dims) {
+        gv_error(GV_ERR_NOMEM, "out of memory for a shape");
+        return NULL;
+    }
+    memcpy(dims, gv_tensor_shape(s->src), (size_t)rank * sizeof *dims);
+    dims[0] = rows;
+    gv_tensor *t = gv_tensor_zeros(gv_tensor_dtype(s->src), rank, dims);
+    free(dims);
+    return t;
+}
+
+/* nsrc batch tensors of rows_alloc rows each (into a new array *out). */
+static gv_status alloc_batch(gv_loader *l, gv_tensor ***out) {
+    if (!(*out = calloc((size_t)l->nsrc, sizeof **out)))
+        return gv_error(GV_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < l->nsrc; i++)
+        if (!((*out)[i] = batch_tensor(&l->src[i], l->rows_alloc)))
+            return gv_error_prefix("source %d: ", i);
+    return GV_OK;
+}
+
+/* The batch tensors, the views for a short last batch, the order buffer and
+ * the prefetch buffers and thread. */
+static gv_status loader_alloc(gv_loader *l) {
+    gv_status st = alloc_batch(l, &l->out);
+    if (st) return st;
+    if (l->last_rows != l->rows_alloc) {
+        if (!(l->out_last = calloc((size_t)l->nsrc, sizeof *l->out_last)))
+            return gv_error(GV_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < l->nsrc; i++)
+            if (!(l->out_last[i] = gv_data_rows_view(l->out[i], l->last_rows)))
+                return GV_ERR_NOMEM;
+    }
+    if (!(l->perm = malloc((size_t)l->n * sizeof *l->perm)))
+        return gv_error(GV_ERR_NOMEM, "out of memory for an order of %" PRId64 " examples", l->n);
+    for (int64_t i = 0; i < l->n; i++) l->perm[i] = i; /* the order without shuffle */
+    if (!l->opts.prefetch) return GV_OK;
+    if ((st = alloc_batch(l, &l->back))) return st;
+    return start_worker(l);
+}
+
+/* A loader over nsrc sources with n rows each; convs[i] says how source i
+ * is read. fn names the public function in messages. */
+static gv_loader *loader_create(const char *fn, gv_tensor *const *srcs, const conv *convs,
+                                int nsrc, int64_t n, const gv_loader_options *opts) {
+    if (check_options(opts, n)) {
+        gv_error_prefix("%s: ", fn);
+        return NULL;
+    }
+    gv_loader *l = calloc(1, sizeof *l);
+    source *src = calloc((size_t)nsrc, sizeof *src);
+    if (!l || !src) {
+        free(l), free(src);
+        gv_error(GV_ERR_NOMEM, "%s: out of memory", fn);
+        return NULL;
+    }
+    l->src = src;
+    l->nsrc = nsrc;
+    for (int i = 0; i < nsrc; i++) {
+        source *s = &src[i];
+        s->src = gv_tensor_retain(srcs[i]);
+        s->conv = convs[i];
+        s->row = gv_tensor_size(srcs[i]) / n;
+        s->src_bytes = (size_t)s->row * gv_dtype_size(gv_tensor_dtype(srcs[i]));
+        s->out_bytes = s->conv == CONV_COPY ? s->src_bytes : (size_t)s->row * 4;
+    }
+    int64_t b = opts->batch_size;
+    l->opts = *opts;
+    l->n = n;
+    l->batch = b;
+    l->rows_alloc = b < n ? b : n;
+    l->nbatches = n / b + (!opts->drop_last && n % b != 0);
+    l->last_rows = opts->drop_last || n % b == 0 ? b : n % b;
+    l->perm_epoch = -1;
+    if (loader_alloc(l)) {
+        gv_error_prefix("%s: ", fn);
+        gv_loader_free(l);
+        return NULL;
+    }
+    return l;
 }
 
 gv_loader *gv_loader_new(const gv_dataset *d, const gv_loader_options *opts) {
@@ -225,96 +386,71 @@ gv_loader *gv_loader_new(const gv_dataset *d, const gv_loader_options *opts) {
         gv_error_prefix("gv_loader_new: ");
         return NULL;
     }
-    int64_t n = gv_dataset_size(d), b = opts->batch_size;
-    if (b <= 0) {
-        gv_error(GV_ERR_ARG, "gv_loader_new: batch_size is %" PRId64 ", expected > 0", b);
-        return NULL;
-    }
-    if (opts->drop_last && b > n) {
-        gv_error(GV_ERR_ARG, "gv_loader_new: batch_size %" PRId64 " is larger than the dataset "
-                 "(%" PRId64 " examples) and drop_last is set: an epoch would have no batch",
-                 b, n);
-        return NULL;
-    }
-    if (opts->impl != GV_PRNG_PARTITIONABLE && opts->impl != GV_PRNG_LEGACY) {
-        gv_error(GV_ERR_ARG, "gv_loader_new: unknown PRNG impl %d", (int)opts->impl);
-        return NULL;
-    }
-    gv_loader *l = calloc(1, sizeof *l);
-    if (!l) {
-        gv_error(GV_ERR_NOMEM, "gv_loader_new: out of memory");
-        return NULL;
-    }
-    l->opts = *opts;
-    l->images = gv_tensor_retain(d->images);
-    l->labels = gv_tensor_retain(d->labels);
-    l->n = n;
-    l->row = gv_tensor_size(d->images) / n;
-    l->batch = b;
-    l->rows_alloc = b < n ? b : n;
-    l->nbatches = n / b + (!opts->drop_last && n % b != 0);
-    l->last_rows = opts->drop_last || n % b == 0 ? b : n % b;
-    l->perm_epoch = -1;
-    if (opts->shuffle && !(l->perm = malloc((size_t)n * sizeof *l->perm))) {
-        gv_error(GV_ERR_NOMEM, "gv_loader_new: out of memory for an order of %" PRId64
-                 " examples", n);
-        goto fail;
-    }
-    l->x = gv_tensor_zeros(GV_F32, GV_DIMS(l->rows_alloc, l->row));
-    l->y = gv_tensor_zeros(GV_I32, GV_DIMS(l->rows_alloc));
-    if (!l->x || !l->y) goto prefix;
-    if (l->last_rows != l->rows_alloc) {
-        l->x_last = gv_data_rows_view(l->x, l->last_rows);
-        l->y_last = gv_data_rows_view(l->y, l->last_rows);
-        if (!l->x_last || !l->y_last) goto prefix;
-    }
-    if (opts->prefetch) {
-        l->back_x = gv_tensor_zeros(GV_F32, GV_DIMS(l->rows_alloc, l->row));
-        l->back_y = gv_tensor_zeros(GV_I32, GV_DIMS(l->rows_alloc));
-        if (!l->back_x || !l->back_y) goto prefix;
-        pthread_mutex_init(&l->mu, NULL);
-        pthread_cond_init(&l->cv_work, NULL);
-        pthread_cond_init(&l->cv_done, NULL);
-        l->sync_init = true;
-        int rc = pthread_create(&l->thread, NULL, worker_main, l);
-        if (rc) {
-            gv_error(GV_ERR_NOMEM, "gv_loader_new: cannot start the prefetch thread: %s",
-                     strerror(rc));
-            goto fail;
-        }
-        l->thread_started = true;
-        pthread_mutex_lock(&l->mu);
-        request(l, 0, 0);
-        pthread_mutex_unlock(&l->mu);
-    }
-    return l;
-prefix:
-    gv_error_prefix("gv_loader_new: ");
-fail:
-    gv_loader_free(l);
-    return NULL;
+    return loader_create("gv_loader_new", (gv_tensor *[]){d->images, d->labels},
+                         (conv[]){CONV_PIXELS, CONV_LABELS}, 2, gv_dataset_size(d), opts);
 }
+
+/* Every array non-NULL, rank >= 1, with the leading axis of arrays[0] and
+ * at least one example. */
+static gv_status check_arrays(gv_tensor *const *arrays, int narrays) {
+    if (!arrays) return gv_error(GV_ERR_ARG, "arrays is NULL");
+    if (narrays < 1) return gv_error(GV_ERR_ARG, "%d arrays, expected at least 1", narrays);
+    for (int i = 0; i < narrays; i++) {
+        if (!arrays[i]) return gv_error(GV_ERR_ARG, "arrays[%d] is NULL", i);
+        if (gv_tensor_rank(arrays[i]) < 1)
+            return gv_error(GV_ERR_SHAPE, "arrays[%d] is a scalar (rank 0): it has no leading "
+                            "(example) axis to batch along", i);
+        int64_t ni = gv_tensor_dim(arrays[i], 0), n0 = gv_tensor_dim(arrays[0], 0);
+        if (ni != n0)
+            return gv_error(GV_ERR_SHAPE, "arrays[%d] has %" PRId64 " examples (leading axis) "
+                            "but arrays[0] has %" PRId64 ": every array needs one entry per "
+                            "example", i, ni, n0);
+    }
+    if (gv_tensor_dim(arrays[0], 0) < 1)
+        return gv_error(GV_ERR_SHAPE, "the arrays hold no examples (leading axis 0)");
+    return GV_OK;
+}
+
+gv_loader *gv_loader_new_arrays(gv_tensor *const *arrays, int narrays,
+                                const gv_loader_options *opts) {
+    if (!opts) {
+        gv_error(GV_ERR_ARG, "gv_loader_new_arrays: opts is NULL");
+        return NULL;
+    }
+    if (check_arrays(arrays, narrays)) {
+        gv_error_prefix("gv_loader_new_arrays: ");
+        return NULL;
+    }
+    conv *convs = calloc((size_t)narrays, sizeof *convs); /* all CONV_COPY */
+    if (!convs) {
+        gv_error(GV_ERR_NOMEM, "gv_loader_new_arrays: out of memory");
+        return NULL;
+    }
+    gv_loader *l = loader_create("gv_loader_new_arrays", arrays, convs, narrays,
+                                 gv_tensor_dim(arrays[0], 0), opts);
+    free(convs);
+    return l;
+}
+
+/* ---- reading ----------------------------------------------------------- */
 
 gv_status gv_loader_next(gv_loader *l, gv_batch *b) {
     if (!l || !b) return gv_error(GV_ERR_ARG, "gv_loader_next: NULL argument");
-    b->x = NULL;
-    b->y = NULL;
-    b->epoch = l->epoch;
-    b->index = l->index;
+    *b = (gv_batch){.epoch = l->epoch, .index = l->index, .narrays = l->nsrc};
     if (l->index >= l->nbatches) { /* the end of the epoch, reported once */
         l->epoch++;
         l->index = 0;
         return GV_OK;
     }
-    gv_status st = l->opts.prefetch
-                       ? take_prefetched(l, l->epoch, l->index)
-                       : fill(l, l->epoch, l->index, gv_tensor_data(l->x), gv_tensor_data(l->y));
+    gv_status st = l->opts.prefetch ? take_prefetched(l, l->epoch, l->index)
+                                    : fill(l, l->epoch, l->index, l->out);
     if (st)
         return gv_error_prefix("gv_loader_next: epoch %" PRId64 " batch %" PRId64 ": ",
                                l->epoch, l->index);
     bool last = rows_of(l, l->index) != l->rows_alloc;
-    b->x = last ? l->x_last : l->x;
-    b->y = last ? l->y_last : l->y;
+    b->arrays = last ? l->out_last : l->out;
+    b->x = b->arrays[0];
+    b->y = l->nsrc > 1 ? b->arrays[1] : NULL;
     l->index++;
     return GV_OK;
 }
