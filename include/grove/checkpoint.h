@@ -70,7 +70,11 @@ typedef struct gv_checkpoint_options {
 /* Open (and clean up leftover temporaries in) directory. New manager. */
 gv_checkpoint_manager *gv_checkpoint_manager_new(const char *directory,
                                                  const gv_checkpoint_options *opts);
-/* Waits for pending saves, then frees. Returns the status of the last save. */
+/* mngr.close(): writes every queued async save, stops the writer thread and
+ * frees m (NULL is a no-op). Returns GV_OK, or the first background failure
+ * not yet reported (the message names its step and counts later failures).
+ * m is freed either way. A manager never closed is drained at process exit,
+ * its failures written to stderr (docs/checkpoints.md, Async saves). */
 gv_status gv_checkpoint_manager_close(gv_checkpoint_manager *m);
 
 bool gv_checkpoint_manager_should_save(const gv_checkpoint_manager *m, int64_t step);

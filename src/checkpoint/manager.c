@@ -450,14 +450,14 @@ gv_checkpoint_manager *gv_checkpoint_manager_new(const char *directory,
         free(msg);
         return NULL;
     }
-    if (o.async) {
-        int rc = pthread_create(&m->thread, NULL, gv_writer_main, m);
-        if (rc != 0) {
-            gv_checkpoint_manager_close(m);
-            gv_error(GV_ERR_INTERNAL, "%s: cannot start the writer thread: %s", fn, strerror(rc));
-            return NULL;
-        }
-        m->thread_started = true;
+    if (o.async && gv_writer_start(m) != GV_OK) {
+        gv_error_prefix("%s: ", fn);
+        gv_status st = gv_last_status();
+        char *msg = strdup(gv_last_error());
+        gv_checkpoint_manager_close(m);
+        gv_error(st, "%s", msg ? msg : "");
+        free(msg);
+        return NULL;
     }
     return m;
 }
@@ -466,13 +466,7 @@ gv_status gv_checkpoint_manager_close(gv_checkpoint_manager *m) {
     if (!m) return GV_OK;
     gv_status st = gv_take_bg_error(m, "gv_checkpoint_manager_close");
     char *msg = st != GV_OK ? strdup(gv_last_error()) : NULL;
-    if (m->thread_started) {
-        pthread_mutex_lock(&m->mu);
-        m->stop = true;
-        pthread_cond_broadcast(&m->cv_work);
-        pthread_mutex_unlock(&m->mu);
-        pthread_join(m->thread, NULL);
-    }
+    gv_writer_stop(m);
     while (m->spare) {
         ckpt_job *j = m->spare;
         m->spare = j->next;

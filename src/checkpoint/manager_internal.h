@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "grove/checkpoint.h"
 
@@ -55,6 +56,12 @@ struct gv_checkpoint_manager {
     gv_status bg_status;
     char *bg_msg;
     int64_t bg_step;
+    int bg_more_failed;     /* later background saves that failed too */
+    int64_t bg_last_failed; /* the step of the last of them */
+
+    /* the managers with a writer thread, drained at exit (writer.c) */
+    struct gv_checkpoint_manager *live_next;
+    pid_t live_pid; /* the process whose writer thread this is */
 };
 
 /* ---- manager.c ---- */
@@ -87,6 +94,11 @@ void gv_queue_job(gv_checkpoint_manager *m, ckpt_job *job);
  * finish the queue. */
 void *gv_writer_main(void *arg);
 void gv_wait_idle(gv_checkpoint_manager *m);
+
+/* Start m's writer thread and register m to be drained at exit; stop it
+ * (after the queue is empty) and unregister m. */
+gv_status gv_writer_start(gv_checkpoint_manager *m);
+void gv_writer_stop(gv_checkpoint_manager *m);
 
 /* A background failure: reported once by gv_take_bg_error (which waits for
  * the writer first); gv_bg_failed only tests for one. */

@@ -10,18 +10,28 @@
  *   a further save waits for room, which bounds the memory held by
  *   snapshots (E4). A written job's snapshot is kept (within that bound)
  *   and refilled by memcpy at the next save of the same structure: on
- *   fresh memory the page faults cost more than the copy. A background failure is kept as (status, message)
+ *   fresh memory the page faults cost more than the copy.
+ * - Errors: a background failure is kept as (status, message)
  *   (gv_last_error is thread-local) and returned, once, by the next save,
- *   wait_until_finished or close; the manager then re-reads the directory,
- *   so its step list matches the disk again. Deletions queued after a
- *   failure are skipped until it has been reported.
+ *   wait_until_finished or close, with a count of the later saves that
+ *   failed too; the manager then re-reads the directory, so its step list
+ *   matches the disk again. Deletions queued after a failure are skipped
+ *   until it has been reported.
+ * - Release: close finishes the queue before it stops the thread and
+ *   returns the failures. A manager that is never closed is drained when
+ *   the process exits (drain_at_exit), its failures written to stderr, so
+ *   a queued step is never lost silently. Only _exit, a signal or a crash
+ *   still lose queued steps, and those leave invisible temporaries, never
+ *   half-written steps.
  */
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint/manager_internal.h"
 #include "core/error.h"
@@ -180,6 +190,9 @@ void *gv_writer_main(void *arg) {
             m->bg_msg = msg;
             m->bg_step = job->step;
             msg = NULL;
+        } else if (st != GV_OK) { /* counted, so the report names every lost step */
+            m->bg_more_failed++;
+            m->bg_last_failed = job->step;
         }
         m->pending--;
         if (m->pending + m->nspare < CKPT_MAX_PENDING) { /* keep its buffers */
@@ -196,6 +209,61 @@ void *gv_writer_main(void *arg) {
     }
     pthread_mutex_unlock(&m->mu);
     return NULL;
+}
+
+/* ---- starting and stopping the writer, and draining it at exit ----------- */
+
+/* Every manager with a writer thread, so that a process which exits without
+ * closing one still finishes its queued saves (at exit, see drain_at_exit)
+ * instead of losing them with the thread. The only process-wide state of
+ * the checkpoint code; guarded by live_mu. */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static gv_checkpoint_manager *live_head;
+
+gv_status gv_writer_start(gv_checkpoint_manager *m) {
+    int rc = pthread_create(&m->thread, NULL, gv_writer_main, m);
+    if (rc != 0)
+        return gv_error(GV_ERR_INTERNAL, "cannot start the writer thread: %s", strerror(rc));
+    m->thread_started = true;
+    m->live_pid = getpid();
+    pthread_mutex_lock(&live_mu);
+    m->live_next = live_head;
+    live_head = m;
+    pthread_mutex_unlock(&live_mu);
+    return GV_OK;
+}
+
+void gv_writer_stop(gv_checkpoint_manager *m) {
+    if (!m->thread_started) return;
+    pthread_mutex_lock(&live_mu);
+    for (gv_checkpoint_manager **p = &live_head; *p; p = &(*p)->live_next)
+        if (*p == m) {
+            *p = m->live_next;
+            break;
+        }
+    pthread_mutex_unlock(&live_mu);
+    pthread_mutex_lock(&m->mu);
+    m->stop = true; /* the writer still empties the queue first */
+    pthread_cond_broadcast(&m->cv_work);
+    pthread_mutex_unlock(&m->mu);
+    pthread_join(m->thread, NULL);
+    m->thread_started = false;
+}
+
+/* At exit (or when libgrove.so is unloaded): wait for the saves still queued
+ * on managers that were never closed, so no step is lost with the writer
+ * thread. Nobody can be handed a status any more, so a save that fails now
+ * is reported on stderr: failing loudly is better than losing it in
+ * silence. Managers of another process (a fork's parent: the child has no
+ * writer thread) are left alone. */
+__attribute__((destructor)) static void drain_at_exit(void) {
+    pthread_mutex_lock(&live_mu);
+    for (gv_checkpoint_manager *m = live_head; m; m = m->live_next) {
+        if (m->live_pid != getpid()) continue;
+        if (gv_take_bg_error(m, "grove: a checkpoint manager not closed at exit") != GV_OK)
+            fprintf(stderr, "%s\n", gv_last_error());
+    }
+    pthread_mutex_unlock(&live_mu);
 }
 
 /* Block until the writer is idle. Caller holds no lock. */
@@ -216,14 +284,21 @@ gv_status gv_take_bg_error(gv_checkpoint_manager *m, const char *fn) {
     pthread_mutex_lock(&m->mu);
     gv_status st = m->bg_status;
     char *msg = m->bg_msg;
-    int64_t step = m->bg_step;
+    int64_t step = m->bg_step, last = m->bg_last_failed;
+    int more = m->bg_more_failed;
     m->bg_status = GV_OK;
     m->bg_msg = NULL;
+    m->bg_more_failed = 0;
     pthread_mutex_unlock(&m->mu);
     if (st == GV_OK) return GV_OK;
     gv_reload(m);
-    gv_error(st, "%s: background save of step %" PRId64 " in '%s' failed: %s", fn, step, m->dir,
-             msg ? msg : "(no message)");
+    if (more)
+        gv_error(st, "%s: background save of step %" PRId64 " in '%s' failed: %s (and %d later "
+                 "background save%s failed too, the last of step %" PRId64 ")", fn, step, m->dir,
+                 msg ? msg : "(no message)", more, more > 1 ? "s" : "", last);
+    else
+        gv_error(st, "%s: background save of step %" PRId64 " in '%s' failed: %s", fn, step,
+                 m->dir, msg ? msg : "(no message)");
     free(msg);
     return st;
 }

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "checkpoint/io_internal.h"
 #include "grove/checkpoint.h"
 #include "testutil.h"
 
@@ -535,6 +537,124 @@ Test(checkpoint_manager, async_error_surfaces) {
     GVT_OK(gv_checkpoint_manager_wait_until_finished(m));
     GVT_OK(save_state(m, 500, NAN));
     GVT_FAILS(gv_checkpoint_manager_close(m), GV_ERR_IO, "background save of step 500");
+    free(dir);
+}
+
+/* ---- releasing a manager with saves queued ------------------------------------- */
+
+/* Every write slowed, so that saves are still queued when the manager is
+ * released; and failing with ENOSPC once fail_writes is set. */
+static atomic_int fail_writes;
+static ssize_t slow_write(int fd, const void *buf, size_t n, void *ud) {
+    (void)ud;
+    usleep(20000);
+    if (atomic_load(&fail_writes)) {
+        errno = ENOSPC;
+        return -1;
+    }
+    return write(fd, buf, n);
+}
+
+static void slow_writes_on(void) {
+    atomic_store(&fail_writes, 0);
+    gv_atomic_io_set_hooks(&(gv_atomic_io_hooks){.write = slow_write});
+}
+
+static void assert_states_restore(const char *dir, int64_t from, int64_t to) {
+    gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(dir, NULL));
+    for (int64_t s = from; s <= to; s++) {
+        gv_tree *want = make_state(s);
+        gv_tree *got = GVT_NN(gv_checkpoint_manager_restore(m, s, "state", NULL));
+        assert_tree_eq(want, got);
+        gv_tree_free(want);
+        gv_tree_free(got);
+    }
+    GVT_OK(gv_checkpoint_manager_close(m));
+}
+
+Test(checkpoint_manager, close_finishes_queued_saves) {
+    char *dir = make_tmpdir();
+    slow_writes_on();
+    gv_checkpoint_manager *m =
+        GVT_NN(gv_checkpoint_manager_new(dir, &(gv_checkpoint_options){.async = true}));
+    for (int64_t s = 0; s < 5; s++) GVT_OK(save_state(m, s, NAN));
+    cr_assert(!step_on_disk(dir, 4), "step 4 written before close: the test proves nothing");
+    GVT_OK(gv_checkpoint_manager_close(m)); /* no wait_until_finished first */
+    gv_atomic_io_set_hooks(NULL);
+    for (int64_t s = 0; s < 5; s++) cr_assert(step_on_disk(dir, s), "step %d lost", (int)s);
+    assert_states_restore(dir, 0, 4);
+    rm_rf(dir);
+    free(dir);
+}
+
+Test(checkpoint_manager, close_reports_every_failed_queued_save) {
+    char *dir = make_tmpdir();
+    slow_writes_on();
+    gv_checkpoint_manager *m =
+        GVT_NN(gv_checkpoint_manager_new(dir, &(gv_checkpoint_options){.async = true}));
+    GVT_OK(save_state(m, 1, NAN));
+    GVT_OK(gv_checkpoint_manager_wait_until_finished(m));
+    atomic_store(&fail_writes, 1);
+    GVT_OK(save_state(m, 2, NAN));
+    GVT_OK(save_state(m, 3, NAN)); /* queued behind 2, whose write is still slow */
+    gv_clear_error();
+    cr_assert_eq(gv_checkpoint_manager_close(m), GV_ERR_IO, "%s", gv_last_error());
+    gv_atomic_io_set_hooks(NULL);
+    const char *msg = gv_last_error();
+    cr_assert(strstr(msg, "background save of step 2"), "%s", msg);
+    cr_assert(strstr(msg, "No space left on device"), "%s", msg);
+    cr_assert(strstr(msg, "1 later background save failed too, the last of step 3"), "%s", msg);
+    cr_assert(step_on_disk(dir, 1) && !step_on_disk(dir, 2) && !step_on_disk(dir, 3));
+    rm_rf(dir);
+    free(dir);
+}
+
+/* Run exit_without_close.c: a program that returns from main with saves
+ * queued and its manager never closed. Its stderr goes to *err. */
+static int run_exit_without_close(const char *dir, const char *mode, char **err) {
+    char *errpath = join(dir, "stderr.txt");
+    pid_t pid = fork();
+    cr_assert(pid >= 0, "fork: %s", strerror(errno));
+    if (pid == 0) {
+        int fd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0 || dup2(fd, 2) < 0) _exit(126);
+        char *ckpt = join(dir, "ckpt");
+        execl(CKPT_EXIT_BIN, CKPT_EXIT_BIN, ckpt, mode, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    *err = gvt_read_file(errpath, NULL);
+    free(errpath);
+    cr_assert(WIFEXITED(status), "the program did not exit normally");
+    return WEXITSTATUS(status);
+}
+
+Test(checkpoint_manager, exit_without_close) {
+    char *dir = make_tmpdir(), *ckpt = join(dir, "ckpt"), *err;
+    /* every queued step is on disk once the process has exited */
+    cr_assert_eq(run_exit_without_close(dir, "finish", &err), 0, "%s", err);
+    cr_assert_str_eq(err, "", "a clean exit reports nothing");
+    free(err);
+    gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(ckpt, NULL));
+    assert_steps(m, ckpt, STEPS(0, 1, 2, 3));
+    for (int64_t s = 0; s < 4; s++) {
+        gv_tree *t = GVT_NN(gv_checkpoint_manager_restore(m, s, "state", NULL));
+        double v;
+        GVT_OK(gv_tensor_get_flat(gv_tree_leaf_tensor(t), 999, &v));
+        cr_assert_eq(v, (double)(s * 1000 + 999), "step %d", (int)s);
+        gv_tree_free(t);
+    }
+    GVT_OK(gv_checkpoint_manager_close(m));
+    rm_rf(ckpt);
+
+    /* a queued save that fails at exit is reported on stderr, naming the step */
+    cr_assert_eq(run_exit_without_close(dir, "fail", &err), 0, "%s", err);
+    cr_assert(strstr(err, "not closed at exit: background save of step 1"), "stderr: '%s'", err);
+    cr_assert(strstr(err, "No space left on device"), "stderr: '%s'", err);
+    free(err);
+    free(ckpt);
+    rm_rf(dir);
     free(dir);
 }
 
