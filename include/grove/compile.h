@@ -13,7 +13,14 @@
  *
  * Donation (jax's donate_argnums): inputs under a donated path may be
  * overwritten, and an output of the same shape and dtype is then written
- * into the donated input's buffer: a train step updates params in place. */
+ * into the donated input's buffer: a train step updates params in place.
+ * A donated input leaf that has an output at its OWN path (and the same
+ * shape and dtype) is carried: after every run it holds that output, written
+ * in place where the plan could, copied back where it could not. So
+ * `state, metrics = step(state, batch)` with state donated leaves the
+ * caller's state tensors current, and the loop needs no reassignment.
+ * Other donated leaves hold undefined contents after a run (JAX deletes
+ * donated arrays). */
 #ifndef GROVE_COMPILE_H
 #define GROVE_COMPILE_H
 
@@ -27,9 +34,31 @@ extern "C" {
 
 typedef struct gv_plan gv_plan;
 
+/* Argument numbers / names: GV_ARGNUMS(0, 2), GV_ARGNAMES("state"). */
+typedef struct gv_argnums {
+    const int *v;
+    int n;
+} gv_argnums;
+typedef struct gv_argnames {
+    const char *const *v;
+    int n;
+} gv_argnames;
+#define GV_ARGNUMS(...)                                                              \
+    ((gv_argnums){(const int[]){__VA_ARGS__},                                        \
+                  (int)(sizeof((const int[]){__VA_ARGS__}) / sizeof(int))})
+#define GV_ARGNAMES(...)                                                             \
+    ((gv_argnames){(const char *const[]){__VA_ARGS__},                               \
+                   (int)(sizeof((const char *const[]){__VA_ARGS__}) / sizeof(char *))})
+
 typedef struct gv_plan_options {
     int threads;                   /* grove's OpenMP threads (docs/engine.md, Threads); 0 = 1 */
     bool no_optimize;              /* skip the passes: one kernel per node */
+    /* Donation (jax.jit's donate_argnums / donate_argnames): the inputs'
+     * top-level arguments by number (inputs a tuple) or by name (inputs a
+     * dict), or any input paths; a number or name that is no argument is an
+     * error. */
+    gv_argnums donate_argnums;
+    gv_argnames donate_argnames;
     const char *const *donate;     /* input paths whose buffers may be reused */
     int ndonate;
 } gv_plan_options;
@@ -47,7 +76,7 @@ gv_tree *gv_plan_new_outputs(const gv_plan *plan);
 /* Run the plan. inputs: a tree with the structure, shapes and dtypes the
  * plan was compiled for; outputs: a tree from gv_plan_new_outputs. The
  * input tree is walked by structure (no lookups, no allocation). Donated
- * inputs' contents are undefined afterwards unless an output aliases them. */
+ * inputs are carried or undefined afterwards (Donation, above). */
 gv_status gv_plan_run(gv_plan *plan, const gv_tree *inputs, gv_tree *outputs);
 
 /* The same with flat arrays in flatten order. outputs[j] must have output
@@ -74,13 +103,28 @@ char *gv_plan_dump(const gv_plan *plan);
 
 typedef struct gv_jit gv_jit;
 
-/* fn traces the function for given example inputs (graph.h). */
+/* jax.jit(fn, donate_argnums=...): fn traces the function for given
+ * example inputs (graph.h). The options are copied (compound literals are
+ * fine):
+ *   gv_jit *step = gv_jit_new(train_step, &ctx, &(gv_plan_options){
+ *       .donate_argnums = GV_ARGNUMS(0)});
+ *   for (...) gv_jit_call(step, args, &out);   // args = (state, x, y, key)
+ * With the state donated and the step returning the new state first, the
+ * state's tensors hold the new state after each call (see Donation above). */
 gv_jit *gv_jit_new(gv_trace_fn fn, void *userdata, const gv_plan_options *opts);
 void gv_jit_free(gv_jit *jit);
 /* Run with inputs; traces and compiles on the first call with these input
- * shapes/dtypes. *outputs is a tree owned by the jit, valid until the next
- * call with the same shapes. */
+ * structure, shapes and dtypes. *outputs (outputs may be NULL) is a tree
+ * owned by the jit, the same tree on every call with this signature, so
+ * handles into it (gv_unpack) taken once stay valid. A call whose signature
+ * was seen before checks it without allocating and runs the plan without
+ * allocating. */
 gv_status gv_jit_call(gv_jit *jit, const gv_tree *inputs, gv_tree **outputs);
+/* The outputs tree for inputs' signature, compiling now if needed (to take
+ * handles before the first call). Owned by the jit; NULL on error. */
+gv_tree *gv_jit_outputs(gv_jit *jit, const gv_tree *inputs);
+/* The plan for inputs' signature, compiling now if needed (stats, dump). */
+const gv_plan *gv_jit_plan(gv_jit *jit, const gv_tree *inputs);
 /* How many times a new input signature was traced and compiled. */
 int gv_jit_num_compiles(const gv_jit *jit);
 

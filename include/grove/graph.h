@@ -64,9 +64,10 @@ gv_status gv_fn_eval(const gv_fn *fn, const gv_tree *inputs, gv_tree **outputs);
 
 /* Call a traced function inside another trace: its graph is inlined into
  * g with args (a tree of values of g with fn's input structure, shapes and
- * dtypes) in place of its inputs. Returns a new tree of values of g with
- * fn's output structure, or NULL with a sticky error in g. This is how a
- * train step uses a value_and_grad function. */
+ * dtypes) in place of its inputs. Returns a tree of values of g with fn's
+ * output structure, owned by g (pack.h: freeing it is allowed and does
+ * nothing), or NULL with a sticky error in g. This is how a train step uses
+ * a value_and_grad function. */
 gv_tree *gv_fn_call(gv_graph *g, const gv_fn *fn, const gv_tree *args);
 
 /* The input and output structures (borrowed): trees whose leaves are
@@ -114,8 +115,20 @@ void gv_graph_pop_scope(gv_graph *g);
 /* Record a trace error by hand (e.g. from a module); the first one sticks. */
 void gv_graph_fail(gv_graph *g, gv_status status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* A failing value: records the error as gv_graph_fail does and returns an
+ * invalid value, for a user's traced helper that refuses its input:
+ *   if (gv_value_rank(x) != 2) return gv_value_fail(g, GV_ERR_SHAPE, "need a matrix"); */
+gv_value gv_value_fail(gv_graph *g, gv_status status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* ---- trees of values ---------------------------------------------------- */
+
+/* Hand a tree to the graph: it is freed with the graph (the traced
+ * function), gv_tree_free on it does nothing from now on, and inserting it
+ * into another tree inserts a clone. Returns tree (NULL stays NULL). Trees
+ * made by gv_pack(g, ...), gv_fn_call, gv_apply and apply_gradients are
+ * owned this way, so traced code frees nothing (pack.h). */
+gv_tree *gv_graph_own(gv_graph *g, gv_tree *tree);
 
 /* A tree that is one value leaf. */
 gv_tree *gv_tree_new_value_leaf(gv_value v);

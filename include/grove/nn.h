@@ -73,7 +73,8 @@ gv_status gv_apply_eager(const gv_module *m, const gv_tree *variables, const gv_
                          const gv_tree *rngs, const gv_module_options *o, gv_tree **out);
 
 /* The same inside a trace: variables, args and rngs are trees of values of g.
- * Returns the outputs as a tree of values, NULL after a trace error. */
+ * Returns the outputs as a tree of values owned by g (pack.h), NULL after a
+ * trace error. */
 gv_tree *gv_apply(gv_graph *g, const gv_module *m, const gv_tree *variables,
                   const gv_tree *args, const gv_tree *rngs, const gv_module_options *o);
 

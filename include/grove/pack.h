@@ -145,11 +145,6 @@ static inline gv_item gv_target_tensor_(gv_tensor **t) {
     gv_unpack_items((tree), (pattern), (const gv_item[]){GV_PP_MAP(GV_TARGET, __VA_ARGS__)}, \
                     (size_t)GV_PP_NARG(__VA_ARGS__))
 
-/* Hand a tree to the graph: it is freed with the traced function, and
- * gv_tree_free on it does nothing from now on. Returns tree (NULL stays
- * NULL). For a user's traced helper that builds trees by hand. */
-gv_tree *gv_graph_own(gv_graph *g, gv_tree *tree);
-
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

@@ -85,6 +85,9 @@ int64_t gv_tensor_size(const gv_tensor *t);     /* number of elements */
 size_t gv_tensor_nbytes(const gv_tensor *t);
 void *gv_tensor_data(gv_tensor *t);             /* row-major, 64-byte aligned */
 const void *gv_tensor_data_const(const gv_tensor *t);
+/* x.item(): the one element of a tensor of size 1 (any rank) as a double.
+ * NaN with GV_ERR_SHAPE set for any other size, GV_ERR_ARG for NULL. */
+double gv_tensor_item(const gv_tensor *t);
 /* True if both have the same rank and dims. */
 bool gv_tensor_same_shape(const gv_tensor *a, const gv_tensor *b);
 

@@ -26,10 +26,17 @@ gv_tree *gv_train_state_create(gv_transform *tx, const gv_tree *params);
 /* state.apply_gradients(grads=grads), traced: updates, opt_state' =
  * tx.update(grads, opt_state, params); params' = apply_updates(params,
  * updates); step' = step + 1 (int32, saturating as optax counters do).
- * state is a tree of values of g; returns the new state (a new tree of
- * values; extra fields copied through), NULL after a trace error. */
+ * state is a tree of values of g; returns the new state (a tree of values
+ * owned by the graph, pack.h; extra fields copied through), NULL after a
+ * trace error. */
 gv_tree *gv_train_state_apply_gradients(gv_graph *g, const gv_transform *tx,
                                         const gv_tree *state, const gv_tree *grads);
+
+/* state.step of a concrete state: the int32 count, or -1 with the error set
+ * (no "step", or not an int32 scalar). */
+int32_t gv_train_state_step(const gv_tree *state);
+/* state.params (borrowed from the state), NULL with the error set. */
+gv_tree *gv_train_state_params(const gv_tree *state);
 
 #pragma GCC visibility pop
 

@@ -139,6 +139,11 @@ gv_leaf_kind gv_tree_leaf_kind(const gv_tree *tree);
 /* The tensor of a tensor leaf, borrowed (retain it to keep it past the
  * tree). NULL with GV_ERR_ARG if tree is not a tensor leaf. */
 gv_tensor *gv_tree_leaf_tensor(const gv_tree *tree);
+/* Put t in a tensor leaf in place of its tensor (t retained, the old one
+ * released): no lookup, no allocation, so a loop can feed each batch into an
+ * input tree through a leaf handle taken once (gv_unpack). GV_ERR_ARG if
+ * leaf is not a tensor leaf or t is NULL. */
+gv_status gv_tree_leaf_set_tensor(gv_tree *leaf, gv_tensor *t);
 /* The string of a label leaf, borrowed. NULL with GV_ERR_ARG otherwise. */
 const char *gv_tree_leaf_label(const gv_tree *tree);
 

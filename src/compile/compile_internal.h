@@ -108,6 +108,12 @@ typedef struct gv_step {
     gv_fused fused;          /* FUSED */
 } gv_step;
 
+/* A donated input that holds an output after the run: copied back. */
+typedef struct gv_carry {
+    int32_t in, out;
+    size_t bytes;
+} gv_carry;
+
 struct gv_plan {
     gv_opt_result opt;
     gv_tree *out_structure;  /* the fn's output tree (values): structure only */
@@ -122,6 +128,9 @@ struct gv_plan {
     void **bases;            /* 1 + nin + nout + nconsts, filled per run */
     int32_t nbases;
     int32_t *out_alias;      /* output j aliases input out_alias[j] (or -1) */
+    gv_carry *carry;         /* copies after the run (donated inputs kept current) */
+    int32_t ncarry;
+    gv_tensor **out_flat;    /* per-run flattening of the output tree */
     int threads;
     float *scratch;          /* fused kernels' registers */
     gv_tensor **sig;         /* the compiled input signature (example leaves, borrowed) */

@@ -315,6 +315,82 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
     return GV_OK;
 }
 
+/* The copies that carry donated inputs not written in place: input i <-
+ * output j at the same path, same shape and dtype. */
+static gv_status find_carries(gv_plan *p, const gv_graph *g, const bool *donated,
+                              const bool *carried, char **ipaths, char **opaths) {
+    gv_tensor **sig = NULL;
+    size_t nsig = 0;
+    p->carry = calloc(p->nin + 1, sizeof *p->carry);
+    p->out_flat = calloc(p->nout + 1, sizeof *p->out_flat);
+    if (!p->carry || !p->out_flat || gv_tree_flatten(p->in_structure, &sig, &nsig) != GV_OK) {
+        free(sig);
+        return gv_error(GV_ERR_NOMEM, "gv_plan_compile: out of memory");
+    }
+    for (size_t j = 0; j < p->nout; j++) {
+        for (size_t i = 0; i < p->nin; i++) {
+            if (!donated[i] || !carried[i] || strcmp(ipaths[i], opaths[j])) continue;
+            if (p->out_alias[j] == (int32_t)i) break;
+            const gv_tensor *want = sig[i];
+            const gv_node *on = &g->nodes[p->opt.out_ids[j]];
+            if (on->dtype != gv_tensor_dtype(want) || on->rank != gv_tensor_rank(want) ||
+                memcmp(on->shape, gv_tensor_shape(want), (size_t)on->rank * sizeof *on->shape))
+                break;
+            p->carry[p->ncarry++] = (gv_carry){(int32_t)i, (int32_t)j,
+                                               gv_tensor_nbytes(want)};
+            break;
+        }
+    }
+    free(sig);
+    return GV_OK;
+}
+
+static bool under(const char *path, const char *prefix) {
+    size_t l = strlen(prefix);
+    return l == 0 || (!strncmp(path, prefix, l) && (path[l] == '\0' || path[l] == '/'));
+}
+
+/* donated[i] for every input leaf under a donated path, argument number or
+ * argument name. A number or name that is not an argument is an error: a
+ * typo must not silently turn donation off. */
+static gv_status mark_donated(const gv_fn *fn, const gv_plan_options *o, bool *donated) {
+    const gv_tree *in = fn->example;
+    gv_tree_kind kind = gv_tree_kind_of(in);
+    size_t nargs = gv_tree_num_children(in);
+    if (o->donate_argnums.n > 0 && kind != GV_TREE_TUPLE && kind != GV_TREE_LIST)
+        return gv_error(GV_ERR_ARG, "gv_plan_compile: donate_argnums needs inputs that are a "
+                        "tuple of arguments, they are a %s", gv_tree_kind_name(kind));
+    if (o->donate_argnames.n > 0 && kind != GV_TREE_DICT)
+        return gv_error(GV_ERR_ARG, "gv_plan_compile: donate_argnames needs inputs that are a "
+                        "dict of arguments, they are a %s", gv_tree_kind_name(kind));
+    for (int d = 0; d < o->donate_argnums.n; d++) {
+        int a = o->donate_argnums.v[d];
+        if (a < 0 || (size_t)a >= nargs)
+            return gv_error(GV_ERR_ARG, "gv_plan_compile: donate_argnums has %d, the function "
+                            "takes %zu arguments", a, nargs);
+    }
+    for (int d = 0; d < o->donate_argnames.n; d++)
+        if (!o->donate_argnames.v[d] || !gv_tree_child_by_key(in, o->donate_argnames.v[d]))
+            return gv_error(GV_ERR_ARG, "gv_plan_compile: donate_argnames has '%s', which is not "
+                            "an argument", o->donate_argnames.v[d] ? o->donate_argnames.v[d] : "(null)");
+    if (o->ndonate <= 0 && o->donate_argnums.n <= 0 && o->donate_argnames.n <= 0) return GV_OK;
+    char **paths = NULL;
+    size_t np = 0;
+    if (gv_tree_leaf_paths(in, &paths, &np) != GV_OK) return gv_error_prefix("gv_plan_compile: ");
+    for (size_t i = 0; i < np; i++) {
+        for (int d = 0; d < o->ndonate; d++) donated[i] |= under(paths[i], o->donate[d]);
+        for (int d = 0; d < o->donate_argnames.n; d++)
+            donated[i] |= under(paths[i], o->donate_argnames.v[d]);
+        for (int d = 0; d < o->donate_argnums.n; d++) {
+            char key[24];
+            snprintf(key, sizeof key, "%d", o->donate_argnums.v[d]);
+            donated[i] |= under(paths[i], key);
+        }
+    }
+    gv_tree_paths_free(paths, np);
+    return GV_OK;
+}
+
 gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
     if (!fn) {
         gv_error(GV_ERR_ARG, "gv_plan_compile: fn is NULL");
@@ -384,21 +460,9 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
                 b.cons[x][b.ncons[x]++] = i;
             }
     /* donated inputs */
-    if (o.ndonate > 0) {
-        char **paths = NULL;
-        size_t np = 0;
-        if (gv_tree_leaf_paths(fn->example, &paths, &np) != GV_OK) {
-            free(groot);
-            goto fail;
-        }
-        for (size_t i = 0; i < np; i++)
-            for (int d = 0; d < o.ndonate; d++) {
-                const char *dp = o.donate[d];
-                size_t l = strlen(dp);
-                if (l == 0 || (strncmp(paths[i], dp, l) == 0 && (paths[i][l] == '\0' || paths[i][l] == '/')))
-                    b.donated[i] = true;
-            }
-        gv_tree_paths_free(paths, np);
+    if (mark_donated(fn, &o, b.donated) != GV_OK) {
+        free(groot);
+        goto fail;
     }
     form_groups(&b, groot);
     for (int32_t i = 0; i < n; i++)
@@ -527,6 +591,19 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
         free(groot);
         goto fail;
     }
+    /* a donated input with an output at its own path is carried: after the
+     * run it holds that output (written in place, or copied back). Only
+     * inputs that are not carried may hold some other output. */
+    bool *carried = calloc(p->nin + 1, sizeof *carried);
+    if (!carried) {
+        gv_tree_paths_free(ipaths, nip), gv_tree_paths_free(opaths, nop);
+        free(groot);
+        gv_error(GV_ERR_NOMEM, "gv_plan_compile: out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < p->nin; i++)
+        for (size_t j = 0; j < p->nout && b.donated[i] && !carried[i]; j++)
+            carried[i] = !strcmp(ipaths[i], opaths[j]);
     for (size_t j = 0; j < p->nout; j++) {
         int32_t o_id = p->opt.out_ids[j];
         vinfo *v = &b.v[o_id];
@@ -539,7 +616,8 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
             bool found = false;
             for (int pass = 0; pass < 2 && !found; pass++)
                 for (size_t i = 0; i < p->nin && !found; i++) {
-                    if (pass == 0 && (!ipaths || !opaths || strcmp(ipaths[i], opaths[j]))) continue;
+                    if (pass == 0 && strcmp(ipaths[i], opaths[j])) continue;
+                    if (pass == 1 && carried[i]) continue;
                     if (!b.donated[i] || b.read_at_end[i]) continue;
                     /* find input i's node and its last read */
                     int32_t in_node = -1;
@@ -575,8 +653,13 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
             read_at(&b, o_id, ns + (int32_t)j);
         }
     }
-    if (ipaths) gv_tree_paths_free(ipaths, nip);
-    if (opaths) gv_tree_paths_free(opaths, nop);
+    gv_status cst = find_carries(p, g, b.donated, carried, ipaths, opaths);
+    free(carried);
+    gv_tree_paths_free(ipaths, nip), gv_tree_paths_free(opaths, nop);
+    if (cst != GV_OK) {
+        free(groot);
+        goto fail;
+    }
     if (place_arena(&b) != GV_OK) {
         free(groot);
         goto fail;
@@ -689,6 +772,8 @@ void gv_plan_free(gv_plan *p) {
         for (size_t j = 0; j < p->nout; j++) gv_tensor_free(p->out_sig[j]);
     free(p->out_sig);
     free(p->out_alias);
+    free(p->carry);
+    free(p->out_flat);
     gv_tree_free(p->in_structure);
     gv_tree_free(p->out_structure);
     gv_graph_free(p->opt.graph);

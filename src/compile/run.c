@@ -70,14 +70,21 @@ static size_t leaves_into(const gv_tree *t, gv_tree **out, size_t at, size_t cap
     return at;
 }
 
-static gv_status bind_and_run(gv_plan *p, gv_tensor *const *in) {
+static gv_status bind_and_run(gv_plan *p, gv_tensor *const *in, gv_tensor *const *out) {
     for (size_t i = 0; i < p->nin; i++) {
         gv_status st = check_input(i, in[i], p->sig[i]);
         if (st != GV_OK) return st;
         p->bases[gv_base_input((int32_t)i)] = gv_tensor_data(in[i]);
     }
     p->bases[GV_BASE_ARENA] = p->arena;
-    return execute(p);
+    gv_status st = execute(p);
+    /* donated inputs carried to their new values */
+    for (int32_t k = 0; st == GV_OK && k < p->ncarry; k++) {
+        const gv_carry *c = &p->carry[k];
+        if (in[c->in] != out[c->out])
+            memcpy(gv_tensor_data(in[c->in]), gv_tensor_data_const(out[c->out]), c->bytes);
+    }
+    return st;
 }
 
 gv_status gv_plan_run_flat(gv_plan *p, gv_tensor *const *inputs, gv_tensor **outputs) {
@@ -88,7 +95,7 @@ gv_status gv_plan_run_flat(gv_plan *p, gv_tensor *const *inputs, gv_tensor **out
         if (!outputs[j]) return gv_error(GV_ERR_ARG, "gv_plan_run_flat: output %zu is NULL", j);
         p->bases[gv_base_output(p, (int32_t)j)] = gv_tensor_data(outputs[j]);
     }
-    return bind_and_run(p, inputs);
+    return bind_and_run(p, inputs, outputs);
 }
 
 gv_status gv_plan_run(gv_plan *p, const gv_tree *inputs, gv_tree *outputs) {
@@ -121,8 +128,9 @@ gv_status gv_plan_run(gv_plan *p, const gv_tree *inputs, gv_tree *outputs) {
                             "output shape (use gv_plan_new_outputs)", j);
         }
         p->bases[gv_base_output(p, (int32_t)j)] = gv_tensor_data(leaf->leaf.tensor);
+        p->out_flat[j] = leaf->leaf.tensor;
     }
-    return bind_and_run(p, p->in_flat);
+    return bind_and_run(p, p->in_flat, p->out_flat);
 }
 
 static gv_tree *new_output_leaf(const gv_tree *leaf, size_t index, void *ud) {
@@ -210,11 +218,38 @@ typedef struct jit_entry {
 struct gv_jit {
     gv_trace_fn fn;
     void *userdata;
-    gv_plan_options opts;
+    gv_plan_options opts;   /* its arrays are the jit's own copies */
+    int *argnums;
+    char **names;           /* donate_argnames, then donate paths */
     jit_entry *entries;
     int n, cap;
+    int last;       /* the entry used last (-1: none) */
     int compiles;
 };
+
+/* The options outlive the caller's arrays (often compound literals). */
+static gv_status copy_options(gv_jit *j, const gv_plan_options *o) {
+    int nnum = o->donate_argnums.n > 0 ? o->donate_argnums.n : 0;
+    int nname = o->donate_argnames.n > 0 ? o->donate_argnames.n : 0;
+    int npath = o->ndonate > 0 ? o->ndonate : 0;
+    if ((nnum && !o->donate_argnums.v) || (nname && !o->donate_argnames.v) || (npath && !o->donate))
+        return gv_error(GV_ERR_ARG, "gv_jit_new: a donation list is NULL with a count");
+    j->opts = *o;
+    j->argnums = malloc(((size_t)nnum + 1) * sizeof *j->argnums);
+    j->names = calloc((size_t)(nname + npath) + 1, sizeof *j->names);
+    if (!j->argnums || !j->names) return gv_error(GV_ERR_NOMEM, "gv_jit_new: out of memory");
+    if (nnum) memcpy(j->argnums, o->donate_argnums.v, (size_t)nnum * sizeof *j->argnums);
+    for (int i = 0; i < nname + npath; i++) {
+        const char *s = i < nname ? o->donate_argnames.v[i] : o->donate[i - nname];
+        if (!s) return gv_error(GV_ERR_ARG, "gv_jit_new: donated name %d is NULL", i);
+        if (!(j->names[i] = strdup(s))) return gv_error(GV_ERR_NOMEM, "gv_jit_new: out of memory");
+    }
+    j->opts.donate_argnums = (gv_argnums){j->argnums, nnum};
+    j->opts.donate_argnames = (gv_argnames){(const char *const *)j->names, nname};
+    j->opts.donate = (const char *const *)j->names + nname;
+    j->opts.ndonate = npath;
+    return GV_OK;
+}
 
 gv_jit *gv_jit_new(gv_trace_fn fn, void *userdata, const gv_plan_options *opts) {
     if (!fn) {
@@ -228,12 +263,20 @@ gv_jit *gv_jit_new(gv_trace_fn fn, void *userdata, const gv_plan_options *opts) 
     }
     j->fn = fn;
     j->userdata = userdata;
-    if (opts) j->opts = *opts;
+    j->last = -1;
+    if (opts && copy_options(j, opts) != GV_OK) {
+        gv_jit_free(j);
+        return NULL;
+    }
     return j;
 }
 
 void gv_jit_free(gv_jit *j) {
     if (!j) return;
+    for (int i = 0; j->names && i < j->opts.donate_argnames.n + j->opts.ndonate; i++)
+        free(j->names[i]);
+    free(j->names);
+    free(j->argnums);
     for (int i = 0; i < j->n; i++) {
         gv_tree_free(j->entries[i].signature);
         gv_plan_free(j->entries[i].plan);
@@ -245,44 +288,89 @@ void gv_jit_free(gv_jit *j) {
 
 int gv_jit_num_compiles(const gv_jit *j) { return j ? j->compiles : 0; }
 
+/* Does in have sig's structure, keys, leaf kinds, shapes and dtypes? The
+ * jit's cache probe: no allocation, no error messages (a different
+ * signature is an answer, not an error). */
+static bool same_signature(const gv_tree *sig, const gv_tree *in) {
+    if (sig->kind != in->kind || sig->n != in->n) return false;
+    if (sig->kind == GV_TREE_LEAF) {
+        if (sig->leaf_kind != in->leaf_kind) return false;
+        if (sig->leaf_kind != GV_LEAF_TENSOR) return true; /* labels: refused when run */
+        const gv_tensor *a = sig->leaf.tensor, *b = in->leaf.tensor;
+        return gv_tensor_dtype(a) == gv_tensor_dtype(b) && gv_tensor_same_shape(a, b);
+    }
+    for (size_t i = 0; i < sig->n; i++) {
+        size_t a = gv_tree_flat_index(sig, i), b = gv_tree_flat_index(in, i);
+        if (sig->kind == GV_TREE_DICT && strcmp(sig->keys[a], in->keys[b])) return false;
+        if (!same_signature(sig->kids[a], in->kids[b])) return false;
+    }
+    return true;
+}
+
+static jit_entry *find_entry(gv_jit *j, const gv_tree *inputs) {
+    /* the last one used first: a training loop calls with one signature */
+    if (j->last >= 0 && same_signature(j->entries[j->last].signature, inputs))
+        return &j->entries[j->last];
+    for (int i = 0; i < j->n; i++)
+        if (i != j->last && same_signature(j->entries[i].signature, inputs)) {
+            j->last = i;
+            return &j->entries[i];
+        }
+    return NULL;
+}
+
+static jit_entry *compile_entry(gv_jit *j, const gv_tree *inputs) {
+    if (j->n == j->cap) {
+        int cap = j->cap ? 2 * j->cap : 4;
+        jit_entry *ne = realloc(j->entries, (size_t)cap * sizeof *ne);
+        if (!ne) {
+            gv_error(GV_ERR_NOMEM, "gv_jit: out of memory");
+            return NULL;
+        }
+        j->entries = ne;
+        j->cap = cap;
+    }
+    gv_fn *f = gv_trace(j->fn, j->userdata, inputs);
+    if (!f) return NULL;
+    gv_plan *p = gv_plan_compile(f, &j->opts);
+    gv_fn_free(f);
+    if (!p) return NULL;
+    jit_entry ne = {gv_tree_clone(inputs), p, gv_plan_new_outputs(p)};
+    if (!ne.signature || !ne.outputs) {
+        gv_tree_free(ne.signature), gv_tree_free(ne.outputs), gv_plan_free(p);
+        return NULL;
+    }
+    j->entries[j->n] = ne;
+    j->last = j->n;
+    j->compiles++;
+    return &j->entries[j->n++];
+}
+
 gv_status gv_jit_call(gv_jit *j, const gv_tree *inputs, gv_tree **outputs) {
-    if (!j || !inputs || !outputs) return gv_error(GV_ERR_ARG, "gv_jit_call: NULL argument");
-    /* a signature that differs is an answer (try the next, or compile), not
-     * an error: the probes' messages are dropped and an error the caller
-     * still holds is kept; running out of memory is an error */
-    jit_entry *e = NULL;
-    gv_error_saved saved = gv_error_save();
-    for (int i = 0; i < j->n && !e; i++) {
-        gv_status st = gv_tree_check_same(j->entries[i].signature, inputs, NULL);
-        if (st == GV_OK) e = &j->entries[i];
-        else if (st == GV_ERR_NOMEM) {
-            gv_error_restore(&saved);
-            return gv_error(GV_ERR_NOMEM, "gv_jit_call: out of memory comparing signatures");
-        }
-    }
-    gv_error_restore(&saved);
-    if (!e) {
-        if (j->n == j->cap) {
-            int cap = j->cap ? 2 * j->cap : 4;
-            jit_entry *ne = realloc(j->entries, (size_t)cap * sizeof *ne);
-            if (!ne) return gv_error(GV_ERR_NOMEM, "gv_jit_call: out of memory");
-            j->entries = ne;
-            j->cap = cap;
-        }
-        gv_fn *f = gv_trace(j->fn, j->userdata, inputs);
-        if (!f) return gv_last_status();
-        gv_plan *p = gv_plan_compile(f, &j->opts);
-        gv_fn_free(f);
-        if (!p) return gv_last_status();
-        jit_entry ne = {gv_tree_clone(inputs), p, gv_plan_new_outputs(p)};
-        if (!ne.signature || !ne.outputs) {
-            gv_tree_free(ne.signature), gv_tree_free(ne.outputs), gv_plan_free(p);
-            return gv_last_status();
-        }
-        j->entries[j->n] = ne;
-        e = &j->entries[j->n++];
-        j->compiles++;
-    }
-    *outputs = e->outputs;
+    if (outputs) *outputs = NULL;
+    if (!j || !inputs) return gv_error(GV_ERR_ARG, "gv_jit_call: %s is NULL", j ? "inputs" : "jit");
+    jit_entry *e = find_entry(j, inputs);
+    if (!e && !(e = compile_entry(j, inputs))) return gv_last_status();
+    if (outputs) *outputs = e->outputs;
     return gv_plan_run(e->plan, inputs, e->outputs);
+}
+
+gv_tree *gv_jit_outputs(gv_jit *j, const gv_tree *inputs) {
+    if (!j || !inputs) {
+        gv_error(GV_ERR_ARG, "gv_jit_outputs: %s is NULL", j ? "inputs" : "jit");
+        return NULL;
+    }
+    jit_entry *e = find_entry(j, inputs);
+    if (!e) e = compile_entry(j, inputs);
+    return e ? e->outputs : NULL;
+}
+
+const gv_plan *gv_jit_plan(gv_jit *j, const gv_tree *inputs) {
+    if (!j || !inputs) {
+        gv_error(GV_ERR_ARG, "gv_jit_plan: %s is NULL", j ? "inputs" : "jit");
+        return NULL;
+    }
+    jit_entry *e = find_entry(j, inputs);
+    if (!e) e = compile_entry(j, inputs);
+    return e ? e->plan : NULL;
 }

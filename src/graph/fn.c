@@ -347,5 +347,5 @@ done:
     free(map);
     free(need);
     free(argv);
-    return out;
+    return gv_graph_own(g, out);
 }

@@ -1,5 +1,7 @@
 /* The graph under construction: nodes, arena, sticky errors, scopes, and
  * gv_emit, the one place where a node is validated and appended. */
+#define _GNU_SOURCE /* vasprintf */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,19 @@ void gv_graph_free(gv_graph *g) {
     for (size_t i = 0; i < g->nowned; i++) gv_tree_release_owned(g->owned[i]);
     free(g->owned);
     free(g);
+}
+
+gv_value gv_value_fail(gv_graph *g, gv_status status, const char *fmt, ...) {
+    if (g && g->status == GV_OK) {
+        va_list ap;
+        va_start(ap, fmt);
+        char *msg = NULL;
+        if (!fmt || vasprintf(&msg, fmt, ap) < 0) msg = NULL;
+        va_end(ap);
+        gv_graph_fail(g, status != GV_OK ? status : GV_ERR_ARG, "%s", msg ? msg : "failed");
+        free(msg);
+    }
+    return gv_invalid(g);
 }
 
 gv_tree *gv_graph_own(gv_graph *g, gv_tree *tree) {

@@ -420,7 +420,7 @@ gv_tree *gv_apply(gv_graph *g, const gv_module *m, const gv_tree *variables,
     gv_scope *top = scope_new(&r, NULL, "");
     gv_tree *out = top ? call_in(top, m, opts.method, args) : NULL;
     root_free(&r);
-    return out;
+    return gv_graph_own(g, out);
 }
 
 typedef struct apply_ctx {

@@ -76,5 +76,24 @@ gv_tree *gv_train_state_apply_gradients(gv_graph *g, const gv_transform *tx,
     gv_tree_free(new_params);
     gv_tree_free(new_opt);
     if (!out) gv_graph_fail(g, gv_last_status(), "apply_gradients: %s", gv_last_error());
-    return out;
+    return gv_graph_own(g, out);
+}
+
+int32_t gv_train_state_step(const gv_tree *state) {
+    gv_tensor *t = gv_tree_get_tensor(state, "step");
+    if (!t) {
+        gv_error_prefix("gv_train_state_step: ");
+        return -1;
+    }
+    if (gv_tensor_dtype(t) != GV_I32 || gv_tensor_rank(t) != 0) {
+        gv_error(GV_ERR_STRUCTURE, "gv_train_state_step: 'step' is not an int32 scalar");
+        return -1;
+    }
+    return *(const int32_t *)gv_tensor_data_const(t);
+}
+
+gv_tree *gv_train_state_params(const gv_tree *state) {
+    gv_tree *p = gv_tree_get(state, "params");
+    if (!p) gv_error_prefix("gv_train_state_params: ");
+    return p;
 }

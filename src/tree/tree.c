@@ -202,6 +202,19 @@ void gv_tree_free(gv_tree *tree) {
     node_free(tree);
 }
 
+gv_status gv_tree_leaf_set_tensor(gv_tree *leaf, gv_tensor *t) {
+    if (!leaf || leaf->kind != GV_TREE_LEAF || leaf->leaf_kind != GV_LEAF_TENSOR)
+        return gv_error(GV_ERR_ARG, "gv_tree_leaf_set_tensor: %s", leaf ? "not a tensor leaf"
+                                                                         : "leaf is NULL");
+    if (!t) return gv_error(GV_ERR_ARG, "gv_tree_leaf_set_tensor: tensor is NULL");
+    if (t != leaf->leaf.tensor) {
+        gv_tensor_retain(t);
+        gv_tensor_free(leaf->leaf.tensor);
+        leaf->leaf.tensor = t;
+    }
+    return GV_OK;
+}
+
 gv_tree *gv_tree_new_dict(void) { return node_new(GV_TREE_DICT); }
 gv_tree *gv_tree_new_list(void) { return node_new(GV_TREE_LIST); }
 gv_tree *gv_tree_new_tuple(void) { return node_new(GV_TREE_TUPLE); }

@@ -172,3 +172,138 @@ Test(jit, caches_by_shape) {
     gv_tree_free(in), gv_tensor_free(x);
     gv_jit_free(j);
 }
+
+/* step(state, x) -> (state', metrics): state' = {w: w + x, b: x, n: n + 1},
+ * metrics {sum: sum(w + x)}. b := x is an input passed through, so it can
+ * not be written in place: it is copied back. */
+static gv_tree *carry_step(gv_graph *g, const gv_tree *in, void *ud) {
+    gv_value w, b, n, x;
+    gv_unpack(in, "({w, b, n}, x)", &w, &b, &n, &x);
+    gv_value w2 = gv_add(w, x);
+    gv_value n2 = gv_add(n, gv_scalar(g, GV_I32, 1));
+    return gv_pack(g, "({w, b, n}, {sum})", w2, x, n2, gv_sum(w2, NULL, 0, false));
+}
+
+static gv_tree *carry_inputs(gv_tensor **w, gv_tensor **b, gv_tensor **n, gv_tensor **x) {
+    *w = GVT_NN(gv_tensor_arange(GV_F32, 0, 4, 1));
+    *b = GVT_NN(gv_tensor_zeros(GV_F32, GV_DIMS(4)));
+    *n = GVT_NN(gv_tensor_scalar(GV_I32, 0));
+    *x = GVT_NN(gv_tensor_full(GV_F32, GV_DIMS(4), 1.0));
+    gv_tree *state = GVT_NN(gv_pack(NULL, "{w, b, n}", *w, *b, *n));
+    gv_tree *in = GVT_NN(gv_pack(NULL, "(state, x)", state, *x));
+    gv_tree_free(state);
+    return in;
+}
+
+Test(jit, a_donated_argument_holds_the_new_state_after_each_call) {
+    gv_tensor *w, *b, *n, *x;
+    gv_tree *in = carry_inputs(&w, &b, &n, &x);
+    gv_jit *j = GVT_NN(gv_jit_new(carry_step, NULL, &(gv_plan_options){
+        .donate_argnums = GV_ARGNUMS(0)}));
+    gv_tree *out;
+    for (int k = 1; k <= 3; k++) {
+        GVT_OK(gv_jit_call(j, in, &out));
+        /* the caller's own tensors: w = arange + k, b = x, n = k */
+        const float *wd = gv_tensor_data_const(w), *bd = gv_tensor_data_const(b);
+        for (int i = 0; i < 4; i++) {
+            cr_expect_eq(wd[i], (float)(i + k), "w[%d] after %d calls", i, k);
+            cr_expect_eq(bd[i], 1.0f, "b[%d] (copied back) after %d calls", i, k);
+        }
+        cr_expect_eq(gv_tensor_item(n), k);
+        gv_tensor *sum;
+        GVT_OK(gv_unpack(out, "(_, {sum})", &sum));
+        cr_expect_eq(gv_tensor_item(sum), 6.0 + 4 * k);
+    }
+    const gv_plan *p = GVT_NN(gv_jit_plan(j, in));
+    cr_expect_geq(gv_plan_get_stats(p).donated_outputs, 1, "w is written in place");
+    cr_expect_eq(gv_jit_num_compiles(j), 1);
+    gv_jit_free(j);
+    gv_tree_free(in);
+    gv_tensor_free(w), gv_tensor_free(b), gv_tensor_free(n), gv_tensor_free(x);
+}
+
+static gv_tree *carry_step_dict(gv_graph *g, const gv_tree *in, void *ud) {
+    const gv_tree *state;
+    gv_value x;
+    gv_unpack(in, "{state, x}", &state, &x);
+    const gv_tree *next, *metrics;
+    gv_unpack(carry_step(g, gv_pack(g, "(state, x)", state, x), ud), "(s, m)", &next, &metrics);
+    return gv_pack(g, "{state: s, metrics: m}", next, metrics);
+}
+
+Test(jit, donation_by_argument_name_and_bad_arguments) {
+    gv_tensor *w, *b, *n, *x;
+    gv_tree *tin = carry_inputs(&w, &b, &n, &x);
+    const gv_tree *state;
+    GVT_OK(gv_unpack(tin, "(state, _)", &state));
+    gv_tree *in = GVT_NN(gv_pack(NULL, "{state, x}", state, x));
+    gv_jit *j = GVT_NN(gv_jit_new(carry_step_dict, NULL, &(gv_plan_options){
+        .donate_argnames = GV_ARGNAMES("state")}));
+    GVT_OK(gv_jit_call(j, in, NULL));
+    GVT_OK(gv_jit_call(j, in, NULL));
+    cr_expect_eq(gv_tensor_item(n), 2);
+    cr_expect_eq(((const float *)gv_tensor_data_const(w))[3], 5.0f);
+    gv_jit_free(j);
+    /* a name or number that is no argument is an error, not silently no donation */
+    j = GVT_NN(gv_jit_new(carry_step_dict, NULL, &(gv_plan_options){
+        .donate_argnames = GV_ARGNAMES("stat")}));
+    cr_expect_eq(gv_jit_call(j, in, NULL), GV_ERR_ARG);
+    cr_expect(strstr(gv_last_error(), "'stat', which is not an argument"), "%s", gv_last_error());
+    gv_jit_free(j);
+    j = GVT_NN(gv_jit_new(carry_step, NULL, &(gv_plan_options){.donate_argnums = GV_ARGNUMS(2)}));
+    cr_expect_eq(gv_jit_call(j, tin, NULL), GV_ERR_ARG);
+    cr_expect(strstr(gv_last_error(), "donate_argnums has 2, the function takes 2 arguments"),
+              "%s", gv_last_error());
+    gv_jit_free(j);
+    gv_tree_free(in), gv_tree_free(tin);
+    gv_tensor_free(w), gv_tensor_free(b), gv_tensor_free(n), gv_tensor_free(x);
+}
+
+/* (params, batch) -> (params + grads, loss) */
+static gv_tree *jit_mlp_step(gv_graph *g, const gv_tree *in, void *vg) {
+    const gv_tree *params, *grads;
+    gv_value loss;
+    gv_unpack(in, "(params, _)", &params);
+    gv_unpack(gv_fn_call(g, vg, in), "(loss, grads)", &loss, &grads);
+    gv_tree *next = gv_apply_updates(g, params, grads);
+    gv_tree *out = gv_pack(g, "(params, loss)", next, loss);
+    gv_tree_free(next);
+    return out;
+}
+
+Test(jit, a_cached_call_allocates_nothing) {
+#ifdef GVT_COUNTING_ALLOCS
+    gv_tree *in = mlp_example_inputs(&DIMS, 3);
+    gv_fn *loss = GVT_NN(mlp_loss_fn(in));
+    gv_fn *vg = GVT_NN(gv_value_and_grad(loss, 0, false));
+    gv_fn_free(loss);
+    gv_jit *j = GVT_NN(gv_jit_new(jit_mlp_step, vg, &(gv_plan_options){
+        .donate_argnums = GV_ARGNUMS(0)}));
+    gv_tree *out;
+    GVT_OK(gv_jit_call(j, in, &out)); /* compiles; BLAS sets itself up */
+    GVT_OK(gv_jit_call(j, in, &out));
+    int failures = 0;
+    long before = gvt_allocs;
+    for (int k = 0; k < 100; k++) failures += gv_jit_call(j, in, &out) != GV_OK;
+    long n = gvt_allocs - before;
+    cr_assert_eq(failures, 0, "%s", gv_last_error());
+    cr_assert_eq(n, 0, "%ld allocations in 100 cached calls", n);
+    cr_assert_eq(gv_jit_num_compiles(j), 1);
+    gv_jit_free(j);
+    gv_fn_free(vg);
+    gv_tree_free(in);
+#else
+    cr_skip_test("allocation counting is replaced by the sanitizer's allocator");
+#endif
+}
+
+Test(pack_items, a_one_element_tensor_reads_as_a_double) {
+    gv_tensor *i = GVT_NN(gv_tensor_scalar(GV_I64, -7));
+    gv_tensor *f = GVT_NN(gv_tensor_full(GV_F32, GV_DIMS(1, 1), 0.5));
+    gv_tensor *v = GVT_NN(gv_tensor_zeros(GV_F32, GV_DIMS(2)));
+    cr_expect_eq(gv_tensor_item(i), -7.0);
+    cr_expect_eq(gv_tensor_item(f), 0.5);
+    cr_expect(isnan(gv_tensor_item(v)));
+    cr_expect_eq(gv_last_status(), GV_ERR_SHAPE);
+    gv_tensor_free(i), gv_tensor_free(f), gv_tensor_free(v);
+}
