@@ -93,9 +93,60 @@ gv_status gv_checkpoint_manager_all_steps(gv_checkpoint_manager *m, int64_t **st
 /* -1 if none. */
 int64_t gv_checkpoint_manager_latest_step(gv_checkpoint_manager *m);
 int64_t gv_checkpoint_manager_best_step(gv_checkpoint_manager *m);
-/* Restore one item of a step (as saved, or into target when not NULL). */
+/* Restore one item of a step (as saved, or into target when not NULL);
+ * step < 0 is the latest (Orbax's step=None). A bad file is an error naming
+ * it (GV_ERR_FORMAT, GV_ERR_IO; GV_ERR_NOT_FOUND for a missing item). */
 gv_tree *gv_checkpoint_manager_restore(gv_checkpoint_manager *m, int64_t step,
                                        const char *item_name, const gv_tree *target);
+
+/* ---- restoring the latest step that reads cleanly ---- */
+
+typedef struct gv_restore_options {
+    /* Pass over steps whose files do not read cleanly (GV_ERR_FORMAT:
+     * truncated, corrupted; GV_ERR_IO; GV_ERR_NOT_FOUND: an item missing),
+     * newest first, and restore the newest step that reads. Default (false):
+     * the latest step's error is returned, as gv_checkpoint_manager_restore. */
+    bool skip_unreadable;
+} gv_restore_options;
+
+/* Which step a restore came from, and the steps it passed over. */
+typedef struct gv_restore_result {
+    int64_t step;          /* the step restored; -1 if none */
+    size_t nskipped;       /* steps passed over, newest first */
+    int64_t *skipped;      /* nskipped steps (malloc'd; NULL if none) */
+    char *skipped_message; /* one line per skipped step, "step 30: <why, naming the file>"
+                              (malloc'd; NULL if none): for the caller to print or log */
+} gv_restore_result;
+
+/* Free the result's arrays and reset it (step -1). NULL is a no-op. */
+void gv_restore_result_clear(gv_restore_result *result);
+
+/* Restore items of the latest step, all from the same step (Orbax's
+ * mngr.restore(None, args=Composite(...))): out[i] gets item_names[i], as
+ * saved or into targets[i] (targets may be NULL, or hold NULL entries; a
+ * target may be shape-only, see eval_shape.h). With opts->skip_unreadable
+ * a step any of whose items does not read is passed over (never silently:
+ * *result names it and why); opts may be NULL. result may be NULL; else it
+ * is filled in on success and failure, and the caller clears it.
+ *
+ *   gv_tree *state;
+ *   gv_restore_result res;
+ *   gv_status st = gv_checkpoint_manager_restore_latest(
+ *       m, (const char *[]){"state"}, (const gv_tree *[]){target}, 1, &state,
+ *       &(gv_restore_options){.skip_unreadable = true}, &res);
+ *   if (st == GV_OK && res.nskipped) fprintf(stderr, "%s\n", res.skipped_message);
+ *   gv_restore_result_clear(&res);
+ *
+ * Returns GV_OK with every out[i] a new tree the caller frees, or an error
+ * with every out[i] NULL: GV_ERR_NOT_FOUND for no checkpoints, or when every
+ * step was skipped (the message lists them); a restore error that is not an
+ * unreadable file (GV_ERR_STRUCTURE against a target, GV_ERR_UNSUPPORTED,
+ * GV_ERR_NOMEM) is returned at once, older steps untried. */
+gv_status gv_checkpoint_manager_restore_latest(gv_checkpoint_manager *m,
+                                               const char *const *item_names,
+                                               const gv_tree *const *targets, int nitems,
+                                               gv_tree **out, const gv_restore_options *opts,
+                                               gv_restore_result *result);
 gv_status gv_checkpoint_manager_delete(gv_checkpoint_manager *m, int64_t step);
 
 #pragma GCC visibility pop

@@ -616,6 +616,44 @@ int64_t gv_checkpoint_manager_latest_step(gv_checkpoint_manager *m) {
     return m->nsteps ? m->steps[m->nsteps - 1].step : -1;
 }
 
+/* The file of an item in a step directory, malloc'd. */
+static char *item_path(const char *dir, int64_t step, const char *item_name) {
+    char *sdir = step_path(dir, step);
+    size_t len = strlen(item_name);
+    char *file = malloc(len + sizeof ".safetensors");
+    char *path = NULL;
+    if (file && sdir) {
+        memcpy(file, item_name, len);
+        memcpy(file + len, ".safetensors", sizeof ".safetensors");
+        path = path_join(sdir, file);
+    }
+    free(file);
+    free(sdir);
+    return path;
+}
+
+/* One item of a committed step (the caller has waited for the writer). */
+gv_tree *gv_restore_item(const gv_checkpoint_manager *m, int64_t step, const char *item_name,
+                         const gv_tree *target, const char *fn) {
+    if (!item_name) return gv_error(GV_ERR_ARG, "%s: item_name is NULL", fn), NULL;
+    if (strchr(item_name, '/') || (!valid_item_name(item_name) && strcmp(item_name, METRICS_NAME))) {
+        gv_error(GV_ERR_ARG, "%s: item name '%s' is not valid", fn, item_name);
+        return NULL;
+    }
+    char *path = item_path(m->dir, step, item_name);
+    if (!path) return gv_error(GV_ERR_NOMEM, "%s: out of memory", fn), NULL;
+    gv_tree *t = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        gv_error(errno == ENOENT ? GV_ERR_NOT_FOUND : GV_ERR_IO, "%s: step %" PRId64
+                 " has no item '%s' ('%s': %s)", fn, step, item_name, path, strerror(errno));
+    else if (!(t = target ? gv_checkpointer_restore_into(path, target)
+                          : gv_checkpointer_restore(path)))
+        gv_error_prefix("%s: step %" PRId64 " item '%s': ", fn, step, item_name);
+    free(path);
+    return t;
+}
+
 gv_tree *gv_checkpoint_manager_restore(gv_checkpoint_manager *m, int64_t step,
                                        const char *item_name, const gv_tree *target) {
     static const char *fn = "gv_checkpoint_manager_restore";
@@ -632,36 +670,8 @@ gv_tree *gv_checkpoint_manager_restore(gv_checkpoint_manager *m, int64_t step,
         gv_error(GV_ERR_NOT_FOUND, "%s: no step %" PRId64 " in '%s'", fn, step, m->dir);
         return NULL;
     }
-    if (strchr(item_name, '/') || (!valid_item_name(item_name) && strcmp(item_name, METRICS_NAME))) {
-        gv_error(GV_ERR_ARG, "%s: item name '%s' is not valid", fn, item_name);
-        return NULL;
-    }
     gv_wait_idle(m); /* the step may still be in the writer's queue */
-    char *sdir = step_path(m->dir, step);
-    size_t len = strlen(item_name);
-    char *file = malloc(len + sizeof ".safetensors");
-    char *path = NULL;
-    if (file) {
-        memcpy(file, item_name, len);
-        memcpy(file + len, ".safetensors", sizeof ".safetensors");
-        if (sdir) path = path_join(sdir, file);
-    }
-    free(file);
-    free(sdir);
-    if (!path) {
-        gv_error(GV_ERR_NOMEM, "%s: out of memory", fn);
-        return NULL;
-    }
-    gv_tree *t = NULL;
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        gv_error(errno == ENOENT ? GV_ERR_NOT_FOUND : GV_ERR_IO, "%s: step %" PRId64
-                 " has no item '%s' ('%s': %s)", fn, step, item_name, path, strerror(errno));
-    else if (!(t = target ? gv_checkpointer_restore_into(path, target)
-                          : gv_checkpointer_restore(path)))
-        gv_error_prefix("%s: step %" PRId64 " item '%s': ", fn, step, item_name);
-    free(path);
-    return t;
+    return gv_restore_item(m, step, item_name, target, fn);
 }
 
 gv_status gv_checkpoint_manager_delete(gv_checkpoint_manager *m, int64_t step) {

@@ -1,7 +1,8 @@
 /* grove internal: the checkpoint manager's state, shared by manager.c (the
  * step directories, saving and restoring items), writer.c (async saves: the
- * save jobs, the bounded queue, the writer thread) and retention.c (which
- * steps are kept, and when to save). */
+ * save jobs, the bounded queue, the writer thread), retention.c (which
+ * steps are kept, and when to save) and restore.c (restoring the latest
+ * step that reads cleanly). */
 #ifndef GROVE_CHECKPOINT_MANAGER_INTERNAL_H
 #define GROVE_CHECKPOINT_MANAGER_INTERNAL_H
 
@@ -72,6 +73,12 @@ gv_status gv_reload(gv_checkpoint_manager *m);
 /* Write the job's step into dir, then delete its old steps (unless
  * skip_deletes). Runs on the caller's thread or the writer thread. */
 gv_status gv_run_job(const char *dir, const ckpt_job *job, bool skip_deletes);
+
+/* One item of a committed step, as saved (target NULL) or into target. The
+ * caller has waited for the writer. NULL with the error set and prefixed
+ * "fn: step <step> item '<name>': " (GV_ERR_NOT_FOUND for a missing file). */
+gv_tree *gv_restore_item(const gv_checkpoint_manager *m, int64_t step, const char *item_name,
+                         const gv_tree *target, const char *fn);
 
 /* ---- writer.c ---- */
 

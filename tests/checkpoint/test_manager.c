@@ -658,6 +658,161 @@ Test(checkpoint_manager, exit_without_close) {
     free(dir);
 }
 
+/* ---- restoring the latest step that reads cleanly ------------------------------- */
+
+static void truncate_half(const char *path) {
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(truncate(path, sb.st_size / 2), 0);
+}
+
+/* Flip one bit of the byte `from_end` bytes before the end (tensor data). */
+static void flip_bit(const char *path, off_t from_end) {
+    struct stat sb;
+    cr_assert_eq(stat(path, &sb), 0, "%s: %s", path, strerror(errno));
+    int fd = open(path, O_RDWR);
+    cr_assert(fd >= 0);
+    unsigned char c;
+    cr_assert_eq(pread(fd, &c, 1, sb.st_size - from_end), 1);
+    c ^= 0x08;
+    cr_assert_eq(pwrite(fd, &c, 1, sb.st_size - from_end), 1);
+    close(fd);
+}
+
+/* Steps 1..3, each with the items "state" (make_state) and "meta". */
+static void save_three_steps(const char *dir) {
+    gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(dir, NULL));
+    for (int64_t s = 1; s <= 3; s++) {
+        gv_tree *st = make_state(s), *meta = GVT_NN(gv_tree_new_dict());
+        gv_tensor *v = GVT_NN(gv_tensor_scalar(GV_I64, (double)s));
+        GVT_OK(gv_tree_insert_tensor(meta, "step", v));
+        gv_tensor_free(v);
+        GVT_OK(gv_checkpoint_manager_save(m, s, (const char *[]){"state", "meta"},
+                                          (const gv_tree *[]){st, meta}, 2, NULL));
+        gv_tree_free(st);
+        gv_tree_free(meta);
+    }
+    GVT_OK(gv_checkpoint_manager_close(m));
+}
+
+static const char *const both[] = {"state", "meta"};
+
+Test(checkpoint_manager, restore_latest_skips_unreadable_steps_on_request) {
+    char *dir = make_tmpdir();
+    save_three_steps(dir);
+    char *f3 = join(dir, "3/state.safetensors"), *f2 = join(dir, "2/meta.safetensors");
+    truncate_half(f3); /* the newest: truncated */
+    gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(dir, NULL));
+    gv_tree *out[2] = {NULL, NULL};
+    gv_restore_result res;
+
+    /* without the option: an error naming the newest step's file, as restore */
+    gv_clear_error();
+    cr_assert_eq(gv_checkpoint_manager_restore_latest(m, both, NULL, 2, out, NULL, &res),
+                 GV_ERR_FORMAT, "%s", gv_last_error());
+    cr_assert(strstr(gv_last_error(), f3), "'%s' does not name %s", gv_last_error(), f3);
+    cr_assert(!out[0] && !out[1] && res.step == -1 && res.nskipped == 0);
+    gv_restore_result_clear(&res);
+
+    /* with it: step 2, and step 3 named as skipped with the reason */
+    gv_restore_options skip = {.skip_unreadable = true};
+    GVT_OK(gv_checkpoint_manager_restore_latest(m, both, NULL, 2, out, &skip, &res));
+    cr_assert_eq(res.step, 2);
+    cr_assert_eq(res.nskipped, 1);
+    cr_assert_eq(res.skipped[0], 3);
+    cr_assert(strstr(res.skipped_message, "step 3: "), "%s", res.skipped_message);
+    cr_assert(strstr(res.skipped_message, f3), "%s", res.skipped_message);
+    cr_assert(strstr(res.skipped_message, "truncated"), "%s", res.skipped_message);
+    gv_tree *want = make_state(2);
+    assert_tree_eq(want, out[0]);
+    gv_tree_free(want);
+    double v;
+    GVT_OK(gv_tensor_get_flat(gv_tree_get_tensor(out[1], "step"), 0, &v));
+    cr_assert_eq(v, 2.0, "meta from step %g: the items must come from one step", v);
+    gv_tree_free(out[0]), gv_tree_free(out[1]);
+    gv_restore_result_clear(&res);
+
+    /* a flipped bit in another item of step 2 skips the whole step: step 1 */
+    flip_bit(f2, 3);
+    GVT_OK(gv_checkpoint_manager_restore_latest(m, both, NULL, 2, out, &skip, &res));
+    cr_assert_eq(res.step, 1);
+    cr_assert_eq(res.nskipped, 2);
+    cr_assert(res.skipped[0] == 3 && res.skipped[1] == 2);
+    cr_assert(strstr(res.skipped_message, "\nstep 2: "), "%s", res.skipped_message);
+    cr_assert(strstr(res.skipped_message, "checksum mismatch"), "%s", res.skipped_message);
+    cr_assert(strstr(res.skipped_message, f2), "%s", res.skipped_message);
+    want = make_state(1);
+    assert_tree_eq(want, out[0]);
+    gv_tree_free(want);
+    gv_tree_free(out[0]), gv_tree_free(out[1]);
+    gv_restore_result_clear(&res);
+
+    /* only the items asked for are read: "state" alone, into a target and
+     * without a result, comes from step 2, whose state is intact */
+    gv_tree *target = make_state(0);
+    GVT_OK(gv_checkpoint_manager_restore_latest(m, both, (const gv_tree *[]){target}, 1, out,
+                                                &skip, NULL));
+    want = make_state(2);
+    assert_tree_eq(want, out[0]);
+    gv_tree_free(want);
+    gv_tree_free(out[0]);
+    gv_tree_free(target);
+    GVT_OK(gv_checkpoint_manager_close(m));
+    free(f3);
+    free(f2);
+    rm_rf(dir);
+    free(dir);
+}
+
+Test(checkpoint_manager, restore_latest_errors) {
+    char *dir = make_tmpdir();
+    gv_checkpoint_manager *m = GVT_NN(gv_checkpoint_manager_new(dir, NULL));
+    gv_tree *out[2];
+    gv_restore_options skip = {.skip_unreadable = true};
+    GVT_FAILS(gv_checkpoint_manager_restore_latest(m, both, NULL, 2, out, &skip, NULL),
+              GV_ERR_NOT_FOUND, "no checkpoints");
+    GVT_FAILS(gv_checkpoint_manager_restore_latest(m, both, NULL, 0, out, &skip, NULL),
+              GV_ERR_ARG, "nitems");
+    GVT_FAILS(gv_checkpoint_manager_restore_latest(m, NULL, NULL, 1, out, &skip, NULL),
+              GV_ERR_ARG, "item_names");
+    GVT_OK(gv_checkpoint_manager_close(m));
+    save_three_steps(dir);
+    m = GVT_NN(gv_checkpoint_manager_new(dir, NULL));
+
+    /* a target that does not match is the caller's error, not damage: no skip */
+    gv_tree *bad = make_state(0);
+    GVT_OK(gv_tree_set_tensor(bad, "params/b", GVT_NN(gv_tensor_zeros(GV_F32, GV_DIMS(5)))));
+    gv_restore_result res;
+    gv_clear_error();
+    cr_assert_eq(gv_checkpoint_manager_restore_latest(m, both, (const gv_tree *[]){bad}, 1, out,
+                                                      &skip, &res), GV_ERR_STRUCTURE);
+    cr_assert(strstr(gv_last_error(), "params/b"), "%s", gv_last_error());
+    cr_assert(res.step == -1 && res.nskipped == 0 && !out[0]);
+    gv_restore_result_clear(&res);
+    gv_tree_free(bad);
+
+    /* every step unreadable: NOT_FOUND listing each */
+    for (int s = 1; s <= 3; s++) {
+        char name[32];
+        snprintf(name, sizeof name, "%d/state.safetensors", s);
+        char *f = join(dir, name);
+        truncate_half(f);
+        free(f);
+    }
+    gv_clear_error();
+    cr_assert_eq(gv_checkpoint_manager_restore_latest(m, both, NULL, 2, out, &skip, &res),
+                 GV_ERR_NOT_FOUND);
+    cr_assert(strstr(gv_last_error(), "no step in"), "%s", gv_last_error());
+    cr_assert(strstr(gv_last_error(), "step 3: ") && strstr(gv_last_error(), "step 1: "), "%s",
+              gv_last_error());
+    cr_assert(res.step == -1 && res.nskipped == 3 && !out[0] && !out[1]);
+    gv_restore_result_clear(&res);
+    cr_assert(res.skipped == NULL && res.skipped_message == NULL && res.step == -1);
+    GVT_OK(gv_checkpoint_manager_close(m));
+    rm_rf(dir);
+    free(dir);
+}
+
 /* ---- bad input ------------------------------------------------------------------- */
 
 Test(checkpoint_manager, bad_directory_and_options) {
