@@ -146,7 +146,7 @@ int main(void) {
            gv_tree_num_leaves(uvars), (long long)gv_tree_size(uvars));
 
     /* 8. Optax: optimisers are (init, update) pairs over trees */
-    gv_transform *sgd = gv_sgd(0.01, 0.0, false);
+    gv_transform *sgd = gv_sgd(.learning_rate = 0.01);
     gv_tree *sgd_state = sgd ? gv_transform_init_eager(sgd, params) : NULL;
     if (!sgd_state) return fail("sgd");
     printf("\n# tx = optax.sgd(learning_rate=0.01); tx.init(params)\n");
@@ -155,7 +155,7 @@ int main(void) {
     gv_tensor *pt = gv_tensor_from_data(GV_F32, GV_DIMS(3), p0, sizeof p0);
     gv_tensor *gt = gv_tensor_from_data(GV_F32, GV_DIMS(3), g0, sizeof g0);
     gv_tree *ap = gv_tree_new_leaf(pt), *ag = gv_tree_new_leaf(gt);
-    gv_transform *adam = gv_adam(0.01, 0.9, 0.999, 1e-8, 0.0);
+    gv_transform *adam = gv_adam(.learning_rate = 0.01);
     gv_tree *adam_state = adam ? gv_transform_init_eager(adam, ap) : NULL;
     if (!adam_state) return fail("adam");
     printf("\n# tx = optax.adam(learning_rate=0.01); params = [0., 1., 2.]\n");

@@ -274,7 +274,7 @@ vae_trainer *vae_trainer_new(const vae_cfg *cfg, const vae_hparams *hp, const gv
     vae_trainer *t = calloc(1, sizeof *t);
     if (!t) return NULL;
     /* optax.adamw(learning_rate) with its defaults */
-    t->tx = gv_adamw(hp->learning_rate, 0.9, 0.999, 1e-8, 0.0, 1e-4, NULL);
+    t->tx = gv_adamw(.learning_rate = hp->learning_rate);
     gv_tree *state = t->tx ? gv_train_state_create(t->tx, params) : NULL;
     gv_tree *lin = state ? loss_inputs(params, batch) : NULL;
     if (!lin) return gv_tree_free(state), vae_trainer_free(t), NULL;

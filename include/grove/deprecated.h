@@ -14,6 +14,18 @@
  * Code calling them with the old arguments no longer compiles (the argument
  * types differ), so nothing changes meaning silently.
  *
+ * Removed, with no alias because the call shape changed (optim.h): the
+ * positional optimisers gv_sgd(lr, momentum, nesterov), gv_adam(lr, b1, b2,
+ * eps, eps_root), gv_nadam(...), gv_adamw(..., weight_decay, mask) and
+ * gv_scale_by_adam(b1, b2, eps, eps_root), and their twins gv_sgd_schedule,
+ * gv_adam_schedule, gv_adamw_schedule and gv_scale_by_adam_nesterov. They
+ * are now options with Optax's defaults, the learning rate a constant or a
+ * schedule in one call: gv_adamw(.learning_rate = 1e-4),
+ * gv_sgd(.schedule = s, .momentum = 0.9), gv_scale_by_adam(.nesterov = true).
+ * An old positional call fails to compile; note that the old gv_sgd's
+ * momentum 0 meant None, which is now the default (.momentum = 0 is optax's
+ * momentum=0.0, a trace of zeros).
+ *
  * Define GROVE_NO_DEPRECATED before including grove to drop the aliases. */
 #ifndef GROVE_DEPRECATED_H
 #define GROVE_DEPRECATED_H

@@ -6,6 +6,8 @@
  * of pure functions over trees. Both run on TRACED values (graph.h), so an
  * optimiser becomes part of the one compiled train step:
  *
+ *   gv_transform *tx = gv_adamw(.learning_rate = 1e-3);    // optax.adamw(1e-3)
+ *
  *   static gv_tree *step(gv_graph *g, const gv_tree *in, void *ud) {  // (params, opt_state, batch)
  *       gv_tree *lg = gv_fn_call(g, vg, args);                         // (loss, grads)
  *       gv_tree *u, *s;
@@ -38,12 +40,13 @@
  *   chain(t1..tn)               (S1, ..., Sn)
  *
  * so, as in optax:
- *   sgd(lr)                     ((), ())
- *   sgd(lr, momentum m > 0)     ({"trace": T}, ())
- *   adam(lr)                    ({"count", "mu", "nu"}, ())
- *   adam_schedule(s)            ({"count", "mu", "nu"}, {"count"})
- *   adamw(lr)                   ({"count", "mu", "nu"}, (), ())
- *   adamw(lr, mask)             ({"count", "mu", "nu"}, {"inner_state": ()}, ())
+ *   sgd(.learning_rate)                 ((), ())
+ *   sgd(.learning_rate, .momentum = m)  ({"trace": T}, ())
+ *   adam(.learning_rate)                ({"count", "mu", "nu"}, ())
+ *   adam(.schedule = s)                 ({"count", "mu", "nu"}, {"count"})
+ *   adamw(.learning_rate)               ({"count", "mu", "nu"}, (), ())
+ *   adamw(.learning_rate, .mask = m)    ({"count", "mu", "nu"}, {"inner_state": ()}, ())
+ *   adamw(.schedule = s)                ({"count", "mu", "nu"}, (), {"count"})
  * T, M and N have the structure of the params; under a mask, masked-out
  * leaves are () in the inner state (optax's MaskedNode: no memory for them).
  *
@@ -57,11 +60,12 @@
  *
  * Ownership: every constructor returns a new object freed with
  * gv_transform_free (gv_schedule_free for schedules). Constructors that take
- * transforms or schedules (gv_chain, gv_masked, gv_*_schedule) TAKE OVER the
- * caller's reference, also on failure; a mask tree is copied. A transform is
- * immutable except for the plan cache of the eager calls (below), so the
- * traced calls may be used from several threads at once; the eager ones may
- * not use the same transform concurrently.
+ * transforms or schedules (gv_chain, gv_masked, gv_scale_by_schedule, an
+ * optimiser's .schedule) TAKE OVER the caller's reference, also on failure;
+ * a mask tree is copied. A transform is immutable except for the plan cache
+ * of the eager calls (below), so the traced calls may be used from several
+ * threads at once; the eager ones may not use the same transform
+ * concurrently.
  *
  * Errors: the traced calls return a status (or NULL) with gv_last_error()
  * naming the transformation ("scale_by_adam: updates and state.mu differ:
@@ -70,6 +74,7 @@
 #ifndef GROVE_OPTIM_H
 #define GROVE_OPTIM_H
 
+#include <math.h> /* NAN, for GV_NONE */
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -193,40 +198,179 @@ gv_transform *gv_scale_by_schedule(gv_schedule *step_size_fn);
  * t' = g + decay*t; u = nesterov ? g + decay*t' : t'. State {"trace"}
  * (zeros like the params). */
 gv_transform *gv_trace_momentum(double decay, bool nesterov);
-/* optax.scale_by_adam(b1, b2, eps, eps_root): reference A6. State
- * {"count", "mu", "nu"}. */
-gv_transform *gv_scale_by_adam(double b1, double b2, double eps, double eps_root);
-/* optax.scale_by_adam(..., nesterov=True) (NAdam's update, A6). */
-gv_transform *gv_scale_by_adam_nesterov(double b1, double b2, double eps, double eps_root);
 /* optax.add_decayed_weights(weight_decay, mask): u <- u + wd * p. Needs
  * params. weight_decay == 0 returns the updates untouched (as optax does
  * for a Python 0.0). mask NULL: state (); otherwise masked(..., mask) with
  * state {"inner_state": ()}. */
 gv_transform *gv_add_decayed_weights(double weight_decay, const gv_tree *mask);
 
+/* ---- options with Optax's defaults ---------------------------------------
+ *
+ * Each optimiser below takes an options struct, called the way optax is:
+ *
+ *   gv_transform *tx = gv_adamw(.learning_rate = 1e-4);             // optax.adamw(1e-4)
+ *   gv_adamw(.learning_rate = 1e-3, .weight_decay = 0);             // no decay
+ *   gv_sgd(.learning_rate = 0.1, .momentum = 0.9, .nesterov = true);
+ *   gv_adam(.schedule = gv_linear_schedule(1e-3, 0, 1000, 0));       // a schedule as the rate
+ *
+ * The macro fills Optax's defaults first and the caller's designators after
+ * them, which override them: a field named is exactly the value given (0 is
+ * 0: b1 = 0, weight_decay = 0 and momentum = 0 mean what they say), a field
+ * left out is Optax's default. GV_<NAME>_DEFAULTS is that list of defaults
+ * (`gv_adamw_opts o = {GV_ADAMW_DEFAULTS};`), gv_<name>_defaults() returns
+ * it, and gv_<name>_with(&opts) is the function the macro calls, for a
+ * struct filled in code (or from C++, which has no compound literals).
+ *
+ * Overriding an initialiser is what -Wextra's -Woverride-init warns about,
+ * and GCC 12 does not accept a _Pragma inside an expression; so with GCC
+ * and Clang the macro is a statement expression (a GNU C extension both
+ * support, marked __extension__ for -Wpedantic) that turns that one
+ * warning off around the options' initialiser only. The macros compile
+ * warning-free under -Wall -Wextra -Wpedantic -Werror
+ * (tests/optim/opts_warning_free.cmake checks it). A positional argument
+ * (the call shape these constructors had before) does not compile: it
+ * lands on .schedule, a pointer.
+ *
+ * Learning rate. Optax has no default learning rate and C cannot require a
+ * designator, so grove requires it when the optimiser is made: give exactly
+ * one of .learning_rate (a finite constant) and .schedule (a schedule, taken
+ * over, also on failure). With neither (.learning_rate is GV_NONE unless
+ * given), a NaN or infinite rate, or a non-zero rate together with a
+ * schedule, the constructor fails with GV_ERR_ARG and a message saying
+ * which. A constant scales by -learning_rate (state ()); a schedule adds
+ * optax's ScaleByScheduleState {"count"} as the optimiser's last state
+ * element, read before it is incremented (the first update uses schedule(0)).
+ *
+ * Every constructor returns a new transform (gv_transform_free), or NULL
+ * with the error set. */
+
+/* optax's None for an optional float field (sgd's momentum), and the
+ * "not given" of a learning rate: a quiet NaN. */
+#define GV_NONE ((double)NAN)
+
+#if defined(__GNUC__) && !defined(__cplusplus)
+#define GV_WITH_DEFAULTS_(fn, type, defaults, ...)                                  \
+    (__extension__({                                                                \
+        _Pragma("GCC diagnostic push")                                              \
+        _Pragma("GCC diagnostic ignored \"-Woverride-init\"")                       \
+        type gv_opts_ = {defaults, __VA_ARGS__};                                    \
+        _Pragma("GCC diagnostic pop")                                               \
+        fn(&gv_opts_);                                                              \
+    }))
+#else /* ISO C: the same call, which -Woverride-init (if the compiler has it) flags */
+#define GV_WITH_DEFAULTS_(fn, type, defaults, ...) fn(&(type){defaults, __VA_ARGS__})
+#endif
+
+/* optax.scale_by_adam(b1, b2, eps, eps_root, nesterov): reference A6.
+ * nesterov is NAdam's update. State {"count", "mu", "nu"}. */
+typedef struct gv_scale_by_adam_opts {
+    double b1, b2, eps, eps_root; /* 0.9, 0.999, 1e-8, 0 */
+    bool nesterov;                /* false */
+} gv_scale_by_adam_opts;
+#define GV_SCALE_BY_ADAM_DEFAULTS .b1 = 0.9, .b2 = 0.999, .eps = 1e-8, .eps_root = 0.0, \
+    .nesterov = false
+gv_scale_by_adam_opts gv_scale_by_adam_defaults(void);
+gv_transform *gv_scale_by_adam_with(const gv_scale_by_adam_opts *opts);
+#define gv_scale_by_adam(...) \
+    GV_WITH_DEFAULTS_(gv_scale_by_adam_with, gv_scale_by_adam_opts, GV_SCALE_BY_ADAM_DEFAULTS, \
+                      __VA_ARGS__)
+
 /* ---- optimisers (optax aliases) ------------------------------------------ */
 
-/* optax.sgd(lr, momentum, nesterov) = chain(trace(momentum, nesterov) or
- * identity, scale_by_learning_rate(lr)). momentum == 0 means optax's
- * momentum=None (identity, state ()); optax's explicit momentum=0.0 (a
- * trace of zeros) is chain(gv_trace_momentum(0, nesterov), scale_by_learning_rate). */
-gv_transform *gv_sgd(double learning_rate, double momentum, bool nesterov);
-gv_transform *gv_sgd_schedule(gv_schedule *learning_rate, double momentum, bool nesterov);
-/* optax.adam = chain(scale_by_adam, scale_by_learning_rate).
- * Optax defaults: b1 0.9, b2 0.999, eps 1e-8, eps_root 0. */
-gv_transform *gv_adam(double learning_rate, double b1, double b2, double eps, double eps_root);
-gv_transform *gv_adam_schedule(gv_schedule *learning_rate, double b1, double b2, double eps,
-                               double eps_root);
-/* optax.nadam = adam(..., nesterov=True). */
-gv_transform *gv_nadam(double learning_rate, double b1, double b2, double eps, double eps_root);
-/* optax.adamw = chain(scale_by_adam, add_decayed_weights(wd, mask),
- * scale_by_learning_rate): the decay is added to the Adam-normalised update
- * and multiplied by the learning rate (A7). Optax's default wd is 1e-4.
- * mask may be NULL (copied otherwise). */
-gv_transform *gv_adamw(double learning_rate, double b1, double b2, double eps, double eps_root,
-                       double weight_decay, const gv_tree *mask);
-gv_transform *gv_adamw_schedule(gv_schedule *learning_rate, double b1, double b2, double eps,
-                                double eps_root, double weight_decay, const gv_tree *mask);
+/* In each GV_*_DEFAULTS the learning rate comes last, so that a positional
+ * argument after it initialises .schedule and fails to compile. */
+
+/* optax.sgd(learning_rate, momentum=None, nesterov=False) =
+ * chain(trace(momentum, nesterov) or identity, scale_by_learning_rate).
+ * momentum GV_NONE (the default, optax's None): identity, state ((), ());
+ * any other value, 0 included, keeps a trace: ({"trace": T}, ()). */
+typedef struct gv_sgd_opts {
+    double learning_rate;  /* no default: this or .schedule */
+    gv_schedule *schedule; /* NULL; taken over */
+    double momentum;       /* GV_NONE */
+    bool nesterov;         /* false */
+} gv_sgd_opts;
+#define GV_SGD_DEFAULTS .schedule = NULL, .momentum = GV_NONE, .nesterov = false, \
+    .learning_rate = GV_NONE
+gv_sgd_opts gv_sgd_defaults(void);
+gv_transform *gv_sgd_with(const gv_sgd_opts *opts);
+#define gv_sgd(...) GV_WITH_DEFAULTS_(gv_sgd_with, gv_sgd_opts, GV_SGD_DEFAULTS, __VA_ARGS__)
+
+/* optax.adam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+ * nesterov=False) = chain(scale_by_adam, scale_by_learning_rate). */
+typedef struct gv_adam_opts {
+    double learning_rate;         /* no default: this or .schedule */
+    gv_schedule *schedule;        /* NULL; taken over */
+    double b1, b2, eps, eps_root; /* 0.9, 0.999, 1e-8, 0 */
+    bool nesterov;                /* false */
+} gv_adam_opts;
+#define GV_ADAM_DEFAULTS .schedule = NULL, .b1 = 0.9, .b2 = 0.999, .eps = 1e-8, .eps_root = 0.0, \
+    .nesterov = false, .learning_rate = GV_NONE
+gv_adam_opts gv_adam_defaults(void);
+gv_transform *gv_adam_with(const gv_adam_opts *opts);
+#define gv_adam(...) GV_WITH_DEFAULTS_(gv_adam_with, gv_adam_opts, GV_ADAM_DEFAULTS, __VA_ARGS__)
+
+/* optax.nadam(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0) =
+ * adam(..., nesterov=True), named "nadam". */
+typedef struct gv_nadam_opts {
+    double learning_rate;         /* no default: this or .schedule */
+    gv_schedule *schedule;        /* NULL; taken over */
+    double b1, b2, eps, eps_root; /* 0.9, 0.999, 1e-8, 0 */
+} gv_nadam_opts;
+#define GV_NADAM_DEFAULTS .schedule = NULL, .b1 = 0.9, .b2 = 0.999, .eps = 1e-8, \
+    .eps_root = 0.0, .learning_rate = GV_NONE
+gv_nadam_opts gv_nadam_defaults(void);
+gv_transform *gv_nadam_with(const gv_nadam_opts *opts);
+#define gv_nadam(...) GV_WITH_DEFAULTS_(gv_nadam_with, gv_nadam_opts, GV_NADAM_DEFAULTS, __VA_ARGS__)
+
+/* optax.adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
+ * weight_decay=1e-4, mask=None, nesterov=False) = chain(scale_by_adam,
+ * add_decayed_weights(weight_decay, mask), scale_by_learning_rate): the
+ * decay is added to the Adam-normalised update and multiplied by the
+ * learning rate (A7). Optax's default decay is 1e-4 (PyTorch's 1e-2).
+ * mask: NULL, or copied (see gv_masked). */
+typedef struct gv_adamw_opts {
+    double learning_rate;         /* no default: this or .schedule */
+    gv_schedule *schedule;        /* NULL; taken over */
+    double b1, b2, eps, eps_root; /* 0.9, 0.999, 1e-8, 0 */
+    double weight_decay;          /* 1e-4 */
+    const gv_tree *mask;          /* NULL */
+    bool nesterov;                /* false */
+} gv_adamw_opts;
+#define GV_ADAMW_DEFAULTS .schedule = NULL, .b1 = 0.9, .b2 = 0.999, .eps = 1e-8, \
+    .eps_root = 0.0, .weight_decay = 1e-4, .mask = NULL, .nesterov = false,  \
+    .learning_rate = GV_NONE
+gv_adamw_opts gv_adamw_defaults(void);
+gv_transform *gv_adamw_with(const gv_adamw_opts *opts);
+#define gv_adamw(...) GV_WITH_DEFAULTS_(gv_adamw_with, gv_adamw_opts, GV_ADAMW_DEFAULTS, __VA_ARGS__)
+
+/* ---- user-defined transformations ----------------------------------------- */
+
+/* A gradient transformation written by the user, as gv_schedule_new is for
+ * schedules: Optax's GradientTransformation(init_fn, update_fn). Both run
+ * on traced values of g, like gv_transform_init / gv_transform_update,
+ * with userdata passed last:
+ *   init(g, params, ud) returns the new state tree (grove takes it), or
+ *     NULL on failure;
+ *   update(g, updates, state, params, &new_updates, &new_state, ud) sets
+ *     two new trees (grove takes them) and returns GV_OK; params may be NULL
+ *     (the caller gave none). On failure it returns the status, after
+ *     gv_graph_fail(g, ...) for the message; trees it set are freed.
+ * Every leaf of a state must be a traced value; new_updates must have the
+ * updates' structure and shapes (an error naming the transform otherwise).
+ * The result composes like any transform (gv_chain, gv_masked, the eager
+ * forms); init and update may be called from several threads at once when
+ * the traced calls are. name (may be NULL: "transform") is copied;
+ * free_userdata (may be NULL) is called on userdata when the transform is
+ * freed, and also when this constructor fails. */
+typedef gv_tree *(*gv_transform_init_fn)(gv_graph *g, const gv_tree *params, void *userdata);
+typedef gv_status (*gv_transform_update_fn)(gv_graph *g, const gv_tree *updates,
+                                            const gv_tree *state, const gv_tree *params,
+                                            gv_tree **new_updates, gv_tree **new_state,
+                                            void *userdata);
+gv_transform *gv_transform_new(const char *name, gv_transform_init_fn init,
+                               gv_transform_update_fn update, void *userdata,
+                               void (*free_userdata)(void *));
 
 /* ---- losses (optax.losses): per example, no reduction (take the mean) ---- */
 
@@ -255,6 +399,18 @@ gv_value gv_softmax_cross_entropy_with_integer_labels_axes(gv_value logits, gv_v
  * (stable for |x| large); labels cast to the logits' dtype (soft labels
  * allowed). */
 gv_value gv_sigmoid_binary_cross_entropy(gv_value logits, gv_value labels);
+
+/* ---- metrics ---------------------------------------------------------------- */
+
+/* Classification accuracy, as the Flax tutorial computes it:
+ * jnp.mean(jnp.argmax(logits, -1) == labels), a float32 scalar in [0, 1].
+ * logits: float, rank >= 1, classes on the last axis (of size >= 1);
+ * labels: integer, logits' shape without the last axis. Ties go to the
+ * FIRST maximum, as jnp.argmax (and a NaN counts as the maximum), so a row
+ * of equal logits predicts class 0. A label outside [0, C) never matches.
+ * A bad dtype or shape is a sticky GV_ERR_DTYPE / GV_ERR_SHAPE naming both
+ * shapes. No gradient (argmax has none). */
+gv_value gv_accuracy(gv_value logits, gv_value labels);
 
 #pragma GCC visibility pop
 

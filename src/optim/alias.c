@@ -2,6 +2,7 @@
  * add_decayed_weights) and the optimiser aliases built from them (sgd,
  * adam, nadam, adamw). Optax: _src/transform.py, _src/alias.py,
  * transforms/_accumulation.py, transforms/_adding.py (reference A4-A7). */
+#include <math.h>
 #include <stdlib.h>
 
 #include "core/error.h"
@@ -162,21 +163,21 @@ static gv_status adam_update(const gv_transform *tx, gv_graph *g, const gv_tree 
     return finish(out, s, nu_out, ns);
 }
 
-static gv_transform *adam_tx(double b1, double b2, double eps, double eps_root, bool nesterov) {
+gv_scale_by_adam_opts gv_scale_by_adam_defaults(void) {
+    return (gv_scale_by_adam_opts){GV_SCALE_BY_ADAM_DEFAULTS};
+}
+
+gv_transform *gv_scale_by_adam_with(const gv_scale_by_adam_opts *o) {
+    if (!o) {
+        gv_error(GV_ERR_ARG, "scale_by_adam: opts is NULL");
+        return NULL;
+    }
     gv_transform *tx = gv_tx_new("scale_by_adam", adam_init, adam_update);
     if (tx) {
-        tx->hp[0] = b1, tx->hp[1] = b2, tx->hp[2] = eps, tx->hp[3] = eps_root;
-        tx->flag = nesterov;
+        tx->hp[0] = o->b1, tx->hp[1] = o->b2, tx->hp[2] = o->eps, tx->hp[3] = o->eps_root;
+        tx->flag = o->nesterov;
     }
     return tx;
-}
-
-gv_transform *gv_scale_by_adam(double b1, double b2, double eps, double eps_root) {
-    return adam_tx(b1, b2, eps, eps_root, false);
-}
-
-gv_transform *gv_scale_by_adam_nesterov(double b1, double b2, double eps, double eps_root) {
-    return adam_tx(b1, b2, eps, eps_root, true);
 }
 
 /* ---- scale_by_schedule (_src/transform.py, A4) ---- */
@@ -280,54 +281,96 @@ static gv_transform *named_chain(const char *name, gv_transform **txs, size_t n)
     return c;
 }
 
-static gv_transform *sgd_with(gv_transform *lr, double momentum, bool nesterov) {
-    gv_transform *parts[2] = {momentum != 0.0 ? gv_trace_momentum(momentum, nesterov) : gv_identity(),
+/* optax's scale_by_learning_rate(learning_rate) for the one learning-rate
+ * argument, a float or a schedule: the schedule if given (taken over),
+ * else the constant, which must then have been given and be finite. */
+static gv_transform *learning_rate_part(const char *name, double lr, gv_schedule *sched) {
+    if (sched) {
+        if (lr != 0.0 && !isnan(lr)) {
+            gv_schedule_free(sched);
+            gv_error(GV_ERR_ARG,
+                     "%s: both .learning_rate (%g) and .schedule are given; the learning rate "
+                     "is one of them",
+                     name, lr);
+            return NULL;
+        }
+        return gv_scale_by_learning_rate_schedule(sched);
+    }
+    if (isnan(lr)) {
+        gv_error(GV_ERR_ARG,
+                 "%s: no learning rate (.learning_rate is NaN and .schedule NULL): optax has no "
+                 "default; give a finite .learning_rate or a .schedule (a schedule constructor "
+                 "that failed gives NULL)",
+                 name);
+        return NULL;
+    }
+    if (isinf(lr)) {
+        gv_error(GV_ERR_ARG, "%s: .learning_rate is %g; it must be finite", name, lr);
+        return NULL;
+    }
+    return gv_scale_by_learning_rate(lr);
+}
+
+gv_sgd_opts gv_sgd_defaults(void) { return (gv_sgd_opts){GV_SGD_DEFAULTS}; }
+
+gv_transform *gv_sgd_with(const gv_sgd_opts *o) {
+    if (!o) {
+        gv_error(GV_ERR_ARG, "sgd: opts is NULL");
+        return NULL;
+    }
+    gv_transform *lr = learning_rate_part("sgd", o->learning_rate, o->schedule);
+    if (!lr) return NULL;
+    /* momentum None is the identity; 0.0 is a trace (of zeros), as in optax */
+    gv_transform *parts[2] = {isnan(o->momentum) ? gv_identity()
+                                                 : gv_trace_momentum(o->momentum, o->nesterov),
                               lr};
     return named_chain("sgd", parts, 2);
 }
 
-gv_transform *gv_sgd(double learning_rate, double momentum, bool nesterov) {
-    return sgd_with(gv_scale_by_learning_rate(learning_rate), momentum, nesterov);
-}
+gv_adam_opts gv_adam_defaults(void) { return (gv_adam_opts){GV_ADAM_DEFAULTS}; }
 
-gv_transform *gv_sgd_schedule(gv_schedule *learning_rate, double momentum, bool nesterov) {
-    return sgd_with(gv_scale_by_learning_rate_schedule(learning_rate), momentum, nesterov);
-}
-
-gv_transform *gv_adam(double learning_rate, double b1, double b2, double eps, double eps_root) {
-    gv_transform *parts[2] = {gv_scale_by_adam(b1, b2, eps, eps_root),
-                              gv_scale_by_learning_rate(learning_rate)};
+gv_transform *gv_adam_with(const gv_adam_opts *o) {
+    if (!o) {
+        gv_error(GV_ERR_ARG, "adam: opts is NULL");
+        return NULL;
+    }
+    gv_transform *lr = learning_rate_part("adam", o->learning_rate, o->schedule);
+    if (!lr) return NULL;
+    gv_scale_by_adam_opts a = {o->b1, o->b2, o->eps, o->eps_root, o->nesterov};
+    gv_transform *parts[2] = {gv_scale_by_adam_with(&a), lr};
     return named_chain("adam", parts, 2);
 }
 
-gv_transform *gv_adam_schedule(gv_schedule *learning_rate, double b1, double b2, double eps,
-                               double eps_root) {
-    gv_transform *parts[2] = {gv_scale_by_adam(b1, b2, eps, eps_root),
-                              gv_scale_by_learning_rate_schedule(learning_rate)};
-    return named_chain("adam", parts, 2);
-}
+gv_nadam_opts gv_nadam_defaults(void) { return (gv_nadam_opts){GV_NADAM_DEFAULTS}; }
 
-gv_transform *gv_nadam(double learning_rate, double b1, double b2, double eps, double eps_root) {
-    gv_transform *parts[2] = {gv_scale_by_adam_nesterov(b1, b2, eps, eps_root),
-                              gv_scale_by_learning_rate(learning_rate)};
+gv_transform *gv_nadam_with(const gv_nadam_opts *o) {
+    if (!o) {
+        gv_error(GV_ERR_ARG, "nadam: opts is NULL");
+        return NULL;
+    }
+    gv_transform *lr = learning_rate_part("nadam", o->learning_rate, o->schedule);
+    if (!lr) return NULL;
+    gv_scale_by_adam_opts a = {o->b1, o->b2, o->eps, o->eps_root, .nesterov = true};
+    gv_transform *parts[2] = {gv_scale_by_adam_with(&a), lr};
     return named_chain("nadam", parts, 2);
 }
 
-static gv_transform *adamw_with(gv_transform *lr, double b1, double b2, double eps,
-                                double eps_root, double weight_decay, const gv_tree *mask) {
-    gv_transform *parts[3] = {gv_scale_by_adam(b1, b2, eps, eps_root),
-                              gv_add_decayed_weights(weight_decay, mask), lr};
+gv_adamw_opts gv_adamw_defaults(void) { return (gv_adamw_opts){GV_ADAMW_DEFAULTS}; }
+
+gv_transform *gv_adamw_with(const gv_adamw_opts *o) {
+    if (!o) {
+        gv_error(GV_ERR_ARG, "adamw: opts is NULL");
+        return NULL;
+    }
+    gv_transform *lr = learning_rate_part("adamw", o->learning_rate, o->schedule);
+    if (!lr) return NULL;
+    gv_transform *decay = gv_add_decayed_weights(o->weight_decay, o->mask);
+    if (!decay) {
+        gv_transform_free(lr);
+        gv_error_prefix("adamw: ");
+        return NULL;
+    }
+    gv_scale_by_adam_opts a = {o->b1, o->b2, o->eps, o->eps_root, o->nesterov};
+    gv_transform *parts[3] = {gv_scale_by_adam_with(&a), decay, lr};
     return named_chain("adamw", parts, 3);
-}
-
-gv_transform *gv_adamw(double learning_rate, double b1, double b2, double eps, double eps_root,
-                       double weight_decay, const gv_tree *mask) {
-    return adamw_with(gv_scale_by_learning_rate(learning_rate), b1, b2, eps, eps_root,
-                      weight_decay, mask);
-}
-
-gv_transform *gv_adamw_schedule(gv_schedule *learning_rate, double b1, double b2, double eps,
-                                double eps_root, double weight_decay, const gv_tree *mask) {
-    return adamw_with(gv_scale_by_learning_rate_schedule(learning_rate), b1, b2, eps, eps_root,
-                      weight_decay, mask);
 }

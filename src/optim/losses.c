@@ -131,3 +131,33 @@ gv_value gv_sigmoid_binary_cross_entropy(gv_value logits, gv_value labels) {
     return gv_sub(gv_mul(gv_neg(y), log_p),
                   gv_mul(gv_sub(gv_ones_like(y), y), log_not_p));
 }
+
+/* ---- metrics ---- */
+
+static bool shape_is_prefix(gv_value labels, gv_value logits) {
+    int r = gv_value_rank(labels);
+    if (r != gv_value_rank(logits) - 1) return false;
+    for (int i = 0; i < r; i++)
+        if (gv_value_shape(labels)[i] != gv_value_shape(logits)[i]) return false;
+    return true;
+}
+
+gv_value gv_accuracy(gv_value logits, gv_value labels) {
+    if (!gv_value_ok(logits)) return logits;
+    if (!gv_value_ok(labels)) return labels;
+    gv_dtype ld = gv_value_dtype(labels);
+    if (!gv_dtype_is_float(gv_value_dtype(logits)) || gv_dtype_is_float(ld) || ld == GV_BOOL)
+        return fail(logits, GV_ERR_DTYPE, "accuracy: logits must be float and labels integers",
+                    logits, labels);
+    if (gv_value_rank(logits) < 1 || !shape_is_prefix(labels, logits))
+        return fail(logits, GV_ERR_SHAPE,
+                    "accuracy: labels must have the logits' shape without the last (class) axis",
+                    logits, labels);
+    gv_value pred = gv_argmax(logits, -1, false); /* int32, the first maximum */
+    /* == on numpy's promoted type; int64 holds every label exactly (a uint64
+     * past INT64_MAX turns negative and, like any label outside [0, C),
+     * matches no class) */
+    gv_value hit = ld == GV_I32 ? gv_eq(pred, labels)
+                                : gv_eq(gv_cast(pred, GV_I64), gv_cast(labels, GV_I64));
+    return gv_mean(gv_cast(hit, GV_F32), NULL, 0, false);
+}

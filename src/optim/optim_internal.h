@@ -27,6 +27,7 @@ struct gv_transform {
     gv_transform **kids;        /* owned (chain, masked) */
     size_t nkids;
     gv_jit *init_jit, *update_jit; /* the eager calls' plan caches */
+    struct gv_tx_user *user;    /* owned (gv_transform_new), else NULL */
 };
 
 /* A new transform with name, init and update set, the rest zero. */

@@ -15,6 +15,22 @@
 
 /* ---- the object ---- */
 
+/* A user-defined transformation's functions, userdata and copied name. */
+typedef struct gv_tx_user {
+    char *name;
+    gv_transform_init_fn init;
+    gv_transform_update_fn update;
+    void *ud;
+    void (*free_ud)(void *);
+} gv_tx_user;
+
+static void user_free(gv_tx_user *u) {
+    if (!u) return;
+    if (u->free_ud) u->free_ud(u->ud);
+    free(u->name);
+    free(u);
+}
+
 gv_transform *gv_tx_new(const char *name, gv_tx_init_fn init, gv_tx_update_fn update) {
     gv_transform *tx = calloc(1, sizeof *tx);
     if (!tx) {
@@ -35,6 +51,7 @@ void gv_transform_free(gv_transform *tx) {
     gv_tree_free(tx->mask);
     gv_jit_free(tx->init_jit);
     gv_jit_free(tx->update_jit);
+    user_free(tx->user);
     free(tx);
 }
 
@@ -647,5 +664,89 @@ gv_transform *gv_masked(gv_transform *inner, const gv_tree *mask) {
     }
     tx->kids[0] = inner;
     tx->nkids = 1;
+    return tx;
+}
+
+/* ---- user-defined transformations (optax.GradientTransformation) ---- */
+
+/* After a user function failed: make sure its error is the thread's and the
+ * graph's, whichever of the two it set (or neither). */
+static gv_status user_failed(const gv_transform *tx, gv_graph *g, gv_status st,
+                             unsigned long long errors_before, const char *what) {
+    if (gv_graph_status(g) != GV_OK)
+        return gv_error(st != GV_OK ? st : gv_graph_status(g), "%s", gv_graph_error(g));
+    if (st == GV_OK) st = GV_ERR_ARG; /* an init that returned NULL */
+    if (gv_error_count() != errors_before) return gv_tx_fail(tx, g, st, "%s", gv_last_error());
+    return gv_tx_fail(tx, g, st, "%s failed (%s) and set no message", what, gv_status_name(st));
+}
+
+/* The state's leaves must be traced values (a tensor there could not be
+ * compiled as a carried state). */
+static gv_status check_state_leaves(const gv_transform *tx, gv_graph *g, const gv_tree *state,
+                                    const char *what) {
+    gv_value *v;
+    size_t n;
+    if (gv_tx_leaves(state, &v, &n, NULL) != GV_OK)
+        return gv_tx_fail(tx, g, gv_last_status(), "%s: %s", what, gv_last_error());
+    free(v);
+    return GV_OK;
+}
+
+static gv_tree *user_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
+    unsigned long long before = gv_error_count();
+    gv_tree *s = tx->user->init(g, params, tx->user->ud);
+    if (!s || gv_graph_status(g) != GV_OK) {
+        gv_tree_free(s);
+        user_failed(tx, g, GV_OK, before, "init");
+        return NULL;
+    }
+    if (check_state_leaves(tx, g, s, "init returned a state") != GV_OK) {
+        gv_tree_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+static gv_status user_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
+                             const gv_tree *state, const gv_tree *params, gv_tree **nu,
+                             gv_tree **ns) {
+    unsigned long long before = gv_error_count();
+    gv_status st = tx->user->update(g, updates, state, params, nu, ns, tx->user->ud);
+    if (st != GV_OK || gv_graph_status(g) != GV_OK) st = user_failed(tx, g, st, before, "update");
+    else if (!*nu || !*ns)
+        st = gv_tx_fail(tx, g, GV_ERR_ARG, "update returned GV_OK without %s",
+                        !*nu ? "new_updates" : "new_state");
+    else if (gv_tx_check_like(tx, g, "updates", updates, "the new updates", *nu, false) != GV_OK ||
+             check_state_leaves(tx, g, *ns, "update returned a state") != GV_OK)
+        st = gv_last_status();
+    if (st != GV_OK) {
+        gv_tree_free(*nu), gv_tree_free(*ns);
+        *nu = *ns = NULL;
+    }
+    return st;
+}
+
+gv_transform *gv_transform_new(const char *name, gv_transform_init_fn init,
+                               gv_transform_update_fn update, void *userdata,
+                               void (*free_userdata)(void *)) {
+    if (!init || !update) {
+        if (free_userdata) free_userdata(userdata);
+        gv_error(GV_ERR_ARG, "gv_transform_new: %s is NULL", init ? "update" : "init");
+        return NULL;
+    }
+    const char *nm = name ? name : "transform";
+    gv_tx_user *u = calloc(1, sizeof *u);
+    char *copy = malloc(strlen(nm) + 1);
+    gv_transform *tx = u && copy ? gv_tx_new(nm, user_init, user_update) : NULL;
+    if (!tx) {
+        free(u), free(copy);
+        if (free_userdata) free_userdata(userdata);
+        gv_error(GV_ERR_NOMEM, "gv_transform_new: out of memory");
+        return NULL;
+    }
+    strcpy(copy, nm);
+    *u = (gv_tx_user){copy, init, update, userdata, free_userdata};
+    tx->user = u;
+    tx->name = copy;
     return tx;
 }

@@ -64,7 +64,7 @@ Test(train_state, create_structure) {
     gv_tensor *x = gv_tree_get_tensor(batch, "x");
     gv_tree *args = gv_args_tensors(&x, 1);
     gv_tree *vars = GVT_NN(gv_init(&MODEL, gv_prng_key(0), args, NULL));
-    gv_transform *tx = GVT_NN(gv_adamw(1e-3, 0.9, 0.999, 1e-8, 0.0, 1e-4, NULL));
+    gv_transform *tx = GVT_NN(gv_adamw(.learning_rate = 1e-3));
     gv_tree *state = GVT_NN(gv_train_state_create(tx, gv_tree_get(vars, "params")));
     double step;
     GVT_OK(gv_tensor_get(GVT_NN(gv_tree_get_tensor(state, "step")), NULL, &step));
@@ -82,7 +82,7 @@ Test(train_state, mlp_fits_regression_in_a_compiled_donated_step) {
     gv_tensor *x = gv_tree_get_tensor(batch, "x");
     gv_tree *args = gv_args_tensors(&x, 1);
     gv_tree *vars = GVT_NN(gv_init(&MODEL, gv_prng_key(0), args, NULL));
-    gv_transform *parts[1] = {gv_adamw(1e-2, 0.9, 0.999, 1e-8, 0.0, 1e-4, NULL)};
+    gv_transform *parts[1] = {gv_adamw(.learning_rate = 1e-2)};
     step_ctx c = {NULL, GVT_NN(gv_chain(parts, 1))};
     gv_tree *state = GVT_NN(gv_train_state_create(c.tx, gv_tree_get(vars, "params")));
     GVT_OK(gv_tree_insert_tensor(state, "note", x)); /* an extra field, carried through */

@@ -2,7 +2,7 @@
  * with gv_fn_eval, tolerances as the reference states them. */
 #include "optim_testutil.h"
 
-typedef enum { SQ, L2, HUBER, SCE, SCE_INT, SCE_INT_AXES, BCE } loss_kind;
+typedef enum { SQ, L2, HUBER, SCE, SCE_INT, SCE_INT_AXES, BCE, ACC } loss_kind;
 
 typedef struct loss_case {
     loss_kind kind;
@@ -23,6 +23,7 @@ static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
     case SCE: r = gv_softmax_cross_entropy(a, b, c->axis); break;
     case SCE_INT: r = gv_softmax_cross_entropy_with_integer_labels(a, b, c->axis); break;
     case SCE_INT_AXES: r = gv_softmax_cross_entropy_with_integer_labels_axes(a, b, (int[]){2, 3}, 2); break;
+    case ACC: r = gv_accuracy(a, b); break;
     default: r = gv_sigmoid_binary_cross_entropy(a, b); break;
     }
     return gv_tree_new_value_leaf(r);
@@ -193,4 +194,73 @@ Test(losses, l2_loss_gradient) {
     ot_expect_close(out, "", (double[]){-0.125, -0.25, 0.375, 0}, 4, 1e-7, "grad");
     gv_tree_free(out), gv_fn_free(gf), gv_fn_free(f), gv_tree_free(in);
     gv_tensor_free(a), gv_tensor_free(b);
+}
+
+/* ---- accuracy: mean(argmax(logits, -1) == labels) ---- */
+
+/* Nine rows, five hits: a clear maximum; a tie, which goes to the FIRST
+ * maximum (so label 0 hits and label 1 misses); a row of equal logits
+ * (class 0); a NaN, which jnp.argmax takes as the maximum; labels -1 and 3
+ * outside [0, 3), which never match. */
+static const float ACC_LOGITS[27] = {0.1f, 2, -1, 3, 3, 1, 3, 3, 1, 1, 1, 1, 0, NAN, 5,
+                                     5, 0, 0, 0, 0, 5, 0, 5, 0, -4, -2, -3};
+static const int32_t ACC_LABELS[9] = {1, 0, 1, 0, 1, -1, 3, 2, 1};
+
+static void expect_accuracy(gv_tensor *logits, gv_tensor *labels, float want, const char *what) {
+    gv_tree *out = run((loss_case){ACC, 0, -1, false}, logits, labels);
+    gv_tensor *acc = GVT_NN(gv_tree_get_tensor(out, ""));
+    cr_assert_eq(gv_tensor_dtype(acc), GV_F32, "%s: dtype", what);
+    cr_assert_eq(gv_tensor_rank(acc), 0, "%s: a scalar", what);
+    float got = *(const float *)gv_tensor_data_const(acc);
+    cr_assert_eq(got, want, "%s: %.9g, want %.9g", what, (double)got, (double)want);
+    gv_tree_free(out);
+}
+
+Test(accuracy, ties_nan_and_out_of_range_labels) {
+    gv_tensor *a = mat(ACC_LOGITS, 9, 3), *b = ivec(ACC_LABELS, 9);
+    expect_accuracy(a, b, 5.0f / 9.0f, "int32 labels");
+    /* other integer label dtypes compare by value (uint8: -1 is 255, still no class) */
+    gv_tensor *b64 = GVT_NN(gv_tensor_cast(b, GV_I64)), *b8 = GVT_NN(gv_tensor_cast(b, GV_U8));
+    expect_accuracy(a, b64, 5.0f / 9.0f, "int64 labels");
+    expect_accuracy(a, b8, 5.0f / 9.0f, "uint8 labels");
+    gv_tensor_free(a), gv_tensor_free(b), gv_tensor_free(b64), gv_tensor_free(b8);
+}
+
+/* Leading axes are batch axes: logits (2, 2, 3), labels (2, 2); compiled,
+ * as a jitted eval step runs it, with the reference evaluator's result. */
+static gv_tree *acc_fn(gv_graph *g, const gv_tree *in, void *ud) {
+    return gv_tree_new_value_leaf(gv_accuracy(gv_tree_get_value(in, "0"), gv_tree_get_value(in, "1")));
+}
+
+Test(accuracy, batch_axes_compiled) {
+    gv_tensor *a = GVT_NN(gv_tensor_from_data(GV_F32, GV_DIMS(2, 2, 3), ACC_LOGITS, 12 * sizeof(float)));
+    gv_tensor *b = GVT_NN(gv_tensor_from_data(GV_I32, GV_DIMS(2, 2), ACC_LABELS, 4 * sizeof(int32_t)));
+    gv_tree *in = gv_tree_new_tuple();
+    gv_tree_append_tensor(in, a), gv_tree_append_tensor(in, b);
+    gv_jit *jit = GVT_NN(gv_jit_new(acc_fn, NULL, NULL));
+    gv_tree *out;
+    GVT_OK(gv_jit_call(jit, in, &out));
+    cr_assert_eq(*(const float *)gv_tensor_data_const(gv_tree_get_tensor(out, "")), 0.75f);
+    expect_accuracy(a, b, 0.75f, "reference evaluator");
+    gv_jit_free(jit), gv_tree_free(in), gv_tensor_free(a), gv_tensor_free(b);
+}
+
+Test(accuracy, shape_and_dtype_errors) {
+    struct { gv_tensor *a, *b; gv_status st; const char *needle; } cases[] = {
+        {mat(ACC_LOGITS, 9, 3), ivec(ACC_LABELS, 8), GV_ERR_SHAPE,
+         "accuracy: labels must have the logits' shape without the last (class) axis: "
+         "float32[9,3] and int32[8]"},
+        {mat(ACC_LOGITS, 3, 9), ivec(ACC_LABELS, 9), GV_ERR_SHAPE, "float32[3,9] and int32[9]"},
+        {mat(ACC_LOGITS, 9, 3), GVT_NN(gv_tensor_zeros(GV_I32, GV_DIMS(9, 3))), GV_ERR_SHAPE,
+         "float32[9,3] and int32[9,3]"},
+        {ot_vec(ACC_LOGITS, 9), ot_vec(ACC_LOGITS, 9), GV_ERR_DTYPE, "labels integers"},
+        {ivec(ACC_LABELS, 9), ivec(ACC_LABELS, 9), GV_ERR_DTYPE, "logits must be float"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        gv_tree *in = gv_tree_new_tuple();
+        gv_tree_append_tensor(in, cases[k].a), gv_tree_append_tensor(in, cases[k].b);
+        loss_case c = {ACC, 0, -1, false};
+        GVT_NULL(gv_trace(loss_fn, &c, in), cases[k].st, cases[k].needle);
+        gv_tree_free(in), gv_tensor_free(cases[k].a), gv_tensor_free(cases[k].b);
+    }
 }

@@ -23,7 +23,7 @@ static gv_tree *step(gv_transform *tx, gv_tree **state, const gv_tree *p, const 
 /* O1: adam(lr=0.01) on params [0,1,2], grads [4,0.6,-3], one update (blog,
  * verified in float32: -0.00999993272, -0.00999993272, 0.00999993365). */
 Test(vectors, O1_adam_one_step_exact) {
-    gv_transform *tx = GVT_NN(gv_adam(0.01, 0.9, 0.999, 1e-8, 0.0));
+    gv_transform *tx = GVT_NN(gv_adam(.learning_rate = 0.01));
     gv_tree *p = ot_leaf(P0, 3), *g = ot_leaf(G0, 3);
     gv_tree *s = GVT_NN(gv_transform_init_eager(tx, p)), *u;
     gv_tree *np = step(tx, &s, p, g, &u);
@@ -42,7 +42,7 @@ Test(vectors, O1_adam_one_step_exact) {
 
 /* O2: O1 then a second update with the same grads (derived). */
 Test(vectors, O2_adam_two_steps) {
-    gv_transform *tx = GVT_NN(gv_adam(0.01, 0.9, 0.999, 1e-8, 0.0));
+    gv_transform *tx = GVT_NN(gv_adam(.learning_rate = 0.01));
     gv_tree *p = ot_leaf(P0, 3), *g = ot_leaf(G0, 3);
     gv_tree *s = GVT_NN(gv_transform_init_eager(tx, p)), *u;
     gv_tree *p1 = step(tx, &s, p, g, NULL);
@@ -63,7 +63,7 @@ Test(vectors, O3_O4_adamw) {
         {0.1, {-0.00999993, -0.0109999329, 0.0079999333}, {0}, false},
     };
     for (int k = 0; k < 2; k++) {
-        gv_transform *tx = GVT_NN(gv_adamw(0.01, 0.9, 0.999, 1e-8, 0.0, cases[k].wd, NULL));
+        gv_transform *tx = GVT_NN(gv_adamw(.learning_rate = 0.01, .weight_decay = cases[k].wd));
         gv_tree *p = ot_leaf(P0, 3), *g = ot_leaf(G0, 3);
         gv_tree *s = GVT_NN(gv_transform_init_eager(tx, p)), *u;
         gv_tree *np = step(tx, &s, p, g, &u);
@@ -76,7 +76,7 @@ Test(vectors, O3_O4_adamw) {
 
 /* O5: nadam (adam with nesterov=True), same as O1 (derived). */
 Test(vectors, O5_nadam) {
-    gv_transform *tx = GVT_NN(gv_nadam(0.01, 0.9, 0.999, 1e-8, 0.0));
+    gv_transform *tx = GVT_NN(gv_nadam(.learning_rate = 0.01));
     gv_tree *p = ot_leaf(P0, 3), *g = ot_leaf(G0, 3);
     gv_tree *s = GVT_NN(gv_transform_init_eager(tx, p)), *u;
     gv_tree *np = step(tx, &s, p, g, &u);
@@ -113,13 +113,13 @@ static void docstring_loop(gv_transform *tx, const double *want_f, const double 
 }
 
 Test(vectors, O7_adam_docstring) {
-    docstring_loop(GVT_NN(gv_adam(0.003, 0.9, 0.999, 1e-8, 0.0)),
+    docstring_loop(GVT_NN(gv_adam(.learning_rate = 0.003)),
                    (double[]){13.964027, 13.92811, 13.892249, 13.856445, 13.8207},
                    (double[]){0.98500413, 1.9850019, 2.9850016});
 }
 
 Test(vectors, O8_sgd_docstring) {
-    docstring_loop(GVT_NN(gv_sgd(0.003, 0, false)),
+    docstring_loop(GVT_NN(gv_sgd(.learning_rate = 0.003)),
                    (double[]){13.832505, 13.667014, 13.503502, 13.341946, 13.182322}, NULL);
 }
 
@@ -127,7 +127,7 @@ Test(vectors, O8_sgd_docstring) {
  * [1,-2] twice (derived). */
 Test(vectors, O9_O10_sgd_momentum) {
     for (int nest = 0; nest < 2; nest++) {
-        gv_transform *tx = GVT_NN(gv_sgd(0.1, 0.9, nest));
+        gv_transform *tx = GVT_NN(gv_sgd(.learning_rate = 0.1, .momentum = 0.9, .nesterov = nest));
         const float p0[2] = {1, 2}, g0[2] = {1, -2};
         gv_tree *p = ot_leaf(p0, 2), *g = ot_leaf(g0, 2);
         gv_tree *s = GVT_NN(gv_transform_init_eager(tx, p)), *u1, *u2;

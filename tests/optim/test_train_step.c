@@ -139,7 +139,7 @@ static void trainer_free(trainer *t) {
  * the difference being the BLAS GEMM's summation order against the
  * reference matmul's. Params and the whole Adam state are updated in place. */
 Test(train_step, compiled_equals_eager_and_donates) {
-    gv_transform *tx = GVT_NN(gv_adamw(1e-2, 0.9, 0.999, 1e-8, 0, 1e-4, NULL));
+    gv_transform *tx = GVT_NN(gv_adamw(.learning_rate = 1e-2));
     gv_tree *params = make_params(), *batch = make_batch();
     trainer t = {0};
     trainer_init(&t, tx, gv_tree_copy(params), gv_tree_copy(batch));
@@ -176,7 +176,7 @@ Test(train_step, compiled_equals_eager_and_donates) {
 
 Test(train_step, zero_allocations_per_run) {
 #ifdef GVT_COUNTING_ALLOCS
-    gv_transform *tx = GVT_NN(gv_adamw(1e-2, 0.9, 0.999, 1e-8, 0, 1e-4, NULL));
+    gv_transform *tx = GVT_NN(gv_adamw(.learning_rate = 1e-2));
     trainer t = {0};
     trainer_init(&t, tx, make_params(), make_batch());
     GVT_OK(trainer_run(&t, NULL)); /* warm-up: BLAS, leaf arrays */
@@ -212,8 +212,10 @@ static gv_tree *tx_step(gv_graph *g, const gv_tree *in, void *ud) {
 }
 
 Test(train_step, fused_update_is_bit_exact) {
-    gv_transform *txs[3] = {gv_adamw(3e-3, 0.9, 0.999, 1e-8, 0, 1e-2, NULL),
-                            gv_nadam(1e-3, 0.9, 0.99, 1e-6, 1e-12), gv_sgd(0.1, 0.9, true)};
+    gv_transform *txs[3] = {
+        gv_adamw(.learning_rate = 3e-3, .weight_decay = 1e-2),
+        gv_nadam(.learning_rate = 1e-3, .b2 = 0.99, .eps = 1e-6, .eps_root = 1e-12),
+        gv_sgd(.learning_rate = 0.1, .momentum = 0.9, .nesterov = true)};
     for (int k = 0; k < 3; k++) {
         gv_transform *tx = GVT_NN(txs[k]);
         gv_tree *p = make_params(), *g = make_params();
@@ -252,7 +254,7 @@ Test(train_step, fused_update_is_bit_exact) {
  * wrong sign, a missing bias correction, decay without the learning rate
  * or a state that is not threaded from step to step stall or diverge. */
 Test(train_step, mlp_fits_with_adamw) {
-    gv_transform *parts[1] = {gv_adamw(1e-2, 0.9, 0.999, 1e-8, 0, 1e-4, NULL)};
+    gv_transform *parts[1] = {gv_adamw(.learning_rate = 1e-2)};
     gv_transform *tx = GVT_NN(gv_chain(parts, 1));
     trainer t = {0};
     trainer_init(&t, tx, make_params(), make_batch());

@@ -160,7 +160,7 @@ Test(vae_model, train_step_is_value_and_grad_plus_adamw) {
     gv_tensor *x, *y;
     batch(&x, &y);
     gv_tree *r = loss_and_grads(params, x, y);
-    gv_transform *tx = GVT_NN(gv_adamw(1e-4, 0.9, 0.999, 1e-8, 0.0, 1e-4, NULL));
+    gv_transform *tx = GVT_NN(gv_adamw(.learning_rate = 1e-4));
     gv_tree *opt = GVT_NN(gv_transform_init_eager(tx, params)), *updates, *opt2;
     GVT_OK(gv_transform_update_eager(tx, gv_tree_get(r, "1"), opt, params, &updates, &opt2));
     gv_tree *want = GVT_NN(gv_apply_updates_eager(params, updates));
