@@ -14,8 +14,9 @@
 gv_tensor *gv_data_rows_view(gv_tensor *t, int64_t n);
 
 /* Checks images and labels as a dataset: both uint8, images rank >= 2,
- * labels rank 1, the same number of examples n >= 1. iname and lname name
- * them in the message (file paths, or "images" / "labels"). */
+ * labels rank 1, both with data (not shape-only), the same number of
+ * examples n >= 1. iname and lname name them in the message (file paths,
+ * or "images" / "labels"). */
 gv_status gv_data_check_pair(const gv_tensor *images, const gv_tensor *labels, const char *iname,
                              const char *lname);
 

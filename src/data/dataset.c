@@ -58,6 +58,9 @@ gv_status gv_data_check_pair(const gv_tensor *images, const gv_tensor *labels, c
     if (gv_tensor_rank(labels) != 1)
         return gv_error(GV_ERR_SHAPE, "labels '%s' have rank %d, expected rank 1 ([n])", lname,
                         gv_tensor_rank(labels));
+    /* a shape-only tensor (jax.ShapeDtypeStruct) has no pixels or labels */
+    if (!gv_tensor_data_const(images)) return gv_error_prefix("images '%s': ", iname);
+    if (!gv_tensor_data_const(labels)) return gv_error_prefix("labels '%s': ", lname);
     int64_t ni = gv_tensor_shape(images)[0], nl = gv_tensor_shape(labels)[0];
     if (ni != nl)
         return gv_error(GV_ERR_SHAPE, "'%s' has %" PRId64 " images but '%s' has %" PRId64

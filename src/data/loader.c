@@ -400,6 +400,8 @@ static gv_status check_arrays(gv_tensor *const *arrays, int narrays) {
         if (gv_tensor_rank(arrays[i]) < 1)
             return gv_error(GV_ERR_SHAPE, "arrays[%d] is a scalar (rank 0): it has no leading "
                             "(example) axis to batch along", i);
+        /* a shape-only tensor (jax.ShapeDtypeStruct) has no rows to batch */
+        if (!gv_tensor_data_const(arrays[i])) return gv_error_prefix("arrays[%d]: ", i);
         int64_t ni = gv_tensor_dim(arrays[i], 0), n0 = gv_tensor_dim(arrays[0], 0);
         if (ni != n0)
             return gv_error(GV_ERR_SHAPE, "arrays[%d] has %" PRId64 " examples (leading axis) "
