@@ -13,6 +13,7 @@
 #ifndef GROVE_CHECKPOINT_H
 #define GROVE_CHECKPOINT_H
 
+#include "grove/eval_shape.h" /* shape-only restore targets */
 #include "grove/tree.h"
 
 #ifdef __cplusplus
@@ -23,7 +24,8 @@ extern "C" {
 
 /* ---- one tree <-> one file (Orbax's Checkpointer) ---- */
 
-/* Save a tree of tensors to path (the file must not exist unless force).
+/* Save a tree of tensors to path (the file must not exist unless force). A
+ * shape-only leaf is GV_ERR_ARG naming its path (it has no data to write).
  * Format: src/checkpoint/safetensors.c (tensor names are the tree paths, a
  * tree that is one leaf is named "__root__"; metadata holds the structure
  * and a zlib CRC-32 of the data). Errors: GV_ERR_ARG for a label leaf or a
@@ -40,6 +42,9 @@ gv_status gv_checkpointer_save(const char *path, const gv_tree *tree, bool force
 gv_tree *gv_checkpointer_restore(const char *path);
 /* Restore into target's structure: every path, shape and dtype must match
  * (GV_ERR_STRUCTURE naming the path and both shapes); tuples stay tuples.
+ * The target's leaves may be shape-only (gv_shape_dtype_struct; a whole
+ * target from gv_eval_shape, gv_eval_shape_init or gv_eval_shape_train_state),
+ * so restoring needs no initialised tree; the result always has data.
  * A file without grove metadata has no kinds: it is matched by path and the
  * result takes the target's containers.
  * New tree (target is not modified). */
@@ -80,6 +85,8 @@ gv_status gv_checkpoint_manager_close(gv_checkpoint_manager *m);
 bool gv_checkpoint_manager_should_save(const gv_checkpoint_manager *m, int64_t step);
 /* Save several named items for one step (Orbax composite: "state",
  * "config", ...), with optional metrics (a tree of scalars, may be NULL).
+ * A shape-only leaf in an item or the metrics is GV_ERR_ARG naming the item
+ * and path, at once, also for async saves.
  * The trees are snapshotted before return; with async the writing
  * continues in the background. An earlier background failure is returned
  * here. */

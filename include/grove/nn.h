@@ -188,6 +188,17 @@ typedef struct gv_feedforward_cfg {
 } gv_feedforward_cfg;
 extern const gv_module_type gv_FeedForward;
 
+/* ---- shapes without data (eval_shape.h) ---- */
+
+/* jax.eval_shape(model.init, key, *args): the variables gv_init would
+ * return ({"params": {...}}, same paths, shapes and dtypes), as a new tree
+ * of shape-only tensors (gv_shape_dtype_struct) the caller frees: a restore
+ * target without a dummy init. args may be shape-only. The numbers are not
+ * kept (today they are still drawn while tracing, then freed: the call
+ * costs one init, not its memory). NULL with gv_init's error. */
+gv_tree *gv_eval_shape_init(const gv_module *m, gv_key key, const gv_tree *args,
+                            const gv_module_options *o);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

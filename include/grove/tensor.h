@@ -71,6 +71,23 @@ gv_tensor *gv_tensor_arange(gv_dtype dtype, double start, double stop, double st
 /* A rank-0 tensor holding value. */
 gv_tensor *gv_tensor_scalar(gv_dtype dtype, double value);
 
+/* jax.ShapeDtypeStruct(shape, dtype): a SHAPE-ONLY tensor, with a dtype and
+ * a shape but no data, e.g. a restore target that needs no dummy init
+ * (gv_eval_shape and gv_tree_to_shape_dtype_struct in eval_shape.h make
+ * whole trees of them). The queries (dtype, rank, shape, dim, size, nbytes:
+ * the bytes it would hold) answer as for any tensor, and trees, structure
+ * checks (gv_tree_check_same), printing (ShapeDtypeStruct(shape=(2, 3),
+ * dtype=float32)), tracing (as example inputs) and restoring into it accept
+ * it. Everything that needs values refuses it with GV_ERR_ARG and a
+ * message saying it is shape-only: gv_tensor_data (NULL), get/set,
+ * equal/allclose (false), copy and cast (so gv_tree_copy and gv_constant),
+ * saving, running a plan. gv_tensor_reshape of one is shape-only too;
+ * gv_tree_zeros_like gives real zeros of its shapes. Checks as
+ * gv_tensor_zeros; the caller owns the reference. */
+gv_tensor *gv_shape_dtype_struct(gv_dtype dtype, int rank, const int64_t *shape);
+/* True for a shape-only tensor (false for NULL and for tensors with data). */
+bool gv_tensor_is_abstract(const gv_tensor *t);
+
 /* Reference counting. gv_tensor_retain returns t; gv_tensor_free(NULL) is a no-op. */
 gv_tensor *gv_tensor_retain(gv_tensor *t);
 void gv_tensor_free(gv_tensor *t);
@@ -83,7 +100,8 @@ const int64_t *gv_tensor_shape(const gv_tensor *t);
 int64_t gv_tensor_dim(const gv_tensor *t, int axis);
 int64_t gv_tensor_size(const gv_tensor *t);     /* number of elements */
 size_t gv_tensor_nbytes(const gv_tensor *t);
-void *gv_tensor_data(gv_tensor *t);             /* row-major, 64-byte aligned */
+/* Row-major, 64-byte aligned; NULL with GV_ERR_ARG for a shape-only tensor. */
+void *gv_tensor_data(gv_tensor *t);
 const void *gv_tensor_data_const(const gv_tensor *t);
 /* x.item(): the one element of a tensor of size 1 (any rank) as a double.
  * NaN with GV_ERR_SHAPE set for any other size, GV_ERR_ARG for NULL. */

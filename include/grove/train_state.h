@@ -38,6 +38,17 @@ int32_t gv_train_state_step(const gv_tree *state);
 /* state.params (borrowed from the state), NULL with the error set. */
 gv_tree *gv_train_state_params(const gv_tree *state);
 
+/* ---- shapes without data (eval_shape.h) ---- */
+
+/* jax.eval_shape(lambda p: TrainState.create(apply_fn, p, tx), params): the
+ * tree gv_train_state_create(tx, params) would make, {"step": int32 (),
+ * "params": ..., "opt_state": tx.init(params)}, in the same key order, as
+ * shape-only tensors (tx.init is traced, nothing runs). params may be
+ * shape-only (gv_eval_shape_init(...)'s "params") or real. A new tree the
+ * caller frees, the target of a restore that needs no initialised state;
+ * NULL with the error set. */
+gv_tree *gv_eval_shape_train_state(const gv_transform *tx, const gv_tree *params);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

@@ -72,6 +72,7 @@
 #include "checkpoint/manager_internal.h"
 #include "core/error.h"
 #include "grove/checkpoint.h"
+#include "grove/eval_shape.h"
 
 #define METRICS_NAME "metrics"
 #define TMP_PREFIX ".tmp-"
@@ -502,6 +503,9 @@ static gv_status check_save_args(const gv_checkpoint_manager *m, int64_t step,
         if (!items[i])
             return gv_error(GV_ERR_ARG, "%s: step %" PRId64 ": item '%s' is NULL", fn, step,
                             names[i]);
+        /* here, not in the writer: an async save would fail only later */
+        if (gv_tree_check_concrete(items[i], names[i]) != GV_OK)
+            return gv_error_prefix("%s: step %" PRId64 ": cannot save item ", fn, step);
         for (int j = 0; j < i; j++)
             if (!strcmp(names[i], names[j]))
                 return gv_error(GV_ERR_ARG, "%s: step %" PRId64 ": item name '%s' given twice",
@@ -516,6 +520,8 @@ gv_status gv_checkpoint_manager_save(gv_checkpoint_manager *m, int64_t step,
     static const char *fn = "gv_checkpoint_manager_save";
     gv_status st = check_save_args(m, step, item_names, items, nitems, fn);
     if (st != GV_OK) return st;
+    if (metrics && gv_tree_check_concrete(metrics, "metrics") != GV_OK)
+        return gv_error_prefix("%s: step %" PRId64 ": cannot save ", fn, step);
     if (gv_bg_failed(m)) return gv_take_bg_error(m, fn);
     if (steps_find(m, step) >= 0)
         return gv_error(GV_ERR_EXISTS, "%s: step %" PRId64 " already exists in '%s'", fn, step,
@@ -636,7 +642,8 @@ static char *item_path(const char *dir, int64_t step, const char *item_name) {
 gv_tree *gv_restore_item(const gv_checkpoint_manager *m, int64_t step, const char *item_name,
                          const gv_tree *target, const char *fn) {
     if (!item_name) return gv_error(GV_ERR_ARG, "%s: item_name is NULL", fn), NULL;
-    if (strchr(item_name, '/') || (!valid_item_name(item_name) && strcmp(item_name, METRICS_NAME))) {
+    if (strchr(item_name, '/') ||
+        (!valid_item_name(item_name) && strcmp(item_name, METRICS_NAME))) {
         gv_error(GV_ERR_ARG, "%s: item name '%s' is not valid", fn, item_name);
         return NULL;
     }

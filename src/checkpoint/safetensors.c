@@ -38,6 +38,7 @@
 
 #include "core/error.h"
 #include "grove/checkpoint.h"
+#include "grove/eval_shape.h"
 #include "tree/tree_internal.h"
 
 /* ---- dtypes ---------------------------------------------------------------- */
@@ -128,7 +129,9 @@ gv_status gv_checkpointer_save(const char *path, const gv_tree *tree, bool force
     const void **chunks = NULL;
     size_t *sizes = NULL;
     char *hbuf = NULL;
-    gv_status st = gv_tree_flatten(tree, &leaves, &n);
+    /* a shape-only leaf has nothing to write: refused by path, never written as zeros */
+    gv_status st = gv_tree_check_concrete(tree, "cannot save");
+    if (st == GV_OK) st = gv_tree_flatten(tree, &leaves, &n);
     if (st) {
         gv_error_prefix("gv_checkpointer_save: '%s': ", path);
         return st;

@@ -588,8 +588,30 @@ static void scalar_str(sbuf *out, const gv_tensor *t) {
     }
 }
 
+/* A Python shape tuple: "()", "(4,)", "(2, 3)". */
+static void shape_tuple(sbuf *s, const gv_tensor *t) {
+    sb_putc(s, '(');
+    for (int a = 0; a < t->rank; a++) {
+        char num[32]; /* one int64: cannot truncate */
+        snprintf(num, sizeof num, "%s%lld", a ? ", " : "", (long long)t->shape[a]);
+        sb_puts(s, num);
+    }
+    sb_puts(s, t->rank == 1 ? ",)" : ")");
+}
+
+/* jax.ShapeDtypeStruct's repr (and str): a shape-only tensor has no values
+ * to show, whatever the print options. */
+static char *shape_dtype_struct_repr(const char *what, const gv_tensor *t) {
+    sbuf b = {0};
+    sb_puts(&b, "ShapeDtypeStruct(shape=");
+    shape_tuple(&b, t);
+    sb_puts(&b, ", dtype="), sb_puts(&b, gv_dtype_name(t->dtype)), sb_putc(&b, ')');
+    return finish(what, &b);
+}
+
 char *gv_tensor_str(const gv_tensor *t, const gv_print_options *opts) {
     if (!check_args("gv_tensor_str", t, opts)) return NULL;
+    if (gv_tensor_is_abstract(t)) return shape_dtype_struct_repr("gv_tensor_str", t);
     gv_print_options o = opts ? *opts : gv_print_options_default();
     sbuf b = {0};
     if (t->rank == 0)
@@ -604,19 +626,15 @@ char *gv_tensor_str(const gv_tensor *t, const gv_print_options *opts) {
 /* jax/_src/array.py, ArrayImpl.__repr__ */
 char *gv_tensor_repr(const gv_tensor *t, const gv_print_options *opts) {
     if (!check_args("gv_tensor_repr", t, opts)) return NULL;
+    if (gv_tensor_is_abstract(t)) return shape_dtype_struct_repr("gv_tensor_repr", t);
     gv_print_options o = opts ? *opts : gv_print_options_default();
     static const char prefix[] = "Array(";
     const int prefix_len = (int)sizeof prefix - 1;
     const char *name = gv_dtype_name(t->dtype);
     sbuf s = {0}, b = {0};
     if (t->size == 0) { /* f"[], shape={self.shape}", a Python tuple */
-        sb_puts(&s, "[], shape=(");
-        for (int a = 0; a < t->rank; a++) {
-            char num[32]; /* one int64: cannot truncate */
-            snprintf(num, sizeof num, "%s%lld", a ? ", " : "", (long long)t->shape[a]);
-            sb_puts(&s, num);
-        }
-        sb_puts(&s, t->rank == 1 ? ",)" : ")");
+        sb_puts(&s, "[], shape=");
+        shape_tuple(&s, t);
     } else {
         array2string(&s, t, &o, ", ", prefix_len, 1);
     }

@@ -1,4 +1,5 @@
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -98,6 +99,52 @@ static gv_tensor *tensor_alloc(const char *what, gv_dtype dtype, int rank,
     t->size = size;
     t->storage = s;
     return t;
+}
+
+/* A tensor without storage: jax.ShapeDtypeStruct (tensor.h). Every path that
+ * reads or writes elements goes through gv_tensor_data, flat_index,
+ * check_flat or shape_only_error, which refuse it; the queries (dtype,
+ * shape, size, nbytes) answer as for a real tensor. Copy and cast refuse it
+ * too, so a graph constant made from one (gv_constant copies) fails at once
+ * instead of at run time. */
+static gv_tensor *shape_only_alloc(const char *what, gv_dtype dtype, int rank,
+                                   const int64_t *shape) {
+    int64_t size;
+    if (gv_shape_check(what, dtype, rank, shape, &size) != GV_OK) return NULL;
+    gv_tensor *t = calloc(1, sizeof *t);
+    int64_t *dims = rank > 0 ? malloc((size_t)rank * sizeof *dims) : NULL;
+    if (!t || (rank > 0 && !dims)) {
+        free(t), free(dims);
+        gv_error(GV_ERR_NOMEM, "%s: out of memory", what);
+        return NULL;
+    }
+    if (rank > 0) memcpy(dims, shape, (size_t)rank * sizeof *dims);
+    atomic_init(&t->refcount, 1);
+    t->dtype = dtype;
+    t->rank = rank;
+    t->shape = dims;
+    t->size = size;
+    return t;
+}
+
+gv_tensor *gv_shape_dtype_struct(gv_dtype dtype, int rank, const int64_t *shape) {
+    return shape_only_alloc("gv_shape_dtype_struct", dtype, rank, shape);
+}
+
+bool gv_tensor_is_abstract(const gv_tensor *t) { return t && !t->storage; }
+
+/* The error for a shape-only tensor where data is needed, showing it as
+ * "float32[2,3]" (a malloc'd text of any rank; "?" without memory). */
+static void shape_only_error(const char *what, const gv_tensor *t) {
+    size_t cap = 2 + 21 * (size_t)t->rank, n = 0;
+    char *dims = malloc(cap);
+    for (int i = 0; dims && i < t->rank; i++)
+        n += (size_t)snprintf(dims + n, cap - n, "%s%lld", i ? "," : "", (long long)t->shape[i]);
+    if (dims) dims[n] = '\0';
+    gv_error(GV_ERR_ARG, "%s: the tensor is shape-only (ShapeDtypeStruct %s[%s]): it has no "
+             "data; make one with data (gv_tree_zeros_like, or a restore into it)", what,
+             gv_dtype_name(t->dtype), dims ? dims : "?");
+    free(dims);
 }
 
 double gv_load_f64(gv_dtype d, const void *p, int64_t i) {
@@ -227,7 +274,7 @@ static void storage_release(gv_storage *s) {
 void gv_tensor_free(gv_tensor *t) {
     if (!t) return;
     if (atomic_fetch_sub_explicit(&t->refcount, 1, memory_order_acq_rel) == 1) {
-        storage_release(t->storage);
+        if (t->storage) storage_release(t->storage);
         free(t->shape);
         free(t);
     }
@@ -238,8 +285,13 @@ int gv_tensor_rank(const gv_tensor *t) { return t->rank; }
 const int64_t *gv_tensor_shape(const gv_tensor *t) { return t->shape; }
 int64_t gv_tensor_size(const gv_tensor *t) { return t->size; }
 size_t gv_tensor_nbytes(const gv_tensor *t) { return (size_t)t->size * gv_dtype_size(t->dtype); }
-void *gv_tensor_data(gv_tensor *t) { return (char *)t->storage->data + t->offset; }
+void *gv_tensor_data(gv_tensor *t) {
+    if (__builtin_expect(!t->storage, 0)) return shape_only_error("gv_tensor_data", t), NULL;
+    return (char *)t->storage->data + t->offset;
+}
 const void *gv_tensor_data_const(const gv_tensor *t) {
+    if (__builtin_expect(!t->storage, 0))
+        return shape_only_error("gv_tensor_data_const", t), NULL;
     return (const char *)t->storage->data + t->offset;
 }
 
@@ -263,6 +315,7 @@ bool gv_tensor_same_shape(const gv_tensor *a, const gv_tensor *b) {
 static gv_status flat_index(const char *what, const gv_tensor *t, const int64_t *index,
                             int64_t *out) {
     if (!t) return gv_error(GV_ERR_ARG, "%s: tensor is NULL", what);
+    if (!t->storage) return shape_only_error(what, t), GV_ERR_ARG;
     if (t->rank > 0 && !index) return gv_error(GV_ERR_ARG, "%s: index is NULL", what);
     int64_t flat = 0;
     for (int i = 0; i < t->rank; i++) {
@@ -295,6 +348,7 @@ gv_status gv_tensor_set(gv_tensor *t, const int64_t *index, double value) {
 
 static gv_status check_flat(const char *what, const gv_tensor *t, int64_t *i) {
     if (!t) return gv_error(GV_ERR_ARG, "%s: tensor is NULL", what);
+    if (!t->storage) return shape_only_error(what, t), GV_ERR_ARG;
     int64_t k = *i < 0 ? *i + t->size : *i;
     if (k < 0 || k >= t->size)
         return gv_error(GV_ERR_ARG, "%s: flat index %lld is out of bounds for size %lld", what,
@@ -323,6 +377,7 @@ gv_tensor *gv_tensor_copy(const gv_tensor *t) {
         gv_error(GV_ERR_ARG, "gv_tensor_copy: tensor is NULL");
         return NULL;
     }
+    if (!t->storage) return shape_only_error("gv_tensor_copy", t), NULL;
     gv_tensor *c = tensor_alloc("gv_tensor_copy", t->dtype, t->rank, t->shape);
     if (c) memcpy(c->storage->data, gv_tensor_data_const(t), gv_tensor_nbytes(t));
     return c;
@@ -379,7 +434,7 @@ gv_tensor *gv_tensor_reshape(gv_tensor *t, int rank, const int64_t *shape) {
     v->size = t->size;
     v->storage = t->storage;
     v->offset = t->offset;
-    atomic_fetch_add_explicit(&t->storage->refcount, 1, memory_order_relaxed);
+    if (t->storage) atomic_fetch_add_explicit(&t->storage->refcount, 1, memory_order_relaxed);
     return v;
 fail:
     free(dims);
@@ -392,6 +447,7 @@ gv_tensor *gv_tensor_cast(const gv_tensor *t, gv_dtype dtype) {
         gv_error(GV_ERR_ARG, "gv_tensor_cast: tensor is NULL");
         return NULL;
     }
+    if (!t->storage) return shape_only_error("gv_tensor_cast", t), NULL;
     gv_tensor *c = tensor_alloc("gv_tensor_cast", dtype, t->rank, t->shape);
     if (!c) return NULL;
     const void *src = gv_tensor_data_const(t);
@@ -436,8 +492,16 @@ gv_tensor *gv_tensor_cast(const gv_tensor *t, gv_dtype dtype) {
     return c;
 }
 
+/* Comparing values needs values: false, with the error set, for a
+ * shape-only operand (no data is not equal to anything). */
+static bool both_concrete(const char *what, const gv_tensor *a, const gv_tensor *b) {
+    if (!a->storage || !b->storage) return shape_only_error(what, a->storage ? b : a), false;
+    return true;
+}
+
 bool gv_tensor_equal(const gv_tensor *a, const gv_tensor *b) {
     if (!a || !b || a->dtype != b->dtype || !gv_tensor_same_shape(a, b)) return false;
+    if (!both_concrete("gv_tensor_equal", a, b)) return false;
     const void *pa = gv_tensor_data_const(a), *pb = gv_tensor_data_const(b);
     if (!gv_dtype_is_float(a->dtype)) return memcmp(pa, pb, gv_tensor_nbytes(a)) == 0;
     for (int64_t i = 0; i < a->size; i++)
@@ -448,6 +512,7 @@ bool gv_tensor_equal(const gv_tensor *a, const gv_tensor *b) {
 bool gv_tensor_allclose(const gv_tensor *a, const gv_tensor *b, double rtol, double atol,
                         bool equal_nan) {
     if (!a || !b || !gv_tensor_same_shape(a, b)) return false;
+    if (!both_concrete("gv_tensor_allclose", a, b)) return false;
     const void *pa = gv_tensor_data_const(a), *pb = gv_tensor_data_const(b);
     for (int64_t i = 0; i < a->size; i++) {
         double x = gv_load_f64(a->dtype, pa, i), y = gv_load_f64(b->dtype, pb, i);

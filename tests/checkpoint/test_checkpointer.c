@@ -294,6 +294,89 @@ Test(checkpointer, restore_into_mismatches) {
     free(p);
 }
 
+/* ---- shape-only (jax.eval_shape) targets ----------------------------------------- */
+
+static const int64_t MLP_DIMS[2] = {16, 3};
+static gv_feedforward_cfg MLP_CFG = {MLP_DIMS, 2, NULL, true};
+static const gv_module MLP = {&gv_FeedForward, &MLP_CFG};
+
+/* Every element of every leaf set to a value of its own, so that a restore
+ * from the wrong place, or zeros, cannot pass for the saved tree. */
+static gv_status scribble(const char *path, const gv_tree *leaf, void *ud) {
+    gv_tensor *t = gv_tree_leaf_tensor(leaf);
+    double *k = ud;
+    gv_status st = GV_OK;
+    for (int64_t i = 0; i < gv_tensor_size(t) && st == GV_OK; i++)
+        st = gv_tensor_set_flat(t, i, (*k += 0.37) - 40.0);
+    (void)path;
+    return st;
+}
+
+/* A train state of the MLP (adamw), its moments written over, and the
+ * shape-only target a fresh process would make for it: no init, no data. */
+static void train_state_and_target(gv_tree **state, gv_tree **target, int64_t hidden) {
+    gv_tensor *x = GVT_NN(gv_tensor_ones(GV_F32, GV_DIMS(4, 5)));
+    gv_tree *args = GVT_NN(gv_args_tensors(&x, 1));
+    gv_tree *vars = GVT_NN(gv_init(&MLP, gv_prng_key(3), args, NULL));
+    gv_transform *tx = GVT_NN(gv_adamw(.learning_rate = 1e-3));
+    gv_tree *created = GVT_NN(gv_train_state_create(tx, gv_tree_get(vars, "params")));
+    *state = GVT_NN(gv_tree_copy(created)); /* its own tensors: vars' are shared */
+    gv_tree_free(created);
+    double k = 0;
+    GVT_OK(gv_tree_foreach_leaf(*state, scribble, &k));
+
+    int64_t dims[2] = {hidden, 3};
+    gv_feedforward_cfg cfg = {dims, 2, NULL, true};
+    gv_module other = {&gv_FeedForward, &cfg};
+    gv_tensor *xs = GVT_NN(gv_shape_dtype_struct(GV_F32, GV_DIMS(4, 5)));
+    gv_tree *sargs = GVT_NN(gv_args_tensors(&xs, 1));
+    gv_tree *shapes = GVT_NN(gv_eval_shape_init(&other, gv_prng_key(0), sargs, NULL));
+    *target = GVT_NN(gv_eval_shape_train_state(tx, gv_tree_get(shapes, "params")));
+    gv_tree_free(shapes), gv_tree_free(sargs), gv_tensor_free(xs);
+    gv_transform_free(tx);
+    gv_tree_free(vars), gv_tree_free(args), gv_tensor_free(x);
+}
+
+Test(checkpointer, restore_into_eval_shape_target_is_bit_identical) {
+    gv_tree *state, *target;
+    train_state_and_target(&state, &target, 16);
+    char *p = tpath("state.safetensors");
+    GVT_OK(gv_checkpointer_save(p, state, false));
+    cr_assert(gv_tensor_is_abstract(gv_tree_get_tensor(target, "params/Dense_0/kernel")));
+    gv_tree *got = GVT_NN(gv_checkpointer_restore_into(p, target));
+    assert_same_tree(state, got);
+    cr_assert(!gv_tensor_is_abstract(gv_tree_get_tensor(got, "params/Dense_0/kernel")));
+    gv_tree_free(got);
+    gv_tree_free(target);
+    gv_tree_free(state);
+    free(p);
+}
+
+Test(checkpointer, abstract_target_mismatch_names_the_path) {
+    gv_tree *state, *target;
+    train_state_and_target(&state, &target, 12); /* hidden 12, saved 16 */
+    char *p = tpath("state.safetensors");
+    GVT_OK(gv_checkpointer_save(p, state, false));
+    GVT_NULL(gv_checkpointer_restore_into(p, target), GV_ERR_STRUCTURE, "Dense_0/bias");
+    cr_assert(strstr(gv_last_error(), "(12,)") && strstr(gv_last_error(), "(16,)"), "%s",
+              gv_last_error());
+    gv_tree_free(target);
+    gv_tree_free(state);
+    free(p);
+}
+
+Test(checkpointer, shape_only_leaves_are_not_saved) {
+    gv_tree *t = sample_tree();
+    put(t, "params/dense/ghost", GVT_NN(gv_shape_dtype_struct(GV_F32, GV_DIMS(2, 3))));
+    char *p = tpath("ghost.safetensors");
+    GVT_FAILS(gv_checkpointer_save(p, t, false), GV_ERR_ARG,
+              "params/dense/ghost: the leaf is shape-only (ShapeDtypeStruct float32[2,3])");
+    cr_assert(strstr(gv_last_error(), p), "%s", gv_last_error());
+    cr_assert_neq(access(p, F_OK), 0, "a file was written");
+    gv_tree_free(t);
+    free(p);
+}
+
 /* ---- malformed files --------------------------------------------------------- */
 
 Test(checkpointer, short_files_and_bad_lengths) {

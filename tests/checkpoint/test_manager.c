@@ -850,6 +850,35 @@ Test(checkpoint_manager, bad_directory_and_options) {
     free(dir);
 }
 
+/* A shape-only leaf has no data: refused at once, sync or async, by name. */
+Test(checkpoint_manager, shape_only_leaves_are_not_saved) {
+    char *dir = make_tmpdir();
+    for (int async = 0; async <= 1; async++) {
+        gv_checkpoint_manager *m = GVT_NN(
+            gv_checkpoint_manager_new(dir, &(gv_checkpoint_options){.async = async}));
+        gv_tree *st = make_state(1);
+        gv_tensor *ghost = GVT_NN(gv_shape_dtype_struct(GV_F32, GV_DIMS(3, 4)));
+        GVT_OK(gv_tree_set_tensor(st, "params/w", ghost));
+        const char *names[] = {"state"};
+        const gv_tree *items[] = {st};
+        GVT_FAILS(gv_checkpoint_manager_save(m, 1, names, items, 1, NULL), GV_ERR_ARG,
+                  "step 1: cannot save item state: params/w: the leaf is shape-only");
+        gv_tree *metrics = GVT_NN(gv_tree_new_leaf(ghost));
+        items[0] = make_state(1);
+        GVT_FAILS(gv_checkpoint_manager_save(m, 1, names, items, 1, metrics), GV_ERR_ARG,
+                  "step 1: cannot save metrics: <root>: the leaf is shape-only");
+        cr_assert_eq(gv_checkpoint_manager_latest_step(m), -1);
+        GVT_OK(gv_checkpoint_manager_close(m));
+        cr_assert(!step_on_disk(dir, 1));
+        gv_tree_free((gv_tree *)items[0]);
+        gv_tree_free(metrics);
+        gv_tensor_free(ghost);
+        gv_tree_free(st);
+    }
+    rm_rf(dir);
+    free(dir);
+}
+
 /* NULL options and a zeroed struct are the same defaults (Orbax's: the
  * directory is created), and naming one field keeps the others' defaults. */
 Test(checkpoint_manager, options_zero_is_the_default) {

@@ -184,3 +184,38 @@ Test(print, print_writes_repr_and_newline) {
     free(r);
     gv_tensor_free(t);
 }
+
+/* print(jax.ShapeDtypeStruct((2, 3), jnp.float32)), whatever the options */
+Test(print, shape_dtype_struct) {
+    struct {
+        gv_tensor *t;
+        const char *want;
+    } cases[] = {
+        {gv_shape_dtype_struct(GV_F32, GV_DIMS(2, 3)),
+         "ShapeDtypeStruct(shape=(2, 3), dtype=float32)"},
+        {gv_shape_dtype_struct(GV_I64, GV_DIMS(4)), "ShapeDtypeStruct(shape=(4,), dtype=int64)"},
+        {gv_shape_dtype_struct(GV_BOOL, 0, NULL), "ShapeDtypeStruct(shape=(), dtype=bool)"},
+        {gv_shape_dtype_struct(GV_F64, GV_DIMS(0, 5)),
+         "ShapeDtypeStruct(shape=(0, 5), dtype=float64)"},
+    };
+    gv_print_options o = gv_print_options_default();
+    o.threshold = 1;
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cr_assert_not_null(cases[i].t, "%s", gv_last_error());
+        char *r = GVT_NN(gv_tensor_repr(cases[i].t, &o));
+        char *s = GVT_NN(gv_tensor_str(cases[i].t, NULL));
+        cr_assert_str_eq(r, cases[i].want);
+        cr_assert_str_eq(s, cases[i].want);
+        free(r), free(s);
+        gv_tensor_free(cases[i].t);
+    }
+    /* and inside a tree, as print(jax.eval_shape(...)) shows it */
+    gv_tree *t = GVT_NN(gv_tree_new_dict());
+    gv_tensor *w = GVT_NN(gv_shape_dtype_struct(GV_F32, GV_DIMS(3)));
+    GVT_OK(gv_tree_insert_tensor(t, "w", w));
+    char *r = GVT_NN(gv_tree_repr(t, NULL));
+    cr_assert_str_eq(r, "{'w': ShapeDtypeStruct(shape=(3,), dtype=float32)}");
+    free(r);
+    gv_tensor_free(w);
+    gv_tree_free(t);
+}

@@ -217,6 +217,53 @@ Test(tensor, equal_and_allclose) {
     gv_tensor_free(i1), gv_tensor_free(f1);
 }
 
+/* jax.ShapeDtypeStruct: the queries answer, nothing that needs values does. */
+Test(tensor, shape_dtype_struct_has_no_data) {
+    gv_tensor *t = GVT_NN(gv_shape_dtype_struct(GV_F32, GV_DIMS(2, 3)));
+    cr_assert(gv_tensor_is_abstract(t));
+    cr_assert_eq(gv_tensor_dtype(t), GV_F32);
+    cr_assert_eq(gv_tensor_rank(t), 2);
+    cr_assert_eq(gv_tensor_dim(t, -1), 3);
+    cr_assert_eq(gv_tensor_size(t), 6);
+    cr_assert_eq(gv_tensor_nbytes(t), 24); /* the bytes it would hold */
+    gv_tensor *real = GVT_NN(gv_tensor_zeros(GV_F32, GV_DIMS(2, 3)));
+    cr_assert(!gv_tensor_is_abstract(real) && !gv_tensor_is_abstract(NULL));
+    cr_assert(gv_tensor_same_shape(t, real));
+
+    GVT_NULL(gv_tensor_data(t), GV_ERR_ARG, "gv_tensor_data: the tensor is shape-only "
+             "(ShapeDtypeStruct float32[2,3])");
+    GVT_NULL(gv_tensor_data_const(t), GV_ERR_ARG, "shape-only");
+    double v;
+    GVT_FAILS(gv_tensor_get(t, (int64_t[]){0, 0}, &v), GV_ERR_ARG, "shape-only");
+    GVT_FAILS(gv_tensor_set(t, (int64_t[]){0, 0}, 1.0), GV_ERR_ARG, "shape-only");
+    GVT_FAILS(gv_tensor_get_flat(t, 0, &v), GV_ERR_ARG, "shape-only");
+    GVT_FAILS(gv_tensor_set_flat(t, 0, 1.0), GV_ERR_ARG, "shape-only");
+    GVT_NULL(gv_tensor_copy(t), GV_ERR_ARG, "gv_tensor_copy: the tensor is shape-only");
+    GVT_NULL(gv_tensor_cast(t, GV_F64), GV_ERR_ARG, "gv_tensor_cast: the tensor is shape-only");
+    gv_clear_error();
+    cr_assert(!gv_tensor_equal(t, real) && !gv_tensor_equal(real, t));
+    cr_assert(strstr(gv_last_error(), "gv_tensor_equal: the tensor is shape-only"));
+    gv_clear_error();
+    cr_assert(!gv_tensor_allclose(t, t, 0, 0, true));
+    cr_assert(strstr(gv_last_error(), "shape-only"));
+
+    /* a view of one is shape-only too, and keeps nothing alive it lacks */
+    gv_tensor *r = GVT_NN(gv_tensor_reshape(t, GV_DIMS(-1)));
+    cr_assert(gv_tensor_is_abstract(r));
+    cr_assert_eq(gv_tensor_dim(r, 0), 6);
+    gv_tensor_free(r);
+
+    /* a scalar, and the checks of gv_tensor_zeros */
+    gv_tensor *s = GVT_NN(gv_shape_dtype_struct(GV_I32, 0, NULL));
+    cr_assert_eq(gv_tensor_size(s), 1);
+    GVT_NULL(gv_tensor_data(s), GV_ERR_ARG, "int32[]");
+    gv_tensor_free(s);
+    GVT_NULL(gv_shape_dtype_struct(GV_F32, GV_DIMS(2, -1)), GV_ERR_ARG, "negative");
+    GVT_NULL(gv_shape_dtype_struct(GV_DTYPE_INVALID, GV_DIMS(2)), GV_ERR_DTYPE, "dtype");
+    gv_tensor_free(real);
+    gv_tensor_free(t);
+}
+
 Test(status, names_and_clearing) {
     cr_assert_str_eq(gv_status_name(GV_ERR_SHAPE), "GV_ERR_SHAPE");
     cr_assert_str_eq(gv_status_name(GV_OK), "GV_OK");
