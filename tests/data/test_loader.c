@@ -713,6 +713,17 @@ Test(loader_arrays, errors) {
     o.batch_size = 10;
     o.impl = (gv_prng_impl)9;
     GVT_NULL(gv_loader_new_arrays(r.a, 4, &o), GV_ERR_ARG, "impl");
+    /* a shape-only tensor has no rows to batch, in either loader */
+    o = (gv_loader_options){.batch_size = 4};
+    gv_tensor *abstract = GVT_NN(gv_shape_dtype_struct(GV_I32, GV_DIMS(10)));
+    GVT_NULL(gv_loader_new_arrays((gv_tensor *[]){r.a[0], abstract}, 2, &o), GV_ERR_ARG,
+             "gv_loader_new_arrays: arrays[1]: ");
+    gv_tensor *abstract_u8 = GVT_NN(gv_shape_dtype_struct(GV_U8, GV_DIMS(10, 2, 3)));
+    gv_dataset d = make_dataset(10);
+    GVT_NULL(gv_loader_new(&(gv_dataset){abstract_u8, d.labels}, &o), GV_ERR_ARG,
+             "gv_loader_new: images 'images': ");
+    gv_dataset_free(&d);
+    gv_tensor_free(abstract), gv_tensor_free(abstract_u8);
     gv_tensor_free(s), gv_tensor_free(short_y), gv_tensor_free(empty);
     free_arrays(&r);
 }
