@@ -229,7 +229,8 @@ gv_transform *gv_add_decayed_weights(double weight_decay, const gv_tree *mask);
  * warning-free under -Wall -Wextra -Wpedantic -Werror
  * (tests/optim/opts_warning_free.cmake checks it). A positional argument
  * (the call shape these constructors had before) does not compile: it
- * lands on .schedule, a pointer.
+ * lands on .schedule, a pointer (gv_scale_by_adam has none: there it is an
+ * excess initialiser, which GCC and Clang warn about by default).
  *
  * Learning rate. Optax has no default learning rate and C cannot require a
  * designator, so grove requires it when the optimiser is made: give exactly
@@ -321,7 +322,8 @@ typedef struct gv_nadam_opts {
     .eps_root = 0.0, .learning_rate = GV_NONE
 gv_nadam_opts gv_nadam_defaults(void);
 gv_transform *gv_nadam_with(const gv_nadam_opts *opts);
-#define gv_nadam(...) GV_WITH_DEFAULTS_(gv_nadam_with, gv_nadam_opts, GV_NADAM_DEFAULTS, __VA_ARGS__)
+#define gv_nadam(...) \
+    GV_WITH_DEFAULTS_(gv_nadam_with, gv_nadam_opts, GV_NADAM_DEFAULTS, __VA_ARGS__)
 
 /* optax.adamw(learning_rate, b1=0.9, b2=0.999, eps=1e-8, eps_root=0.0,
  * weight_decay=1e-4, mask=None, nesterov=False) = chain(scale_by_adam,
@@ -342,7 +344,8 @@ typedef struct gv_adamw_opts {
     .learning_rate = GV_NONE
 gv_adamw_opts gv_adamw_defaults(void);
 gv_transform *gv_adamw_with(const gv_adamw_opts *opts);
-#define gv_adamw(...) GV_WITH_DEFAULTS_(gv_adamw_with, gv_adamw_opts, GV_ADAMW_DEFAULTS, __VA_ARGS__)
+#define gv_adamw(...) \
+    GV_WITH_DEFAULTS_(gv_adamw_with, gv_adamw_opts, GV_ADAMW_DEFAULTS, __VA_ARGS__)
 
 /* ---- user-defined transformations ----------------------------------------- */
 

@@ -229,12 +229,13 @@ Test(accuracy, ties_nan_and_out_of_range_labels) {
 /* Leading axes are batch axes: logits (2, 2, 3), labels (2, 2); compiled,
  * as a jitted eval step runs it, with the reference evaluator's result. */
 static gv_tree *acc_fn(gv_graph *g, const gv_tree *in, void *ud) {
-    return gv_tree_new_value_leaf(gv_accuracy(gv_tree_get_value(in, "0"), gv_tree_get_value(in, "1")));
+    gv_value acc = gv_accuracy(gv_tree_get_value(in, "0"), gv_tree_get_value(in, "1"));
+    return gv_tree_new_value_leaf(acc);
 }
 
 Test(accuracy, batch_axes_compiled) {
-    gv_tensor *a = GVT_NN(gv_tensor_from_data(GV_F32, GV_DIMS(2, 2, 3), ACC_LOGITS, 12 * sizeof(float)));
-    gv_tensor *b = GVT_NN(gv_tensor_from_data(GV_I32, GV_DIMS(2, 2), ACC_LABELS, 4 * sizeof(int32_t)));
+    gv_tensor *a = GVT_NN(gv_tensor_from_data(GV_F32, GV_DIMS(2, 2, 3), ACC_LOGITS, 12 * 4));
+    gv_tensor *b = GVT_NN(gv_tensor_from_data(GV_I32, GV_DIMS(2, 2), ACC_LABELS, 4 * 4));
     gv_tree *in = gv_tree_new_tuple();
     gv_tree_append_tensor(in, a), gv_tree_append_tensor(in, b);
     gv_jit *jit = GVT_NN(gv_jit_new(acc_fn, NULL, NULL));

@@ -2,7 +2,10 @@
  * (/work/shared/reference/optax-flax-orbax.md, "Test vectors": O1-O5,
  * O7-O10, O19, O23, S1-S5). "blog"/"optax test" vectors with float32 digits
  * are checked bit for bit; "derived" ones to rtol 1e-6 as the reference
- * asks. Everything runs through the eager API (trace + compile + run). */
+ * asks. Everything runs through the eager API (trace + compile + run).
+ * The optimisers are made with Optax's defaults left out (gv_adam(
+ * .learning_rate = 0.01) for optax.adam(0.01)), so these vectors also check
+ * grove's defaults. */
 #include "optim_testutil.h"
 
 static const float P0[3] = {0, 1, 2}, G0[3] = {4, 0.6f, -3};

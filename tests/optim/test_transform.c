@@ -68,8 +68,8 @@ Test(state, structure_and_paths) {
                  "{'inner_state': ()}, ())");
     expect_state(gv_adamw(.schedule = gv_linear_schedule(0.1, 0, 10, 0)),
                  "0/count 0/mu/b 0/mu/w 0/nu/b 0/nu/w 2/count",
-                 "({'count': (), 'mu': {'w': (2, 3), 'b': (3,)}, 'nu': {'w': (2, 3), 'b': (3,)}}, (), "
-                 "{'count': ()})");
+                 "({'count': (), 'mu': {'w': (2, 3), 'b': (3,)}, "
+                 "'nu': {'w': (2, 3), 'b': (3,)}}, (), {'count': ()})");
     /* masked adam keeps no moments for masked-out leaves (MaskedNode = ()) */
     expect_state(gv_masked(gv_scale_by_adam(), mask),
                  "inner_state/count inner_state/mu/w inner_state/nu/w",
@@ -283,7 +283,8 @@ Test(options, schedule_through_the_same_constructor) {
     gv_transform *parts[2] = {gv_scale_by_adam(), gv_add_decayed_weights(1e-4, NULL)};
     gv_transform *inner = GVT_NN(gv_chain(parts, 2));
     gv_schedule *lin = GVT_NN(gv_linear_schedule(1e-2, 0, 10, 0)); /* the same, to read */
-    gv_tree *s = GVT_NN(gv_transform_init_eager(tx, p)), *si = GVT_NN(gv_transform_init_eager(inner, p));
+    gv_tree *s = GVT_NN(gv_transform_init_eager(tx, p));
+    gv_tree *si = GVT_NN(gv_transform_init_eager(inner, p));
     for (int k = 0; k < 3; k++) {
         gv_tree *u, *ns, *ui, *nsi;
         GVT_OK(gv_transform_update_eager(tx, g, s, p, &u, &ns));
@@ -480,8 +481,10 @@ static gv_status half_update(gv_graph *g, const gv_tree *updates, const gv_tree 
     size_t n;
     if (gv_tree_leaf_paths(updates, &paths, &n) != GV_OK) return gv_last_status();
     *nu = gv_tree_clone(updates);
-    for (size_t i = 0; i < n; i++)
-        gv_tree_set_value(*nu, paths[i], gv_mul_scalar(gv_tree_get_value(updates, paths[i]), c->factor));
+    for (size_t i = 0; i < n; i++) {
+        gv_value v = gv_tree_get_value(updates, paths[i]);
+        gv_tree_set_value(*nu, paths[i], gv_mul_scalar(v, c->factor));
+    }
     gv_tree_paths_free(paths, n);
     if (c->mode == HALF_WRONG_TREE) gv_tree_remove(*nu, "b");
     if (c->mode == HALF_NO_STATE) return GV_OK;
@@ -567,7 +570,8 @@ Test(user, under_a_mask) {
     ot_expect_same_bits(gv_tree_get(u, "b"), gv_tree_get(g, "b"), "masked out");
     const float *uw = ot_f32(u, "w"), *gw = ot_f32(g, "w");
     for (int i = 0; i < 6; i++) cr_assert_eq(uw[i], 0.5f * gw[i]);
-    cr_assert_eq(*(const int32_t *)gv_tensor_data_const(gv_tree_get_tensor(s, "inner_state/count")), 2);
+    gv_tensor *count = GVT_NN(gv_tree_get_tensor(s, "inner_state/count"));
+    cr_assert_eq(*(const int32_t *)gv_tensor_data_const(count), 2);
     gv_tree_free(u), gv_tree_free(s), gv_tree_free(p), gv_tree_free(g), gv_tree_free(mask);
     gv_transform_free(tx);
     cr_assert_eq(freed, 1);
