@@ -17,30 +17,6 @@ void vae_cfg_init(vae_cfg *cfg, int64_t latent) {
     cfg->decoder = (gv_feedforward_cfg){cfg->decoder_dims, 3, gv_relu, false};
 }
 
-/* A tuple of the n subtrees kids, each consumed. A NULL kid is a
- * constructor that failed: the tuple is not made, the other kids are freed
- * and that constructor's error is kept. NULL with the error set. */
-static gv_tree *tuple_take(gv_tree *const *kids, int n) {
-    bool ok = true;
-    for (int i = 0; i < n; i++) ok = ok && kids[i];
-    gv_tree *t = ok ? gv_tree_new_tuple() : NULL;
-    for (int i = 0; i < n; i++) {
-        if (t && gv_tree_append(t, kids[i]) == GV_OK) continue;
-        if (!t) gv_tree_free(kids[i]); /* a failed append has freed its kid */
-        gv_tree_free(t), t = NULL;
-    }
-    return t;
-}
-
-/* A tree builder failed while tracing: its error becomes the trace's (the
- * first one sticks, so a builder that failed on an invalid value keeps the
- * op error that made the value invalid). Returns NULL. */
-static gv_tree *trace_fail(gv_graph *g, const char *what) {
-    gv_status st = gv_last_status();
-    gv_graph_fail(g, st != GV_OK ? st : GV_ERR_NOMEM, "%s: %s", what, gv_last_error());
-    return NULL;
-}
-
 /* encode(x): mean, logvar = split(pre_latent_proj(encoder(x)), 2, -1) */
 static bool encode(gv_scope *s, const vae_cfg *cfg, gv_value x, gv_value *mean, gv_value *logvar) {
     gv_module encoder = {&gv_FeedForward, &cfg->encoder};
@@ -67,15 +43,12 @@ static gv_value decode(gv_scope *s, const vae_cfg *cfg, gv_value z, gv_value c) 
 static gv_tree *vae_encode(gv_scope *s, const void *cfg, const gv_tree *args) {
     gv_value mean, logvar;
     if (!encode(s, cfg, gv_args_get(args, 0), &mean, &logvar)) return NULL;
-    gv_tree *out = tuple_take((gv_tree *[]){gv_tree_new_value_leaf(mean), gv_tree_new_value_leaf(logvar)}, 2);
-    return out ? out : trace_fail(gv_scope_graph(s), "VAE.encode: the outputs (mean, logvar)");
+    return gv_pack(gv_scope_graph(s), "(mean, logvar)", mean, logvar);
 }
 
 static gv_tree *vae_decode_method(gv_scope *s, const void *cfg, const gv_tree *args) {
     gv_value y = decode(s, cfg, gv_args_get(args, 0), gv_args_get(args, 1));
-    if (!gv_value_ok(y)) return NULL;
-    gv_tree *out = gv_tree_new_value_leaf(y);
-    return out ? out : trace_fail(gv_scope_graph(s), "VAE.decode: the output");
+    return gv_value_ok(y) ? gv_graph_own(gv_scope_graph(s), gv_tree_new_value_leaf(y)) : NULL;
 }
 
 /* __call__(x, c, key): reparameterise z = eps * exp(0.5 logvar) + mean */
@@ -87,10 +60,7 @@ static gv_tree *vae_call(gv_scope *s, const void *cfgp, const gv_tree *args) {
                                     gv_value_rank(logvar), gv_value_shape(logvar));
     gv_value z = gv_add(gv_mul(eps, gv_exp(gv_mul_scalar(logvar, 0.5))), mean);
     gv_value recon = decode(s, cfg, z, gv_args_get(args, 1));
-    if (!gv_value_ok(recon)) return NULL;
-    gv_tree *out = tuple_take((gv_tree *[]){gv_tree_new_value_leaf(recon), gv_tree_new_value_leaf(mean),
-                                            gv_tree_new_value_leaf(logvar)}, 3);
-    return out ? out : trace_fail(gv_scope_graph(s), "VAE: the outputs (recon, mean, logvar)");
+    return gv_pack(gv_scope_graph(s), "(recon, mean, logvar)", recon, mean, logvar);
 }
 
 static const gv_method VAE_METHODS[] = {{"encode", vae_encode}, {"decode", vae_decode_method}};
@@ -106,6 +76,17 @@ static gv_tree *example_args(int64_t batch) {
     return args;
 }
 
+/* (head, x, c, key) with a batch of zeros: the example inputs a step is
+ * traced and compiled for (only shapes and dtypes matter) */
+static gv_tree *with_batch(const char *pattern, const gv_tree *head, int64_t batch) {
+    gv_tensor *x = gv_tensor_zeros(GV_F32, GV_DIMS(batch, VAE_IMAGE_SIZE));
+    gv_tensor *c = gv_tensor_zeros(GV_I32, GV_DIMS(batch));
+    gv_tensor *key = gv_tensor_zeros(GV_U32, GV_DIMS(2));
+    gv_tree *t = head && x && c && key ? gv_pack(NULL, pattern, head, x, c, key) : NULL;
+    gv_tensor_free(x), gv_tensor_free(c), gv_tensor_free(key);
+    return t;
+}
+
 gv_tree *vae_init_variables(const vae_cfg *cfg, gv_key key, int64_t batch) {
     gv_module m = vae_module(cfg);
     gv_tree *args = example_args(batch);
@@ -118,213 +99,99 @@ gv_tree *vae_init_variables(const vae_cfg *cfg, gv_key key, int64_t batch) {
     return vars;
 }
 
-/* ---- the loss (the tutorial's loss_fn) ---- */
+/* ---- the loss and the train step (the tutorial's create_train_step) ---- */
 
-typedef struct loss_ctx {
-    const vae_cfg *cfg;
-    double kl_weight;
-} loss_ctx;
+typedef struct loss_ctx { gv_module model; double kl_weight; gv_transform *tx; } loss_ctx;
 
-/* loss_fn(params, x, c, key) -> (loss, (mse, kl)):
- *   mse = l2_loss(recon, x).sum(-1).mean()
- *   kl  = mean(-0.5 * sum(1 + logvar - mean^2 - exp(logvar), -1))
- *   loss = mse + kl_weight * kl */
+/* loss_fn(params, x, c, key) -> (loss, (mse, kl)) */
 static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
-    const loss_ctx *c = ud;
-    gv_module m = vae_module(c->cfg);
-    gv_value x = gv_tree_get_value(in, "1");
-    gv_value onehot = gv_one_hot(gv_tree_get_value(in, "2"), VAE_NUM_CLASSES, GV_F32);
-    /* apply({"params": params}, x, one_hot(c), key) */
-    gv_tree *params = gv_tree_clone(gv_tree_get(in, "0"));
-    gv_tree *vars = params ? gv_tree_new_dict() : NULL;
-    if (params && !vars) gv_tree_free(params);
-    bool ok = vars && gv_tree_insert(vars, "params", params) == GV_OK; /* consumes params */
-    gv_tree *args = ok ? gv_args3(x, onehot, gv_tree_get_value(in, "3")) : NULL;
-    if (!args) return trace_fail(g, "VAE loss_fn: the variables and arguments"), gv_tree_free(vars), NULL;
-    gv_tree *out = gv_apply(g, &m, vars, args, NULL, NULL);
-    gv_tree_free(vars), gv_tree_free(args);
-    if (!out) return NULL;
-    gv_value recon = gv_tree_get_value(out, "0"), mean = gv_tree_get_value(out, "1"),
-             logvar = gv_tree_get_value(out, "2");
-    gv_tree_free(out);
+    const loss_ctx *s = ud;
+    const gv_tree *params;
+    gv_value x, c, key, recon, mean, logvar;
+    gv_unpack(in, "(params, x, c, key)", &params, &x, &c, &key);
+    gv_tree *args = gv_tuple(g, x, gv_one_hot(c, VAE_NUM_CLASSES, GV_F32), key);
+    gv_tree *out = gv_apply(g, &s->model, gv_pack(g, "{params}", params), args, NULL, NULL);
+    gv_unpack(out, "(recon, mean, logvar)", &recon, &mean, &logvar);
     int last = -1;
     gv_value mse = gv_mean(gv_sum(gv_l2_loss(recon, x), &last, 1, false), NULL, 0, false);
     gv_value inner = gv_sub(gv_sub(gv_add_scalar(logvar, 1.0), gv_square(mean)), gv_exp(logvar));
     gv_value kl = gv_mean(gv_mul_scalar(gv_sum(inner, &last, 1, false), -0.5), NULL, 0, false);
-    gv_value loss = gv_add(mse, gv_mul_scalar(kl, c->kl_weight));
-    gv_tree *aux = tuple_take((gv_tree *[]){gv_tree_new_value_leaf(mse), gv_tree_new_value_leaf(kl)}, 2);
-    gv_tree *res = tuple_take((gv_tree *[]){gv_tree_new_value_leaf(loss), aux}, 2);
-    return res ? res : trace_fail(g, "VAE loss_fn: the outputs (loss, (mse, kl))");
+    return gv_pack(g, "(loss, (mse, kl))", gv_add(mse, gv_mul_scalar(kl, s->kl_weight)), mse, kl);
 }
-
-/* (params, x, y, key) example inputs */
-static gv_tree *loss_inputs(const gv_tree *params, int64_t batch) {
-    gv_tree *in = gv_tree_new_tuple();
-    gv_tensor *x = gv_tensor_zeros(GV_F32, GV_DIMS(batch, VAE_IMAGE_SIZE));
-    gv_tensor *y = gv_tensor_zeros(GV_I32, GV_DIMS(batch));
-    gv_tensor *k = gv_tensor_zeros(GV_U32, GV_DIMS(2));
-    bool ok = in && x && y && k && gv_tree_append(in, gv_tree_clone(params)) == GV_OK &&
-              gv_tree_append_tensor(in, x) == GV_OK && gv_tree_append_tensor(in, y) == GV_OK &&
-              gv_tree_append_tensor(in, k) == GV_OK;
-    gv_tensor_free(x), gv_tensor_free(y), gv_tensor_free(k);
-    if (!ok) gv_tree_free(in);
-    return ok ? in : NULL;
-}
-
-gv_fn *vae_loss_fn(const vae_cfg *cfg, double kl_weight, const gv_tree *params, int64_t batch) {
-    gv_tree *in = loss_inputs(params, batch);
-    if (!in) return NULL;
-    loss_ctx lc = {cfg, kl_weight};
-    gv_fn *fn = gv_trace(loss_fn, &lc, in);
-    gv_tree_free(in);
-    return fn;
-}
-
-/* ---- the train step (the tutorial's create_train_step) ---- */
-
-struct vae_trainer {
-    gv_transform *tx;
-    gv_fn *value_and_grad;
-    gv_plan *plan;
-    gv_tree *inputs;          /* (state, x, y, key) */
-    gv_tensor **in_flat, **out_flat;
-    size_t nin, nout;
-    size_t ix, iy, ikey;      /* flat input slots of the batch and key */
-    size_t iloss, imse, ikl;  /* flat output slots of the metrics */
-    size_t *state_in, *state_out, nstate; /* state leaf k: input slot, output slot */
-    gv_tensor *key;
-    gv_tree *outputs;
-};
-
-typedef struct step_ctx {
-    gv_fn *vg;
-    const gv_transform *tx;
-} step_ctx;
 
 /* train_step(state, x, c, key) -> (state', {loss, mse, kl}) */
 static gv_tree *train_step(gv_graph *g, const gv_tree *in, void *ud) {
-    const step_ctx *c = ud;
-    const gv_tree *state = gv_tree_get(in, "0");
-    /* loss_fn's (params, x, y, key) */
-    gv_tree *args = tuple_take((gv_tree *[]){gv_tree_clone(gv_tree_get(state, "params")),
-                                             gv_tree_clone(gv_tree_child(in, 1)),
-                                             gv_tree_clone(gv_tree_child(in, 2)),
-                                             gv_tree_clone(gv_tree_child(in, 3))}, 4);
-    if (!args) return trace_fail(g, "VAE train_step: the loss_fn arguments");
-    gv_tree *lg = gv_fn_call(g, c->vg, args); /* ((loss, (mse, kl)), grads) */
-    gv_tree_free(args);
-    if (!lg) return NULL;
-    gv_tree *next = gv_train_state_apply_gradients(g, c->tx, state, gv_tree_get(lg, "1"));
-    gv_tree *metrics = next ? gv_tree_new_dict() : NULL;
-    bool ok = metrics && gv_tree_insert_value(metrics, "loss", gv_tree_get_value(lg, "0/0")) == GV_OK &&
-              gv_tree_insert_value(metrics, "mse", gv_tree_get_value(lg, "0/1/0")) == GV_OK &&
-              gv_tree_insert_value(metrics, "kl", gv_tree_get_value(lg, "0/1/1")) == GV_OK;
-    gv_tree_free(lg);
-    if (!next) return NULL;
-    if (!ok) return trace_fail(g, "VAE train_step: the metrics"), gv_tree_free(metrics), gv_tree_free(next), NULL;
-    gv_tree *out = tuple_take((gv_tree *[]){next, metrics}, 2);
-    return out ? out : trace_fail(g, "VAE train_step: the outputs (state, metrics)");
+    const loss_ctx *s = ud;
+    const gv_tree *state, *grads;
+    gv_value x, c, key, loss, mse, kl;
+    gv_unpack(in, "(state, x, c, key)", &state, &x, &c, &key);
+    gv_tree *args = gv_pack(g, "(params, x, c, key)", gv_train_state_params(state), x, c, key);
+    gv_unpack(gv_value_and_grad_call(g, loss_fn, ud, args, 0, true), "((loss, (mse, kl)), grads)",
+              &loss, &mse, &kl, &grads);
+    gv_tree *next = gv_train_state_apply_gradients(g, s->tx, state, grads);
+    return gv_pack(g, "(state, {loss, mse, kl})", next, loss, mse, kl);
 }
 
-static size_t slot_of(char **paths, size_t n, const char *path) {
-    for (size_t i = 0; i < n; i++)
-        if (!strcmp(paths[i], path)) return i;
-    return (size_t)-1;
-}
-
-void vae_trainer_free(vae_trainer *t) {
-    if (!t) return;
-    gv_plan_free(t->plan);
-    gv_fn_free(t->value_and_grad);
-    gv_transform_free(t->tx);
-    gv_tree_free(t->inputs);
-    gv_tree_free(t->outputs);
-    free(t->in_flat);
-    free(t->out_flat);
-    free(t->state_in);
-    free(t->state_out);
-    free(t);
-}
-
-static bool find_slots(vae_trainer *t) {
-    char **ip = NULL, **op = NULL;
-    size_t ni = 0, no = 0;
-    if (gv_tree_leaf_paths(t->inputs, &ip, &ni) != GV_OK) return false;
-    if (gv_tree_leaf_paths(t->outputs, &op, &no) != GV_OK) return gv_tree_paths_free(ip, ni), false;
-    t->ix = slot_of(ip, ni, "1"), t->iy = slot_of(ip, ni, "2"), t->ikey = slot_of(ip, ni, "3");
-    t->iloss = slot_of(op, no, "1/loss"), t->imse = slot_of(op, no, "1/mse"),
-    t->ikl = slot_of(op, no, "1/kl");
-    /* the new state's leaves, matched to the state's by path */
-    t->state_in = calloc(ni + 1, sizeof *t->state_in);
-    t->state_out = calloc(ni + 1, sizeof *t->state_out);
-    bool ok = t->state_in && t->state_out;
-    for (size_t i = 0; ok && i < ni; i++) {
-        if (ip[i][0] != '0') continue;
-        size_t j = slot_of(op, no, ip[i]);
-        ok = j != (size_t)-1;
-        t->state_in[t->nstate] = i, t->state_out[t->nstate++] = j;
-    }
-    gv_tree_paths_free(ip, ni), gv_tree_paths_free(op, no);
-    return ok && t->ix != (size_t)-1 && t->iy != (size_t)-1 && t->ikey != (size_t)-1 &&
-           t->iloss != (size_t)-1 && t->imse != (size_t)-1 && t->ikl != (size_t)-1;
-}
+struct vae_trainer {
+    loss_ctx ctx;
+    gv_jit *step;
+    gv_tree *args, *out;  /* (state, x, c, key), the state donated: it stays current */
+    gv_tree *x, *c;       /* handles: each batch goes in here */
+    gv_tensor *key, *loss, *mse, *kl;
+};
 
 vae_trainer *vae_trainer_new(const vae_cfg *cfg, const vae_hparams *hp, const gv_tree *params,
                              int64_t batch) {
     vae_trainer *t = calloc(1, sizeof *t);
     if (!t) return NULL;
-    /* optax.adamw(learning_rate) with its defaults */
-    t->tx = gv_adamw(.learning_rate = hp->learning_rate);
-    gv_tree *state = t->tx ? gv_train_state_create(t->tx, params) : NULL;
-    gv_tree *lin = state ? loss_inputs(params, batch) : NULL;
-    if (!lin) return gv_tree_free(state), vae_trainer_free(t), NULL;
-    gv_fn *loss = vae_loss_fn(cfg, hp->kl_weight, params, batch);
-    t->value_and_grad = loss ? gv_value_and_grad(loss, 0, true) : NULL;
-    gv_fn_free(loss);
-    if (!t->value_and_grad) return gv_tree_free(state), gv_tree_free(lin), vae_trainer_free(t), NULL;
-    /* the step's inputs: (state, x, y, key), the batch slots borrowed per step */
-    t->inputs = tuple_take((gv_tree *[]){state, gv_tree_clone(gv_tree_child(lin, 1)),
-                                         gv_tree_clone(gv_tree_child(lin, 2)),
-                                         gv_tree_clone(gv_tree_child(lin, 3))}, 4);
-    gv_tree_free(lin);
-    if (!t->inputs) return vae_trainer_free(t), NULL;
-    step_ctx sc = {t->value_and_grad, t->tx};
-    gv_fn *step = gv_trace(train_step, &sc, t->inputs);
-    const char *donate[] = {"0"};
-    gv_plan_options po = {.threads = hp->threads, .donate = donate, .ndonate = 1};
-    t->plan = step ? gv_plan_compile(step, &po) : NULL;
-    gv_fn_free(step);
-    if (!t->plan) return vae_trainer_free(t), NULL;
-    t->outputs = gv_plan_new_outputs(t->plan);
-    if (!t->outputs || gv_tree_flatten(t->inputs, &t->in_flat, &t->nin) != GV_OK ||
-        gv_tree_flatten(t->outputs, &t->out_flat, &t->nout) != GV_OK || !find_slots(t))
+    t->ctx = (loss_ctx){vae_module(cfg), hp->kl_weight,
+                        gv_adamw(.learning_rate = hp->learning_rate)};
+    gv_tree *state = t->ctx.tx ? gv_train_state_create(t->ctx.tx, params) : NULL;
+    t->args = with_batch("(state, x, c, key)", state, batch);
+    gv_tree_free(state);
+    t->step = gv_jit_new(train_step, &t->ctx, &(gv_plan_options){
+        .threads = hp->threads, .donate_argnums = GV_ARGNUMS(0)});
+    t->out = t->args && t->step ? gv_jit_outputs(t->step, t->args) : NULL; /* compiles */
+    if (!t->out || gv_unpack(t->args, "(_, x, c, key)", &t->x, &t->c, &t->key) != GV_OK ||
+        gv_unpack(t->out, "(_, {loss, mse, kl})", &t->loss, &t->mse, &t->kl) != GV_OK)
         return vae_trainer_free(t), NULL;
-    t->key = t->in_flat[t->ikey];
     return t;
 }
 
 gv_status vae_trainer_step(vae_trainer *t, gv_tensor *x, gv_tensor *y, gv_key key,
                            vae_metrics *out) {
-    t->in_flat[t->ix] = x;
-    t->in_flat[t->iy] = y;
+    gv_tree_leaf_set_tensor(t->x, x), gv_tree_leaf_set_tensor(t->c, y);
     memcpy(gv_tensor_data(t->key), key.k, sizeof key.k);
-    gv_status st = gv_plan_run_flat(t->plan, t->in_flat, t->out_flat);
-    if (st != GV_OK) return st;
-    /* the plan writes every state leaf in place (donation matches paths);
-     * a leaf it could not is copied back, so the state tree stays current */
-    for (size_t k = 0; k < t->nstate; k++) {
-        gv_tensor *src = t->out_flat[t->state_out[k]], *dst = t->in_flat[t->state_in[k]];
-        if (src != dst) memcpy(gv_tensor_data(dst), gv_tensor_data_const(src), gv_tensor_nbytes(dst));
-    }
-    out->loss = *(const float *)gv_tensor_data_const(t->out_flat[t->iloss]);
-    out->mse = *(const float *)gv_tensor_data_const(t->out_flat[t->imse]);
-    out->kl = *(const float *)gv_tensor_data_const(t->out_flat[t->ikl]);
-    return GV_OK;
+    gv_tree *res = NULL;
+    gv_status st = gv_jit_call(t->step, t->args, &res);
+    *out = (vae_metrics){gv_tensor_item(t->loss), gv_tensor_item(t->mse), gv_tensor_item(t->kl)};
+    if (st != GV_OK || res == t->out) return st;
+    return gv_set_error(GV_ERR_SHAPE, "vae_trainer_step: a batch of another shape");
 }
 
-gv_tree *vae_trainer_state(vae_trainer *t) { return gv_tree_child(t->inputs, 0); }
+/* ---- the rest of the trainer ---- */
 
-gv_plan_stats vae_trainer_stats(const vae_trainer *t) { return gv_plan_get_stats(t->plan); }
+gv_fn *vae_loss_fn(const vae_cfg *cfg, double kl_weight, const gv_tree *params, int64_t batch) {
+    loss_ctx lc = {vae_module(cfg), kl_weight, NULL};
+    gv_tree *in = with_batch("(params, x, c, key)", params, batch);
+    gv_fn *fn = in ? gv_trace(loss_fn, &lc, in) : NULL;
+    gv_tree_free(in);
+    return fn;
+}
+
+void vae_trainer_free(vae_trainer *t) {
+    if (!t) return;
+    gv_jit_free(t->step);
+    gv_transform_free(t->ctx.tx);
+    gv_tree_free(t->args);
+    free(t);
+}
+
+gv_tree *vae_trainer_state(vae_trainer *t) { return gv_tree_child(t->args, 0); }
+
+gv_plan_stats vae_trainer_stats(const vae_trainer *t) {
+    return gv_plan_get_stats(gv_jit_plan(t->step, t->args));
+}
 
 static gv_status copy_leaf(const char *path, const gv_tree *leaf, void *ud) {
     const gv_tree *dst = ud;
@@ -355,17 +222,15 @@ struct vae_evaluator {
 
 /* (params, x, y, key) -> (mse, kl): the training forward pass, no update */
 static gv_tree *eval_fn(gv_graph *g, const gv_tree *in, void *ud) {
-    gv_tree *r = loss_fn(g, in, ud);
-    if (!r) return NULL;
-    gv_tree *aux = gv_tree_pop(r, "1");
-    gv_tree_free(r);
-    return aux;
+    gv_value mse, kl;
+    gv_unpack(loss_fn(g, in, ud), "(_, (mse, kl))", &mse, &kl);
+    return gv_pack(g, "(mse, kl)", mse, kl);
 }
 
 vae_evaluator *vae_evaluator_new(const vae_cfg *cfg, int threads) {
     vae_evaluator *e = calloc(1, sizeof *e);
     if (!e) return NULL;
-    e->ctx = (loss_ctx){cfg, 0.0};
+    e->ctx = (loss_ctx){vae_module(cfg), 0.0, NULL};
     gv_plan_options po = {.threads = threads};
     e->jit = gv_jit_new(eval_fn, &e->ctx, &po);
     if (!e->jit) free(e), e = NULL;

@@ -31,6 +31,16 @@ extern "C" {
 gv_fn *gv_value_and_grad(const gv_fn *f, int argnum, bool has_aux);
 gv_fn *gv_value_and_grad_path(const gv_fn *f, const char *wrt, bool has_aux);
 
+/* Inside a trace, jax.value_and_grad(loss_fn, argnum, has_aux)(*args) in
+ * one call, as a JAX train step writes it: loss_fn is traced for args'
+ * shapes and dtypes, differentiated, and inlined into g with args (a tree
+ * of values of g: loss_fn's inputs). Returns (loss, grads) or, with
+ * has_aux, ((loss, aux), grads), owned by g (pack.h); NULL after a trace
+ * error in g. The tracing happens when the caller is traced (once per
+ * compile), not when the compiled plan runs. */
+gv_tree *gv_value_and_grad_call(gv_graph *g, gv_trace_fn loss_fn, void *userdata,
+                                const gv_tree *args, int argnum, bool has_aux);
+
 /* jax.grad: returns grads, or (grads, aux) with has_aux. */
 gv_fn *gv_grad(const gv_fn *f, int argnum, bool has_aux);
 

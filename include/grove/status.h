@@ -37,6 +37,12 @@ const char *gv_last_error(void);
 /* The status of the last failed call on this thread (GV_OK if none). */
 gv_status gv_last_status(void);
 
+/* Record an error as grove's own calls do (for a user's schedule,
+ * transformation or helper that fails): gv_last_error() is then the message.
+ * Returns status (GV_ERR_ARG if status is GV_OK), so code can write
+ * `return gv_set_error(GV_ERR_SHAPE, "batch %d: ...", i);`. */
+gv_status gv_set_error(gv_status status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Forget the last error on this thread. */
 void gv_clear_error(void);
 

@@ -438,3 +438,41 @@ done:
     gv_fn_free((gv_fn *)c.v), gv_fn_free((gv_fn *)c.w), gv_fn_free(g);
     return result;
 }
+
+/* ---- value_and_grad inside a trace ---- */
+
+/* An example tensor for a value leaf: only its shape and dtype matter. */
+static gv_tree *example_leaf(const gv_tree *leaf, size_t index, void *ud) {
+    (void)index, (void)ud;
+    gv_value v = gv_tree_leaf_value(leaf);
+    if (!gv_value_ok(v)) {
+        gv_error(GV_ERR_ARG, "argument leaf %zu is not a valid value", index);
+        return NULL;
+    }
+    gv_tensor *t = gv_tensor_zeros(gv_value_dtype(v), gv_value_rank(v), gv_value_shape(v));
+    gv_tree *l = t ? gv_tree_new_leaf(t) : NULL;
+    gv_tensor_free(t);
+    return l;
+}
+
+gv_tree *gv_value_and_grad_call(gv_graph *g, gv_trace_fn loss_fn, void *userdata,
+                                const gv_tree *args, int argnum, bool has_aux) {
+    if (!g || gv_graph_status(g) != GV_OK) return NULL;
+    if (!loss_fn || !args) {
+        gv_graph_fail(g, GV_ERR_ARG, "value_and_grad: %s is NULL", loss_fn ? "args" : "loss_fn");
+        return NULL;
+    }
+    gv_tree *example = gv_tree_rebuild_indexed(args, example_leaf, NULL);
+    gv_fn *f = example ? gv_trace(loss_fn, userdata, example) : NULL;
+    gv_fn *vg = f ? gv_value_and_grad(f, argnum, has_aux) : NULL;
+    gv_tree_free(example);
+    gv_fn_free(f);
+    if (!vg) {
+        gv_graph_fail(g, gv_last_status() != GV_OK ? gv_last_status() : GV_ERR_NOMEM,
+                      "value_and_grad: %s", gv_last_error());
+        return NULL;
+    }
+    gv_tree *out = gv_fn_call(g, vg, args);
+    gv_fn_free(vg);
+    return out;
+}

@@ -38,6 +38,16 @@ gv_status gv_error(gv_status status, const char *fmt, ...) {
     return status;
 }
 
+gv_status gv_set_error(gv_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    store(fmt, ap, NULL);
+    va_end(ap);
+    err_status = status != GV_OK ? status : GV_ERR_ARG;
+    err_count++;
+    return err_status;
+}
+
 gv_status gv_error_prefix(const char *fmt, ...) {
     char *old = err_msg;
     err_msg = NULL;

@@ -192,8 +192,10 @@ static void node_free(gv_tree *t) {
     free(t);
 }
 
+static const gv_tree *root_of(const gv_tree *t);
+
 void gv_tree_free(gv_tree *tree) {
-    if (!tree || tree->owner) return; /* a graph's tree goes with its graph */
+    if (!tree || root_of(tree)->owner) return; /* a graph's tree goes with its graph */
     if (tree->parent) {
         gv_error(GV_ERR_ARG, "gv_tree_free: this node belongs to a tree; free the root, or "
                  "detach the node with gv_tree_pop first");

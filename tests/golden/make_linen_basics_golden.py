@@ -82,7 +82,7 @@ y = R.dense_apply(x, k, b)
 out.append('model.apply(params, x) = ' + jax_repr(np.array(y, np.float32)))
 out.append('')
 out.append('# calling the module without params')
-out.append('error: gv_apply(Model): no variables: a module holds no params, call gv_init '
+out.append('error: gv_apply_eager(Model): no variables: a module holds no params, call gv_init '
            'first and pass its result')
 out.append('')
 out.append('# params are just data: an all-zeros tree of the same structure')
