@@ -134,14 +134,14 @@ void gv_transform_free(gv_transform *tx);
 const char *gv_transform_name(const gv_transform *tx);
 
 /* Traced init: params is a tree of values of g (only shapes and dtypes are
- * used). Returns the new state tree of values (caller frees the tree), or
- * NULL with the error set. */
+ * used). Returns the new state tree of values, owned by g (pack.h: freeing
+ * it is allowed and does nothing), or NULL with the error set. */
 gv_tree *gv_transform_init(const gv_transform *tx, gv_graph *g, const gv_tree *params);
 
 /* Traced update. updates must have the params' structure; params may be
  * NULL unless a part of tx needs them (add_decayed_weights: GV_ERR_ARG
- * naming it). On success *new_updates and *new_state are new trees the
- * caller frees; on failure both are NULL. */
+ * naming it). On success *new_updates and *new_state are new trees owned by
+ * g (pack.h); on failure both are NULL. */
 gv_status gv_transform_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
                               const gv_tree *state, const gv_tree *params,
                               gv_tree **new_updates, gv_tree **new_state);
@@ -155,8 +155,8 @@ gv_status gv_transform_update_eager(gv_transform *tx, const gv_tree *updates,
                                     gv_tree **new_updates, gv_tree **new_state);
 
 /* optax.apply_updates: new_p = cast(p + u, dtype(p)) per leaf, the sum in
- * the wider of the two float dtypes. Traced: a new tree of values (caller
- * frees); eager: a new tree of new tensors. */
+ * the wider of the two float dtypes. Traced: a new tree of values owned by
+ * g (pack.h); eager: a new tree of new tensors the caller frees. */
 gv_tree *gv_apply_updates(gv_graph *g, const gv_tree *params, const gv_tree *updates);
 gv_tree *gv_apply_updates_eager(const gv_tree *params, const gv_tree *updates);
 

@@ -254,7 +254,7 @@ gv_tree *gv_transform_init(const gv_transform *tx, gv_graph *g, const gv_tree *p
     }
     gv_tree *s = gv_tx_init_inner(tx, g, params);
     if (!s) gv_error_prefix("gv_transform_init: ");
-    return s;
+    return gv_graph_own(g, s);
 }
 
 gv_status gv_transform_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
@@ -271,8 +271,10 @@ gv_status gv_transform_update(const gv_transform *tx, gv_graph *g, const gv_tree
                         "gv_transform_update: %s: the graph has an earlier error: %s", tx->name,
                         gv_graph_error(g));
     gv_status st = gv_tx_update_inner(tx, g, updates, state, params, new_updates, new_state);
-    if (st != GV_OK) gv_error_prefix("gv_transform_update: ");
-    return st;
+    if (st != GV_OK) return gv_error_prefix("gv_transform_update: ");
+    *new_updates = gv_graph_own(g, *new_updates);
+    *new_state = gv_graph_own(g, *new_state);
+    return *new_updates && *new_state ? GV_OK : gv_graph_status(g);
 }
 
 /* ---- eager entry points: traced once per input signature, cached ---- */
@@ -375,7 +377,7 @@ gv_tree *gv_apply_updates(gv_graph *g, const gv_tree *params, const gv_tree *upd
     if (!out && gv_graph_status(g) != GV_OK)
         gv_error(gv_graph_status(g), "apply_updates: %s", gv_graph_error(g));
     free(p), free(u);
-    return out;
+    return gv_graph_own(g, out);
 }
 
 static gv_tree *apply_trace(gv_graph *g, const gv_tree *in, void *ud) {

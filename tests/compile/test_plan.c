@@ -265,10 +265,7 @@ static gv_tree *jit_mlp_step(gv_graph *g, const gv_tree *in, void *vg) {
     gv_value loss;
     gv_unpack(in, "(params, _)", &params);
     gv_unpack(gv_fn_call(g, vg, in), "(loss, grads)", &loss, &grads);
-    gv_tree *next = gv_apply_updates(g, params, grads);
-    gv_tree *out = gv_pack(g, "(params, loss)", next, loss);
-    gv_tree_free(next);
-    return out;
+    return gv_pack(g, "(params, loss)", gv_apply_updates(g, params, grads), loss);
 }
 
 Test(jit, a_cached_call_allocates_nothing) {
