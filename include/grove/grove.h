@@ -18,6 +18,7 @@
 #include "grove/checkpoint.h"
 #include "grove/data.h"
 #include "grove/image.h"
+#include "grove/eval_shape.h"
 #include "grove/pack.h"
 #include "grove/deprecated.h"
 

@@ -334,7 +334,8 @@ static gv_status find_carries(gv_plan *p, const gv_graph *g, const bool *donated
             const gv_tensor *want = sig[i];
             const gv_node *on = &g->nodes[p->opt.out_ids[j]];
             if (on->dtype != gv_tensor_dtype(want) || on->rank != gv_tensor_rank(want) ||
-                memcmp(on->shape, gv_tensor_shape(want), (size_t)on->rank * sizeof *on->shape))
+                (on->rank > 0 && /* a scalar's shape may be NULL */
+                 memcmp(on->shape, gv_tensor_shape(want), (size_t)on->rank * sizeof *on->shape)))
                 break;
             p->carry[p->ncarry++] = (gv_carry){(int32_t)i, (int32_t)j,
                                                gv_tensor_nbytes(want)};

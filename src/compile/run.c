@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "compile_internal.h"
+#include "grove/eval_shape.h"
 #include "core/error.h"
 #include "tree/tree_internal.h"
 
@@ -49,6 +50,9 @@ static gv_status execute(gv_plan *p) {
 /* Check one input tensor against the compiled signature (cheap: no names). */
 static gv_status check_input(size_t i, const gv_tensor *t, const gv_tensor *want) {
     if (!t) return gv_error(GV_ERR_ARG, "gv_plan_run: input leaf %zu is not a tensor", i);
+    if (gv_tensor_is_abstract(t))
+        return gv_error(GV_ERR_ARG, "gv_plan_run: input leaf %zu is shape-only "
+                        "(gv_shape_dtype_struct) and has no data", i);
     if (gv_tensor_dtype(t) == gv_tensor_dtype(want) && gv_tensor_same_shape(t, want)) return GV_OK;
     char *a = gv_shape_str(gv_tensor_rank(t), gv_tensor_shape(t));
     char *b = gv_shape_str(gv_tensor_rank(want), gv_tensor_shape(want));
@@ -93,6 +97,8 @@ gv_status gv_plan_run_flat(gv_plan *p, gv_tensor *const *inputs, gv_tensor **out
     for (size_t j = 0; j < p->nout; j++) {
         if (p->out_alias[j] >= 0) outputs[j] = inputs[p->out_alias[j]];
         if (!outputs[j]) return gv_error(GV_ERR_ARG, "gv_plan_run_flat: output %zu is NULL", j);
+        if (gv_tensor_is_abstract(outputs[j]))
+            return gv_error(GV_ERR_ARG, "gv_plan_run_flat: output %zu is shape-only", j);
         p->bases[gv_base_output(p, (int32_t)j)] = gv_tensor_data(outputs[j]);
     }
     return bind_and_run(p, inputs, outputs);
@@ -110,10 +116,13 @@ gv_status gv_plan_run(gv_plan *p, const gv_tree *inputs, gv_tree *outputs) {
                         nout, p->nout);
     for (size_t i = 0; i < p->nin; i++)
         p->in_flat[i] = p->in_leaves[i]->leaf_kind == GV_LEAF_TENSOR ? p->in_leaves[i]->leaf.tensor : NULL;
+    for (size_t i = 0; i < p->nin; i++) /* name the path of a shape-only input */
+        if (p->in_flat[i] && gv_tensor_is_abstract(p->in_flat[i]))
+            return gv_tree_check_concrete(inputs, "gv_plan_run: inputs");
     for (size_t j = 0; j < p->nout; j++) {
         gv_tree *leaf = p->out_leaves[j];
-        if (leaf->leaf_kind != GV_LEAF_TENSOR)
-            return gv_error(GV_ERR_ARG, "gv_plan_run: output leaf %zu is not a tensor", j);
+        if (leaf->leaf_kind != GV_LEAF_TENSOR || gv_tensor_is_abstract(leaf->leaf.tensor))
+            return gv_error(GV_ERR_ARG, "gv_plan_run: output leaf %zu is not a tensor with data", j);
         if (p->out_alias[j] >= 0) {
             /* the output IS the donated input: swap references, no copy */
             gv_tensor *src = p->in_flat[p->out_alias[j]];

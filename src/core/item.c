@@ -15,6 +15,7 @@ double gv_tensor_item(const gv_tensor *t) {
         return NAN;
     }
     const void *p = gv_tensor_data_const(t);
+    if (!p) return NAN; /* shape-only: the error is set */
     switch (gv_tensor_dtype(t)) {
     case GV_BOOL: return *(const bool *)p;
     case GV_U8: return *(const uint8_t *)p;

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "fn_internal.h"
+#include "grove/eval_shape.h"
 #include "ops_internal.h"
 #include "tree/tree_internal.h"
 
@@ -127,6 +128,7 @@ gv_status gv_fn_eval(const gv_fn *fn, const gv_tree *inputs, gv_tree **outputs) 
         return gv_error(GV_ERR_ARG, "gv_fn_eval: NULL argument");
     *outputs = NULL;
     gv_status st = gv_tree_check_same(fn->example, inputs, "gv_fn_eval: inputs");
+    if (st == GV_OK) st = gv_tree_check_concrete(inputs, "gv_fn_eval: inputs");
     if (st != GV_OK) return st;
     gv_tensor **in = NULL;
     size_t nin = 0;

@@ -89,7 +89,8 @@ int32_t gv_train_state_step(const gv_tree *state) {
         gv_error(GV_ERR_STRUCTURE, "gv_train_state_step: 'step' is not an int32 scalar");
         return -1;
     }
-    return *(const int32_t *)gv_tensor_data_const(t);
+    const int32_t *step = gv_tensor_data_const(t);
+    return step ? *step : -1; /* NULL: shape-only, the error is set */
 }
 
 gv_tree *gv_train_state_params(const gv_tree *state) {

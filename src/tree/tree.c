@@ -637,8 +637,10 @@ gv_tree *gv_tree_tuple_take(size_t n, gv_tree *const *kids) {
     for (size_t i = 0; i < n; i++) ok &= kids[i] != NULL;
     gv_tree *t = ok ? gv_tree_new_tuple() : NULL;
     for (size_t i = 0; i < n; i++) {
-        if (t && attach(t, NULL, 0, kids[i]) == GV_OK) continue;
-        if (kids[i]) node_free(kids[i]);
+        gv_tree *kid = t ? adopt(kids[i]) : NULL; /* a graph's tree goes in as a clone */
+        if (kid && attach(t, NULL, 0, kid) == GV_OK) continue;
+        gv_tree_free(kids[i]); /* a graph's tree stays the graph's */
+        if (kid != kids[i]) gv_tree_free(kid);
         if (t) {
             node_free(t);
             t = NULL;

@@ -304,3 +304,27 @@ Test(pack_items, a_one_element_tensor_reads_as_a_double) {
     cr_expect_eq(gv_last_status(), GV_ERR_SHAPE);
     gv_tensor_free(i), gv_tensor_free(f), gv_tensor_free(v);
 }
+
+Test(jit, a_shape_only_input_is_refused_naming_its_path) {
+    gv_tensor *w, *b, *n, *x;
+    gv_tree *in = carry_inputs(&w, &b, &n, &x);
+    gv_jit *j = GVT_NN(gv_jit_new(carry_step, NULL, NULL));
+    GVT_OK(gv_jit_call(j, in, NULL));
+    gv_tensor *shape_only = GVT_NN(gv_shape_dtype_struct(GV_F32, GV_DIMS(4)));
+    gv_tree *x_leaf;
+    GVT_OK(gv_unpack(in, "(_, x)", &x_leaf));
+    GVT_OK(gv_tree_leaf_set_tensor(x_leaf, shape_only));
+    cr_expect_eq(gv_jit_call(j, in, NULL), GV_ERR_ARG);
+    cr_expect(strstr(gv_last_error(), "1") && strstr(gv_last_error(), "shape-only"), "%s",
+              gv_last_error());
+    gv_fn *f = GVT_NN(gv_trace(carry_step, NULL, in));
+    gv_tree *out = NULL;
+    cr_expect_eq(gv_fn_eval(f, in, &out), GV_ERR_ARG);
+    cr_expect(strstr(gv_last_error(), "gv_fn_eval: inputs"), "%s", gv_last_error());
+    cr_expect_null(out);
+    gv_fn_free(f);
+    gv_jit_free(j);
+    gv_tree_free(in);
+    gv_tensor_free(shape_only);
+    gv_tensor_free(w), gv_tensor_free(b), gv_tensor_free(n), gv_tensor_free(x);
+}
