@@ -334,9 +334,16 @@ gv_leaf_kind gv_tree_leaf_kind(const gv_tree *tree) {
     return (gv_leaf_kind)tree->leaf_kind;
 }
 
+/* A NULL tree given to an accessor is usually what a failed call returned:
+ * the error that call left is the one to keep (failure passes through), so
+ * a new message only when none is pending. */
+static void null_tree(const char *what) {
+    if (gv_last_status() == GV_OK) gv_error(GV_ERR_ARG, "%s: tree is NULL", what);
+}
+
 gv_tensor *gv_tree_leaf_tensor(const gv_tree *tree) {
     if (!tree) {
-        gv_error(GV_ERR_ARG, "gv_tree_leaf_tensor: tree is NULL");
+        null_tree("gv_tree_leaf_tensor");
         return NULL;
     }
     if (tree->leaf_kind != GV_LEAF_TENSOR) {
@@ -658,7 +665,7 @@ gv_status gv_tree_append_tensor(gv_tree *seq, gv_tensor *t) {
 /* Look up an existing node; NULL with the error set. */
 static gv_tree *lookup(const char *what, const gv_tree *tree, const char *path, path_ref *r) {
     if (!tree) {
-        gv_error(GV_ERR_ARG, "%s: tree is NULL", what);
+        null_tree(what);
         return NULL;
     }
     if (check_path(what, path, true) != GV_OK) return NULL;
@@ -745,7 +752,7 @@ size_t gv_tree_num_children(const gv_tree *tree) {
 }
 
 static bool check_child(const char *what, const gv_tree *tree, size_t i) {
-    if (!tree) gv_error(GV_ERR_ARG, "%s: tree is NULL", what);
+    if (!tree) null_tree(what);
     else if (tree->kind == GV_TREE_LEAF)
         gv_error(GV_ERR_ARG, "%s: the node is a %s leaf, it has no children", what,
                  gv_tree_node_name(tree));

@@ -259,6 +259,7 @@ Test(jit, donation_by_argument_name_and_bad_arguments) {
     gv_tensor_free(w), gv_tensor_free(b), gv_tensor_free(n), gv_tensor_free(x);
 }
 
+#ifdef GVT_COUNTING_ALLOCS
 /* (params, batch) -> (params + grads, loss) */
 static gv_tree *jit_mlp_step(gv_graph *g, const gv_tree *in, void *vg) {
     const gv_tree *params, *grads;
@@ -267,6 +268,7 @@ static gv_tree *jit_mlp_step(gv_graph *g, const gv_tree *in, void *vg) {
     gv_unpack(gv_fn_call(g, vg, in), "(loss, grads)", &loss, &grads);
     return gv_pack(g, "(params, loss)", gv_apply_updates(g, params, grads), loss);
 }
+#endif
 
 Test(jit, a_cached_call_allocates_nothing) {
 #ifdef GVT_COUNTING_ALLOCS

@@ -1081,3 +1081,19 @@ Test(tree, summary_table) {
     gv_tree_free(small);
     gv_tree_free(t);
 }
+
+/* accessors given the NULL a failed call returned keep that call's error */
+Test(tree, accessors_of_a_failed_result_keep_its_error) {
+    gv_tree *none = gv_tree_get(NULL, "x");
+    gv_clear_error();
+    gv_error(GV_ERR_FORMAT, "ckpt.safetensors: truncated");
+    cr_expect_null(gv_tree_get(none, "params"));
+    cr_expect_null(gv_tree_child(none, 0));
+    cr_expect_null(gv_tree_leaf_tensor(none));
+    cr_expect_null(gv_train_state_params(none));
+    cr_expect_eq(gv_last_status(), GV_ERR_FORMAT);
+    cr_expect(strstr(gv_last_error(), "ckpt.safetensors: truncated"), "%s", gv_last_error());
+    gv_clear_error();
+    cr_expect_null(gv_tree_get(NULL, "params"));
+    cr_expect(strstr(gv_last_error(), "tree is NULL"), "%s", gv_last_error());
+}
