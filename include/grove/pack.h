@@ -20,7 +20,7 @@
  * Pack items, one per name in pattern order, are chosen by their C type:
  *   gv_value                  a value leaf
  *   gv_tree *, const gv_tree * the subtree, cloned (the caller keeps its own)
- *   gv_tensor *               a tensor leaf holding a new reference
+ *   gv_tensor *, const gv_tensor *  a tensor leaf holding a new reference
  * Unpack targets, one per name, by their pointer type:
  *   gv_value *                the value of a value leaf
  *   const gv_tree **          the subtree (borrowed from the tree)
@@ -84,6 +84,9 @@ static inline gv_item gv_item_tree_(const gv_tree *t) {
 static inline gv_item gv_item_tensor_(gv_tensor *t) {
     return (gv_item){GV_ITEM_TENSOR, {.tensor = t}};
 }
+static inline gv_item gv_item_ctensor_(const gv_tensor *t) {
+    return (gv_item){GV_ITEM_TENSOR, {.tensor = (gv_tensor *)t}}; /* a new reference, no write */
+}
 static inline gv_item gv_target_value_(gv_value *v) {
     return (gv_item){GV_ITEM_VALUE, {.value_out = v}};
 }
@@ -99,7 +102,8 @@ static inline gv_item gv_target_tensor_(gv_tensor **t) {
 
 #define GV_ITEM(x)                                                                      \
     _Generic((x), gv_value: gv_item_value_, gv_tree *: gv_item_tree_,                   \
-             const gv_tree *: gv_item_tree_, gv_tensor *: gv_item_tensor_)(x)
+             const gv_tree *: gv_item_tree_, gv_tensor *: gv_item_tensor_,              \
+             const gv_tensor *: gv_item_ctensor_)(x)
 #define GV_TARGET(p)                                                                    \
     _Generic((p), gv_value *: gv_target_value_, const gv_tree **: gv_target_tree_,      \
              gv_tree **: gv_target_mtree_, gv_tensor **: gv_target_tensor_)(p)

@@ -45,7 +45,8 @@ Test(pack, a_subtree_item_is_cloned_and_the_caller_keeps_it) {
 
 Test(pack, gv_tuple_is_a_flat_tuple) {
     gv_tensor *a = scalar(1), *b = scalar(2);
-    gv_tree *t = GVT_NN(gv_tuple(NULL, a, b));
+    const gv_tensor *cb = b; /* a const tensor is an item too */
+    gv_tree *t = GVT_NN(gv_tuple(NULL, a, cb));
     cr_expect_eq(gv_tree_num_children(t), 2);
     cr_expect_eq(gv_tree_get_tensor(t, "1"), b);
     gv_tree_free(t);
