@@ -132,11 +132,10 @@ static gv_tree *train_step(gv_graph *g, const gv_tree *in, void *ud) {
     return gv_pack(g, "(state, {loss, mse, kl})", next, loss, mse, kl);
 }
 
-struct vae_trainer {
+struct vae_trainer {    /* args (state, x, c, key): the state is donated, so it stays current */
     loss_ctx ctx;
     gv_jit *step;
-    gv_tree *args, *out;  /* (state, x, c, key), the state donated: it stays current */
-    gv_tree *x, *c;       /* handles: each batch goes in here */
+    gv_tree *args, *out, *x, *c; /* x, c: leaf handles each batch goes into */
     gv_tensor *key, *loss, *mse, *kl;
 };
 
@@ -165,8 +164,7 @@ gv_status vae_trainer_step(vae_trainer *t, gv_tensor *x, gv_tensor *y, gv_key ke
     gv_tree *res = NULL;
     gv_status st = gv_jit_call(t->step, t->args, &res);
     *out = (vae_metrics){gv_tensor_item(t->loss), gv_tensor_item(t->mse), gv_tensor_item(t->kl)};
-    if (st != GV_OK || res == t->out) return st;
-    return gv_set_error(GV_ERR_SHAPE, "vae_trainer_step: a batch of another shape");
+    return st || res == t->out ? st : gv_set_error(GV_ERR_SHAPE, "vae_trainer_step: batch shape");
 }
 
 /* ---- the rest of the trainer ---- */
