@@ -6,8 +6,8 @@
  * and it is all a checkpoint restore needs as its target, so resuming a
  * training run needs no dummy initialisation:
  *
- *   gv_tree *params = gv_eval_shape_init(&model, key, example_args, NULL);  // nn.h
- *   gv_tree *target = gv_eval_shape_train_state(tx, gv_tree_get(params, "params"));
+ *   gv_tree *vars = gv_eval_shape_init(&model, key, example_args, NULL);  // nn.h
+ *   gv_tree *target = gv_eval_shape_train_state(tx, gv_tree_get(vars, "params"));
  *   gv_tree *state = gv_checkpoint_manager_restore(m, -1, "state", target);   // real tensors
  *
  * Shape-only leaves are accepted wherever only shapes matter (tree

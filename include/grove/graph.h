@@ -4,9 +4,10 @@
  * compile into a plan (compile.h). This is JAX's tracing, in C.
  *
  *   static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
- *       gv_value w = gv_tree_get_value(in, "params/w"), x = gv_tree_get_value(in, "x");
+ *       gv_value w, x;
+ *       gv_unpack(in, "{params: {w}, x}", &w, &x);                 // pack.h
  *       gv_value y = gv_matmul(x, w);
- *       return gv_tree_new_value_leaf(gv_mean(gv_square(y), NULL, 0, false));
+ *       return gv_pack(g, "loss", gv_mean(gv_square(y), NULL, 0, false));
  *   }
  *   gv_fn *f = gv_trace(loss_fn, NULL, example_inputs);   // example: shapes/dtypes only
  *
