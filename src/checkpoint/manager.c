@@ -442,16 +442,9 @@ gv_checkpoint_manager *gv_checkpoint_manager_new(const char *directory,
     pthread_mutex_init(&m->mu, NULL);
     pthread_cond_init(&m->cv_work, NULL);
     pthread_cond_init(&m->cv_done, NULL);
-    if (remove_stale_tmps(m) != GV_OK || gv_reload(m) != GV_OK) {
-        gv_error_prefix("%s: ", fn);
-        gv_status st = gv_last_status();
-        char *msg = strdup(gv_last_error());
-        gv_checkpoint_manager_close(m);
-        gv_error(st, "%s", msg ? msg : "");
-        free(msg);
-        return NULL;
-    }
-    if (o.async && gv_writer_start(m) != GV_OK) {
+    if (remove_stale_tmps(m) != GV_OK || gv_reload(m) != GV_OK ||
+        (o.async && gv_writer_start(m) != GV_OK)) {
+        /* close may set errors of its own: the opening error is the one to report */
         gv_error_prefix("%s: ", fn);
         gv_status st = gv_last_status();
         char *msg = strdup(gv_last_error());
