@@ -6,6 +6,7 @@
 #include "graph/fn_internal.h"
 #include "graph/ops_internal.h"
 #include "grove/autodiff.h"
+#include "grove/eval_shape.h"
 #include "tree/tree_internal.h"
 
 /* Append the backward pass of `root` (seeded with `seed`) to g. ct[i] gets
@@ -441,20 +442,6 @@ done:
 
 /* ---- value_and_grad inside a trace ---- */
 
-/* An example tensor for a value leaf: only its shape and dtype matter. */
-static gv_tree *example_leaf(const gv_tree *leaf, size_t index, void *ud) {
-    (void)index, (void)ud;
-    gv_value v = gv_tree_leaf_value(leaf);
-    if (!gv_value_ok(v)) {
-        gv_error(GV_ERR_ARG, "argument leaf %zu is not a valid value", index);
-        return NULL;
-    }
-    gv_tensor *t = gv_tensor_zeros(gv_value_dtype(v), gv_value_rank(v), gv_value_shape(v));
-    gv_tree *l = t ? gv_tree_new_leaf(t) : NULL;
-    gv_tensor_free(t);
-    return l;
-}
-
 gv_tree *gv_value_and_grad_call(gv_graph *g, gv_trace_fn loss_fn, void *userdata,
                                 const gv_tree *args, int argnum, bool has_aux) {
     if (!g || gv_graph_status(g) != GV_OK) return NULL;
@@ -462,7 +449,8 @@ gv_tree *gv_value_and_grad_call(gv_graph *g, gv_trace_fn loss_fn, void *userdata
         gv_graph_fail(g, GV_ERR_ARG, "value_and_grad: %s is NULL", loss_fn ? "args" : "loss_fn");
         return NULL;
     }
-    gv_tree *example = gv_tree_rebuild_indexed(args, example_leaf, NULL);
+    /* only shapes and dtypes matter to the trace: no data is allocated */
+    gv_tree *example = gv_tree_to_shape_dtype_struct(args);
     gv_fn *f = example ? gv_trace(loss_fn, userdata, example) : NULL;
     gv_fn *vg = f ? gv_value_and_grad(f, argnum, has_aux) : NULL;
     gv_tree_free(example);
