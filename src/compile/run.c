@@ -116,9 +116,6 @@ gv_status gv_plan_run(gv_plan *p, const gv_tree *inputs, gv_tree *outputs) {
                         nout, p->nout);
     for (size_t i = 0; i < p->nin; i++)
         p->in_flat[i] = p->in_leaves[i]->leaf_kind == GV_LEAF_TENSOR ? p->in_leaves[i]->leaf.tensor : NULL;
-    for (size_t i = 0; i < p->nin; i++) /* name the path of a shape-only input */
-        if (p->in_flat[i] && gv_tensor_is_abstract(p->in_flat[i]))
-            return gv_tree_check_concrete(inputs, "gv_plan_run: inputs");
     for (size_t j = 0; j < p->nout; j++) {
         gv_tree *leaf = p->out_leaves[j];
         if (leaf->leaf_kind != GV_LEAF_TENSOR || gv_tensor_is_abstract(leaf->leaf.tensor))
@@ -139,7 +136,11 @@ gv_status gv_plan_run(gv_plan *p, const gv_tree *inputs, gv_tree *outputs) {
         p->bases[gv_base_output(p, (int32_t)j)] = gv_tensor_data(leaf->leaf.tensor);
         p->out_flat[j] = leaf->leaf.tensor;
     }
-    return bind_and_run(p, p->in_flat, p->out_flat);
+    gv_status st = bind_and_run(p, p->in_flat, p->out_flat);
+    /* a shape-only input: name its path (on the error path only, the run
+     * itself walks no paths) */
+    if (st == GV_ERR_ARG) gv_tree_check_concrete(inputs, "gv_plan_run: inputs");
+    return st;
 }
 
 static gv_tree *new_output_leaf(const gv_tree *leaf, size_t index, void *ud) {
@@ -355,31 +356,30 @@ static jit_entry *compile_entry(gv_jit *j, const gv_tree *inputs) {
     return &j->entries[j->n++];
 }
 
+/* The entry for inputs' signature, compiled now if none is cached. */
+static jit_entry *entry_for(gv_jit *j, const gv_tree *inputs, const char *what) {
+    if (!j || !inputs) {
+        gv_error(GV_ERR_ARG, "%s: %s is NULL", what, j ? "inputs" : "jit");
+        return NULL;
+    }
+    jit_entry *e = find_entry(j, inputs);
+    return e ? e : compile_entry(j, inputs);
+}
+
 gv_status gv_jit_call(gv_jit *j, const gv_tree *inputs, gv_tree **outputs) {
     if (outputs) *outputs = NULL;
-    if (!j || !inputs) return gv_error(GV_ERR_ARG, "gv_jit_call: %s is NULL", j ? "inputs" : "jit");
-    jit_entry *e = find_entry(j, inputs);
-    if (!e && !(e = compile_entry(j, inputs))) return gv_last_status();
+    jit_entry *e = entry_for(j, inputs, "gv_jit_call");
+    if (!e) return gv_last_status();
     if (outputs) *outputs = e->outputs;
     return gv_plan_run(e->plan, inputs, e->outputs);
 }
 
 gv_tree *gv_jit_outputs(gv_jit *j, const gv_tree *inputs) {
-    if (!j || !inputs) {
-        gv_error(GV_ERR_ARG, "gv_jit_outputs: %s is NULL", j ? "inputs" : "jit");
-        return NULL;
-    }
-    jit_entry *e = find_entry(j, inputs);
-    if (!e) e = compile_entry(j, inputs);
+    jit_entry *e = entry_for(j, inputs, "gv_jit_outputs");
     return e ? e->outputs : NULL;
 }
 
 const gv_plan *gv_jit_plan(gv_jit *j, const gv_tree *inputs) {
-    if (!j || !inputs) {
-        gv_error(GV_ERR_ARG, "gv_jit_plan: %s is NULL", j ? "inputs" : "jit");
-        return NULL;
-    }
-    jit_entry *e = find_entry(j, inputs);
-    if (!e) e = compile_entry(j, inputs);
+    jit_entry *e = entry_for(j, inputs, "gv_jit_plan");
     return e ? e->plan : NULL;
 }
