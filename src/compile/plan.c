@@ -319,19 +319,13 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
  * output j at the same path, same shape and dtype. */
 static gv_status find_carries(gv_plan *p, const gv_graph *g, const bool *donated,
                               const bool *carried, char **ipaths, char **opaths) {
-    gv_tensor **sig = NULL;
-    size_t nsig = 0;
     p->carry = calloc(p->nin + 1, sizeof *p->carry);
-    p->out_flat = calloc(p->nout + 1, sizeof *p->out_flat);
-    if (!p->carry || !p->out_flat || gv_tree_flatten(p->in_structure, &sig, &nsig) != GV_OK) {
-        free(sig);
-        return gv_error(GV_ERR_NOMEM, "gv_plan_compile: out of memory");
-    }
+    if (!p->carry) return gv_error(GV_ERR_NOMEM, "gv_plan_compile: out of memory");
     for (size_t j = 0; j < p->nout; j++) {
         for (size_t i = 0; i < p->nin; i++) {
             if (!donated[i] || !carried[i] || strcmp(ipaths[i], opaths[j])) continue;
             if (p->out_alias[j] == (int32_t)i) break;
-            const gv_tensor *want = sig[i];
+            const gv_tensor *want = p->sig[i];
             const gv_node *on = &g->nodes[p->opt.out_ids[j]];
             if (on->dtype != gv_tensor_dtype(want) || on->rank != gv_tensor_rank(want) ||
                 (on->rank > 0 && /* a scalar's shape may be NULL */
@@ -342,7 +336,6 @@ static gv_status find_carries(gv_plan *p, const gv_graph *g, const bool *donated
             break;
         }
     }
-    free(sig);
     return GV_OK;
 }
 
@@ -410,7 +403,10 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
     if (gv_optimize(fn, !o.no_optimize, &p->opt) != GV_OK) goto fail;
     p->in_structure = gv_tree_clone(fn->example);
     p->out_structure = gv_tree_clone(fn->outputs);
-    if (!p->in_structure || !p->out_structure) goto fail;
+    size_t nsig = 0; /* the compiled input signature, in flatten order */
+    if (!p->in_structure || !p->out_structure ||
+        gv_tree_flatten(p->in_structure, &p->sig, &nsig) != GV_OK)
+        goto fail;
     b.p = p;
     b.g = p->opt.graph;
     b.n = b.g->n;
@@ -717,12 +713,12 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
             maxregs = p->steps[k].fused.nregs;
     p->scratch = aligned_alloc(64, (size_t)p->threads * (size_t)maxregs * GV_FBLOCK * sizeof(float));
     p->in_flat = calloc(p->nin + 1, sizeof *p->in_flat);
+    p->out_flat = calloc(p->nout + 1, sizeof *p->out_flat);
     p->in_leaves = calloc(p->nin + 1, sizeof *p->in_leaves);
     p->out_leaves = calloc(p->nout + 1, sizeof *p->out_leaves);
     p->out_sig = calloc(p->nout + 1, sizeof *p->out_sig);
-    size_t nsig = 0;
-    if (!p->bases || !p->arena || !p->scratch || !p->in_flat || !p->in_leaves ||
-        !p->out_leaves || !p->out_sig || gv_tree_flatten(p->in_structure, &p->sig, &nsig) != GV_OK) {
+    if (!p->bases || !p->arena || !p->scratch || !p->in_flat || !p->out_flat || !p->in_leaves ||
+        !p->out_leaves || !p->out_sig) {
         gv_error(GV_ERR_NOMEM, "gv_plan_compile: out of memory for a %zu-byte arena",
                  p->arena_bytes);
         goto fail;
