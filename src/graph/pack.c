@@ -1,8 +1,8 @@
 /* gv_pack / gv_unpack: trees built and taken apart by a pattern (pack.h).
  *
  * Both walk the pattern by recursive descent; pack builds as it goes,
- * unpack matches the tree as it goes and binds the targets only once the
- * whole pattern has matched, so a failure leaves no target half-set. */
+ * unpack matches the tree and sets each target as it goes, and on any
+ * failure clears them all, so no target is left half-set. */
 #define _GNU_SOURCE /* vasprintf */
 #include <ctype.h>
 #include <stdarg.h>
@@ -24,7 +24,6 @@ typedef struct walk {
     gv_graph *g;           /* pack: the owner; unpack: the tree's graph, if any */
     gv_status st;
     gv_tree_sb path;       /* where in the tree (messages) */
-    gv_item *bound;        /* unpack: the matched leaves, bound at the end */
 } walk;
 
 static const char *shown(const walk *w) {
@@ -259,20 +258,18 @@ static void unpack_leaf(walk *w, const gv_tree *t, const char *name, size_t len)
     }
     size_t i = w->next++;
     const gv_item *it = &w->items[i];
-    gv_item *b = &w->bound[i];
-    b->kind = it->kind;
     if (it->kind == GV_ITEM_VALUE) {
         if (t->kind != GV_TREE_LEAF || t->leaf_kind != GV_LEAF_VALUE)
             fail(w, GV_ERR_STRUCTURE, "'%.*s' is a %s, its target a gv_value", (int)len, name,
                  kind_of(t));
-        else b->u.value = t->leaf.value;
+        else *it->u.value_out = t->leaf.value;
     } else if (it->kind == GV_ITEM_TENSOR) {
         if (t->kind != GV_TREE_LEAF || t->leaf_kind != GV_LEAF_TENSOR)
             fail(w, GV_ERR_STRUCTURE, "'%.*s' is a %s, its target a gv_tensor *", (int)len, name,
                  kind_of(t));
-        else b->u.tensor = t->leaf.tensor;
+        else *it->u.tensor_out = t->leaf.tensor;
     } else {
-        b->u.tree = t;
+        *it->u.tree_out = t;
     }
 }
 
@@ -413,25 +410,12 @@ gv_status gv_unpack_items(const gv_tree *tree, const char *pattern, const gv_ite
         gv_status st = gv_last_status();
         return st != GV_OK ? st : gv_error(GV_ERR_ARG, "gv_unpack %s: the tree is NULL", pattern);
     }
-    w.bound = calloc(n ? n : 1, sizeof *w.bound);
-    if (!w.bound) fail(&w, GV_ERR_NOMEM, "out of memory");
     unpack_node(&w, tree);
     skip_space(&w);
     if (w.st == GV_OK && *w.p)
         fail(&w, GV_ERR_ARG, "bad pattern: text after the end at offset %td", w.p - pattern);
     if (w.st == GV_OK && w.next != n) fail(&w, GV_ERR_ARG, "%zu names for %zu targets", w.next, n);
-    if (w.st == GV_OK) {
-        for (size_t i = 0; i < n; i++) {
-            switch (targets[i].kind) {
-            case GV_ITEM_VALUE: *targets[i].u.value_out = w.bound[i].u.value; break;
-            case GV_ITEM_TREE: *targets[i].u.tree_out = w.bound[i].u.tree; break;
-            case GV_ITEM_TENSOR: *targets[i].u.tensor_out = w.bound[i].u.tensor; break;
-            }
-        }
-    } else {
-        clear_targets(targets, n, w.g);
-    }
-    free(w.bound);
+    if (w.st != GV_OK) clear_targets(targets, n, w.g);
     gv_tree_sb_free(&w.path);
     return w.st;
 }
