@@ -8,11 +8,6 @@
 #include "core/error.h"
 #include "optim_internal.h"
 
-/* A float32 (or the leaf's dtype) scalar from a Python float: rounded once. */
-static gv_value weak(gv_value like, double x) {
-    return gv_scalar(like.graph, gv_value_dtype(like), x);
-}
-
 static gv_status finish(gv_tree *u, gv_tree *s, gv_tree **nu, gv_tree **ns) {
     if (!u || !s) { /* the constructor that failed set the error */
         gv_tree_free(u), gv_tree_free(s);
@@ -65,11 +60,11 @@ static gv_status trace_update(const gv_transform *tx, gv_graph *g, const gv_tree
         free(u);
         return gv_last_status();
     }
-    double decay = tx->hp[0];
     for (size_t i = 0; i < n; i++) {
         /* f(g, t) = g + decay * t; nesterov: f(g, f(g, t)) */
-        t[i] = gv_add(u[i], gv_mul(weak(t[i], decay), t[i]));
-        u[i] = tx->flag ? gv_add(u[i], gv_mul(weak(t[i], decay), t[i])) : t[i];
+        gv_value decay = gv_tx_hp(tx, g, 0, gv_value_dtype(t[i]));
+        t[i] = gv_add(u[i], gv_mul(decay, t[i]));
+        u[i] = tx->flag ? gv_add(u[i], gv_mul(decay, t[i])) : t[i];
     }
     gv_tree *out = gv_tx_rebuild(updates, u), *trace = gv_tx_rebuild(tr, t);
     free(u), free(t);
@@ -82,7 +77,7 @@ static gv_status trace_update(const gv_transform *tx, gv_graph *g, const gv_tree
 
 gv_transform *gv_trace_momentum(double decay, bool nesterov) {
     gv_transform *tx = gv_tx_new("trace", trace_init, trace_update);
-    if (tx) tx->hp[0] = decay, tx->flag = nesterov;
+    if (tx) gv_tx_hp_set(tx, 0, "decay", decay), tx->flag = nesterov;
     return tx;
 }
 
@@ -107,8 +102,8 @@ static gv_tree *adam_init(const gv_transform *tx, gv_graph *g, const gv_tree *pa
 
 /* optax's tree_bias_correction: t / cast(1 - decay**count, t.dtype), with
  * decay**count a float32 pow (weak Python float ** int32 array, A6.2). */
-static gv_value bias_correction(gv_value t, double decay, gv_value countf) {
-    gv_value p = gv_pow(gv_scalar(t.graph, GV_F32, decay), countf);
+static gv_value bias_correction(gv_value t, gv_value decay, gv_value countf) {
+    gv_value p = gv_pow(decay, countf);
     gv_value bc = gv_sub(gv_scalar(t.graph, GV_F32, 1.0), p);
     return gv_div(t, gv_cast(bc, gv_value_dtype(t)));
 }
@@ -132,25 +127,30 @@ static gv_status adam_update(const gv_transform *tx, gv_graph *g, const gv_tree 
         free(u), free(m), free(v);
         return st;
     }
-    double b1 = tx->hp[0], b2 = tx->hp[1], eps = tx->hp[2], eps_root = tx->hp[3];
     gv_value c = gv_tx_safe_increment(count);
     gv_value cf = gv_cast(c, GV_F32);
     gv_value cf1 = tx->flag ? gv_cast(gv_tx_safe_increment(c), GV_F32) : cf;
+    /* the decays as float32 scalars for the bias correction's pow */
+    gv_value b1p = gv_tx_hp(tx, g, 0, GV_F32), b2p = gv_tx_hp(tx, g, 1, GV_F32);
     for (size_t i = 0; i < n; i++) {
         gv_value gr = u[i];
+        gv_dtype dt = gv_value_dtype(gr);
+        gv_value b1 = gv_tx_hp(tx, g, 0, dt), b2 = gv_tx_hp(tx, g, 1, dt);
+        gv_value omb1 = gv_tx_hp_1m(tx, g, 0, dt), omb2 = gv_tx_hp_1m(tx, g, 1, dt);
         /* (1 - decay) * g**order + decay * t, with 1 - decay on the Python
          * float (rounded once) and g**2 an exact square (lax.integer_pow) */
-        m[i] = gv_add(gv_mul(weak(gr, 1.0 - b1), gr), gv_mul(weak(gr, b1), m[i]));
-        v[i] = gv_add(gv_mul(weak(gr, 1.0 - b2), gv_mul(gr, gr)), gv_mul(weak(gr, b2), v[i]));
+        m[i] = gv_add(gv_mul(omb1, gr), gv_mul(b1, m[i]));
+        v[i] = gv_add(gv_mul(omb2, gv_mul(gr, gr)), gv_mul(b2, v[i]));
         gv_value mu_hat;
         if (tx->flag) /* b1 * bc(mu, c+1) + (1 - b1) * bc(g, c) */
-            mu_hat = gv_add(gv_mul(weak(gr, b1), bias_correction(m[i], b1, cf1)),
-                            gv_mul(weak(gr, 1.0 - b1), bias_correction(gr, b1, cf)));
+            mu_hat = gv_add(gv_mul(b1, bias_correction(m[i], b1p, cf1)),
+                            gv_mul(omb1, bias_correction(gr, b1p, cf)));
         else
-            mu_hat = bias_correction(m[i], b1, cf);
-        gv_value nu_hat = bias_correction(v[i], b2, cf);
+            mu_hat = bias_correction(m[i], b1p, cf);
+        gv_value nu_hat = bias_correction(v[i], b2p, cf);
         /* eps outside the sqrt, eps_root inside (A6.1) */
-        u[i] = gv_div(mu_hat, gv_add(gv_sqrt(gv_add(nu_hat, weak(gr, eps_root))), weak(gr, eps)));
+        u[i] = gv_div(mu_hat, gv_add(gv_sqrt(gv_add(nu_hat, gv_tx_hp(tx, g, 3, dt))),
+                                     gv_tx_hp(tx, g, 2, dt)));
     }
     gv_tree *out = gv_tx_rebuild(updates, u);
     gv_tree *s = gv_tree_new_dict(), *mt = gv_tx_rebuild(mut, m), *vt = gv_tx_rebuild(nut, v);
@@ -174,7 +174,8 @@ gv_transform *gv_scale_by_adam_with(const gv_scale_by_adam_opts *o) {
     }
     gv_transform *tx = gv_tx_new("scale_by_adam", adam_init, adam_update);
     if (tx) {
-        tx->hp[0] = o->b1, tx->hp[1] = o->b2, tx->hp[2] = o->eps, tx->hp[3] = o->eps_root;
+        gv_tx_hp_set(tx, 0, "b1", o->b1), gv_tx_hp_set(tx, 1, "b2", o->b2);
+        gv_tx_hp_set(tx, 2, "eps", o->eps), gv_tx_hp_set(tx, 3, "eps_root", o->eps_root);
         tx->flag = o->nesterov;
     }
     return tx;
@@ -246,7 +247,8 @@ static gv_status decay_update(const gv_transform *tx, gv_graph *g, const gv_tree
                           "but params is NULL: pass params to gv_transform_update");
     if (gv_tx_check_like(tx, g, "updates", updates, "params", params, false) != GV_OK)
         return gv_last_status();
-    if (tx->hp[0] == 0.0) /* optax skips the computation for a Python 0.0 */
+    /* optax skips the computation for a Python 0.0 (not for an injected one) */
+    if (tx->hp[0] == 0.0 && !gv_tx_hp_injected(tx, 0))
         return finish(gv_tree_clone(updates), gv_tree_new_tuple(), nu, ns);
     gv_value *u = NULL, *p = NULL;
     size_t n, m;
@@ -259,7 +261,7 @@ static gv_status decay_update(const gv_transform *tx, gv_graph *g, const gv_tree
     for (size_t i = 0; i < n; i++) {
         gv_value pi = gv_value_dtype(p[i]) == gv_value_dtype(u[i]) ? p[i]
                                                                    : gv_cast(p[i], gv_value_dtype(u[i]));
-        u[i] = gv_add(u[i], gv_mul(weak(pi, tx->hp[0]), pi)); /* g + wd * p */
+        u[i] = gv_add(u[i], gv_mul(gv_tx_hp(tx, g, 0, gv_value_dtype(pi)), pi)); /* g + wd * p */
     }
     gv_tree *out = gv_tx_rebuild(updates, u);
     free(u), free(p);
@@ -268,7 +270,7 @@ static gv_status decay_update(const gv_transform *tx, gv_graph *g, const gv_tree
 
 gv_transform *gv_add_decayed_weights(double weight_decay, const gv_tree *mask) {
     gv_transform *tx = gv_tx_new("add_decayed_weights", empty_init, decay_update);
-    if (tx) tx->hp[0] = weight_decay;
+    if (tx) gv_tx_hp_set(tx, 0, "weight_decay", weight_decay);
     return tx && mask ? gv_masked(tx, mask) : tx;
 }
 
@@ -324,6 +326,7 @@ gv_transform *gv_sgd_with(const gv_sgd_opts *o) {
     gv_transform *parts[2] = {isnan(o->momentum) ? gv_identity()
                                                  : gv_trace_momentum(o->momentum, o->nesterov),
                               lr};
+    if (parts[0] && !isnan(o->momentum)) parts[0]->hpname[0] = "momentum"; /* sgd's name for it */
     return named_chain("sgd", parts, 2);
 }
 

@@ -16,11 +16,23 @@ typedef gv_status (*gv_tx_update_fn)(const gv_transform *tx, gv_graph *g, const 
                                      const gv_tree *state, const gv_tree *params,
                                      gv_tree **new_updates, gv_tree **new_state);
 
+/* Hyper-parameter slots per transformation. */
+#define GV_TX_NHP 6
+
 struct gv_transform {
     const char *name;           /* optax's name, static */
     gv_tx_init_fn init;
     gv_tx_update_fn update;
-    double hp[4];               /* hyper-parameters, as Python floats */
+    double hp[GV_TX_NHP];       /* hyper-parameters, as Python floats */
+    /* The factory argument each hp[k] comes from ("learning_rate", "b1",
+     * "momentum", ...; NULL: none), so inject_hyperparams can bind it to a
+     * float32 scalar of its state: then hp_owner is that inject_hyperparams
+     * and hp_slot[k] the index of the value (-1: not bound). Set by the
+     * constructors; read through gv_tx_hp* below, never hp[k] directly,
+     * in any arithmetic that may be injected. */
+    const char *hpname[GV_TX_NHP];
+    const gv_transform *hp_owner;
+    int hp_slot[GV_TX_NHP];
     bool flag;                  /* nesterov */
     gv_schedule *sched;         /* owned */
     gv_tree *mask;              /* owned (masked) */
@@ -44,6 +56,33 @@ gv_status gv_tx_update_inner(const gv_transform *tx, gv_graph *g, const gv_tree 
  * returns status. The message is prefixed with "<tx name>: ". */
 gv_status gv_tx_fail(const gv_transform *tx, gv_graph *g, gv_status status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* ---- hyper-parameters (see hpname above) ----
+ *
+ * Each returns a scalar of dtype dt in g. Not injected: the Python float
+ * hp[k] (for the 1 - x and -x forms, that arithmetic done in double) rounded
+ * once to dt, JAX's weak typing. Injected: the float32 value from the
+ * inject_hyperparams state with that arithmetic in float32, then cast to dt,
+ * as optax computes on a float32 array (reference 0.2: 1 - b2 is then
+ * 1 - 0.999f, not 0.001f). */
+gv_value gv_tx_hp(const gv_transform *tx, gv_graph *g, int k, gv_dtype dt);
+gv_value gv_tx_hp_1m(const gv_transform *tx, gv_graph *g, int k, gv_dtype dt); /* 1 - hp */
+gv_value gv_tx_hp_neg(const gv_transform *tx, gv_graph *g, int k, gv_dtype dt); /* -hp */
+/* Whether hp[k] is injected (a traced value): Python-level shortcuts on the
+ * float (add_decayed_weights skipping a 0.0) must not be taken then. */
+bool gv_tx_hp_injected(const gv_transform *tx, int k);
+/* Name slot k (a static string). */
+void gv_tx_hp_set(gv_transform *tx, int k, const char *name, double value);
+
+/* The values an inject_hyperparams update binds, visible to the transforms
+ * it owns while its inner update runs (a per-thread stack of frames). */
+typedef struct gv_tx_hp_frame {
+    const gv_transform *owner;
+    const gv_value *vals;
+    struct gv_tx_hp_frame *prev;
+} gv_tx_hp_frame;
+void gv_tx_hp_push(gv_tx_hp_frame *f);
+void gv_tx_hp_pop(gv_tx_hp_frame *f);
 
 /* ---- trees of traced values ---- */
 

@@ -40,7 +40,61 @@ gv_transform *gv_tx_new(const char *name, gv_tx_init_fn init, gv_tx_update_fn up
     tx->name = name;
     tx->init = init;
     tx->update = update;
+    for (int k = 0; k < GV_TX_NHP; k++) tx->hp_slot[k] = -1;
     return tx;
+}
+
+/* ---- hyper-parameters ---- */
+
+static _Thread_local gv_tx_hp_frame *hp_top;
+
+void gv_tx_hp_push(gv_tx_hp_frame *f) {
+    f->prev = hp_top;
+    hp_top = f;
+}
+
+void gv_tx_hp_pop(gv_tx_hp_frame *f) { hp_top = f->prev; }
+
+void gv_tx_hp_set(gv_transform *tx, int k, const char *name, double value) {
+    tx->hpname[k] = name;
+    tx->hp[k] = value;
+}
+
+/* The injected float32 value of slot k, or false. */
+static bool hp_lookup(const gv_transform *tx, int k, gv_value *v) {
+    if (!tx->hp_owner || tx->hp_slot[k] < 0) return false;
+    for (const gv_tx_hp_frame *f = hp_top; f; f = f->prev)
+        if (f->owner == tx->hp_owner) {
+            *v = f->vals[tx->hp_slot[k]];
+            return true;
+        }
+    return false;
+}
+
+bool gv_tx_hp_injected(const gv_transform *tx, int k) {
+    gv_value v;
+    return hp_lookup(tx, k, &v);
+}
+
+static gv_value as_dtype(gv_value v, gv_dtype dt) {
+    return gv_value_dtype(v) == dt ? v : gv_cast(v, dt);
+}
+
+gv_value gv_tx_hp(const gv_transform *tx, gv_graph *g, int k, gv_dtype dt) {
+    gv_value v;
+    return hp_lookup(tx, k, &v) ? as_dtype(v, dt) : gv_scalar(g, dt, tx->hp[k]);
+}
+
+gv_value gv_tx_hp_1m(const gv_transform *tx, gv_graph *g, int k, gv_dtype dt) {
+    gv_value v;
+    if (hp_lookup(tx, k, &v)) return as_dtype(gv_sub(gv_full_like(v, 1.0), v), dt);
+    return gv_scalar(g, dt, 1.0 - tx->hp[k]);
+}
+
+gv_value gv_tx_hp_neg(const gv_transform *tx, gv_graph *g, int k, gv_dtype dt) {
+    gv_value v;
+    if (hp_lookup(tx, k, &v)) return as_dtype(gv_neg(v), dt);
+    return gv_scalar(g, dt, -tx->hp[k]);
 }
 
 void gv_transform_free(gv_transform *tx) {
@@ -453,8 +507,12 @@ static gv_status zero_update(const gv_transform *tx, gv_graph *g, const gv_tree 
 
 gv_transform *gv_set_to_zero(void) { return gv_tx_new("set_to_zero", empty_init, zero_update); }
 
-/* optax.scale: step_size * g, the Python float rounded to g's dtype */
-static gv_value scale_leaf(const gv_transform *tx, gv_value u) { return gv_mul_scalar(u, tx->hp[0]); }
+/* optax.scale: step_size * g, the Python float rounded to g's dtype;
+ * scale_by_learning_rate (flag): -learning_rate * g */
+static gv_value scale_leaf(const gv_transform *tx, gv_value u) {
+    gv_dtype dt = gv_value_dtype(u);
+    return gv_mul(tx->flag ? gv_tx_hp_neg(tx, u.graph, 0, dt) : gv_tx_hp(tx, u.graph, 0, dt), u);
+}
 
 static gv_status scale_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
                               const gv_tree *state, const gv_tree *params, gv_tree **nu,
@@ -467,14 +525,14 @@ static gv_status scale_update(const gv_transform *tx, gv_graph *g, const gv_tree
 
 gv_transform *gv_scale(double step_size) {
     gv_transform *tx = gv_tx_new("scale", empty_init, scale_update);
-    if (tx) tx->hp[0] = step_size;
+    if (tx) gv_tx_hp_set(tx, 0, "step_size", step_size);
     return tx;
 }
 
 gv_transform *gv_scale_by_learning_rate(double learning_rate) {
     /* optax: scale(-learning_rate), the negation on the Python float */
     gv_transform *tx = gv_tx_new("scale_by_learning_rate", empty_init, scale_update);
-    if (tx) tx->hp[0] = -learning_rate;
+    if (tx) gv_tx_hp_set(tx, 0, "learning_rate", learning_rate), tx->flag = true;
     return tx;
 }
 

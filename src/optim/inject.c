@@ -1,0 +1,2 @@
+/* (being written) */
+#include "optim_internal.h"
