@@ -170,6 +170,161 @@ gv_transform *gv_trace_momentum(double decay, bool nesterov);
  * state {"inner_state": ()}. */
 gv_transform *gv_add_decayed_weights(double weight_decay, const gv_tree *mask);
 
+/* ---- clipping (transforms/_clipping.py, A8) -------------------------------- */
+
+/* optax.clip(max_delta): each element clamped to [-max_delta, max_delta]
+ * (jnp.clip: NaN stays NaN). max_delta must be >= 0 and not NaN. State (). */
+gv_transform *gv_clip(double max_delta);
+/* optax.clip_by_global_norm(max_norm): g = sqrt(sum over leaves, in flatten
+ * order, of sum(x*x)); if g < max_norm (strict) the updates are unchanged,
+ * else u <- (u / g) * max_norm (divide, then multiply). A zero norm with
+ * max_norm > 0 is left alone (no NaN); a NaN norm gives NaN updates, as in
+ * optax. max_norm must be >= 0 and not NaN. State (). */
+gv_transform *gv_clip_by_global_norm(double max_norm);
+
+/* ---- moving averages (transforms/_accumulation.py, A9) ------------------ */
+
+/* optax.ema(decay, debias=True): e = (1 - decay) * u + decay * e_old;
+ * out = debias ? e / (1 - decay**count) : e, count incremented first; the
+ * stored EMA is not debiased. State {"count", "ema"} (EmaState; the EMA has
+ * the params' dtypes). decay must be finite. */
+gv_transform *gv_ema(double decay, bool debias);
+
+/* ---- conditional updates (transforms/_conditionality.py, A12) ----------- */
+
+/* optax.apply_if_finite(inner, max_consecutive_errors): if every element of
+ * every update is finite, or this is more than max_consecutive_errors
+ * non-finite updates in a row, inner runs (the (max+1)-th bad update is
+ * applied, NaN included); otherwise the updates are zeros and inner's
+ * state is kept. State {"inner_state", "last_finite" (bool),
+ * "notfinite_count", "total_notfinite"} (ApplyIfFiniteState; int32
+ * counters). Takes over inner; max_consecutive_errors >= 0. */
+gv_transform *gv_apply_if_finite(gv_transform *inner, int32_t max_consecutive_errors);
+
+/* ---- gradient accumulation (optax.MultiSteps, A10) ------------------------ */
+
+/* A MultiSteps skip test (optax's should_skip_update_fn), run on each
+ * mini-step's raw updates before anything else: GV_SKIP_NONE never skips
+ * (skip_state ()); GV_SKIP_NOT_FINITE skips an update with any NaN or Inf
+ * (skip_state {"num_not_finite": int32, "should_skip": bool});
+ * GV_SKIP_LARGE_UPDATES skips unless sum(u*u) < max_squared_norm (so NaN
+ * skips too; skip_state {"norm_squared": float32, "should_skip": bool}).
+ * A skipped mini-step returns zeros and leaves every counter, the
+ * accumulator and the inner state as they were. */
+typedef enum gv_skip_kind {
+    GV_SKIP_NONE = 0,
+    GV_SKIP_NOT_FINITE,
+    GV_SKIP_LARGE_UPDATES,
+} gv_skip_kind;
+
+/* every_k as a function of gradient_step (the number of updates emitted so
+ * far): the number of mini-steps to accumulate, an int32 scalar value >= 1
+ * of gradient_step's graph (optax's every_k_schedule callable). */
+typedef gv_value (*gv_every_k_fn)(gv_value gradient_step, void *userdata);
+
+typedef struct gv_multi_steps_opts {
+    int32_t every_k;               /* no default: this (>= 1) or .every_k_fn */
+    gv_every_k_fn every_k_fn;      /* NULL */
+    void *every_k_userdata;        /* NULL (not freed) */
+    bool use_grad_mean;            /* true: the running mean; false: the sum */
+    gv_skip_kind skip;             /* GV_SKIP_NONE */
+    double max_squared_norm;       /* for GV_SKIP_LARGE_UPDATES */
+} gv_multi_steps_opts;
+#define GV_MULTI_STEPS_DEFAULTS .every_k = 0, .every_k_fn = NULL, .every_k_userdata = NULL, \
+    .use_grad_mean = true, .skip = GV_SKIP_NONE, .max_squared_norm = GV_NONE
+gv_multi_steps_opts gv_multi_steps_defaults(void);
+/* optax.MultiSteps(opt, every_k_schedule, use_grad_mean=True,
+ * should_skip_update_fn=None).gradient_transformation(), exactly:
+ *   acc   = use_grad_mean ? acc + (u - acc) / (mini_step + 1) : acc + u
+ *   (iu, is') = inner.update(acc, inner_state, params)   (every mini-step)
+ *   emit  = mini_step == k - 1,  k = every_k(gradient_step)
+ *   returned updates = emit * iu    (zeros between emits, NaN-propagating)
+ *   mini_step' = (mini_step + 1) % k; gradient_step' += emit
+ *   inner_state' = emit ? is' : inner_state;  acc' = (1 - emit) * acc
+ * The accumulator is float32. State {"acc_grads", "gradient_step",
+ * "inner_opt_state", "mini_step", "skip_state"} (MultiStepsState; the
+ * names are optax's, the flatten order is sorted, see the top). Takes over
+ * inner (also on failure). */
+gv_transform *gv_multi_steps_with(gv_transform *inner, const gv_multi_steps_opts *opts);
+#define gv_multi_steps(inner, ...)                                                     \
+    GV_WITH_DEFAULTS_MS_(inner, __VA_ARGS__)
+/* MultiSteps.has_updated(state): mini_step == 0 and gradient_step > 0, on a
+ * concrete state tree (the MultiSteps state itself, not a TrainState).
+ * Sets *out; GV_ERR_STRUCTURE naming the field if the state is not one. */
+gv_status gv_multi_steps_has_updated(const gv_tree *state, bool *out);
+
+/* ---- partitions (optax.multi_transform / optax.partition, A11) ----------- */
+
+/* One label's transformation, for gv_multi_transform. */
+typedef struct gv_labelled_transform {
+    const char *label;
+    gv_transform *tx;
+} gv_labelled_transform;
+/* The array and its length, for gv_multi_transform's first two arguments:
+ *   GV_TRANSFORMS({"train", gv_adam(.learning_rate = 1e-3)}, {"freeze", gv_set_to_zero()}) */
+#define GV_TRANSFORMS(...)                                      \
+    (gv_labelled_transform[]){__VA_ARGS__},                     \
+        sizeof((gv_labelled_transform[]){__VA_ARGS__}) / sizeof(gv_labelled_transform)
+
+/* optax.multi_transform(transforms, param_labels) (= optax.partition): each
+ * leaf of the params is updated by the transformation of its label, and
+ * keeps optimiser state only in that one (masked, MaskedNode () elsewhere);
+ * a label with set_to_zero freezes its params, and the compiled step then
+ * computes no gradient for them. param_labels is a tree with the params'
+ * structure or a PREFIX of it (a label on an inner node covers its whole
+ * subtree), whose leaves are label strings (gv_tree_new_label, or
+ * gv_labels below). Every label used must name a transform (checked here);
+ * transforms no leaf uses get fully masked states. The updates pass through
+ * the transforms in the order given (the masks are disjoint, so the order
+ * does not matter). State {"inner_states": {label: {"inner_state": S}}}
+ * (PartitionState). Takes over every txs[i].tx and param_labels, also on
+ * failure; labels must be distinct and non-empty. */
+gv_transform *gv_multi_transform(const gv_labelled_transform *txs, size_t n,
+                                 gv_tree *param_labels);
+/* The same with labels computed from the tree: fn(params_or_updates, ud)
+ * returns a new label tree (taken), called with the params at init and
+ * with the updates at update, as optax calls a callable param_labels.
+ * Labels naming no transform are an error at init. ud is not freed. */
+typedef gv_tree *(*gv_param_labels_fn)(const gv_tree *tree, void *userdata);
+gv_transform *gv_multi_transform_fn(const gv_labelled_transform *txs, size_t n,
+                                    gv_param_labels_fn fn, void *userdata);
+/* A label tree from a Python literal of dicts, lists, tuples and quoted
+ * strings, as written for optax:
+ *   gv_labels("{'backbone': 'freeze', 'head': 'train'}")
+ * A new tree, or NULL with GV_ERR_ARG naming the position of a syntax
+ * error. */
+gv_tree *gv_labels(const char *literal);
+
+/* ---- inject_hyperparams (optax.inject_hyperparams, A13) ------------------ */
+
+/* optax.inject_hyperparams(factory)(**args) for a transformation built the
+ * usual way:
+ *   gv_transform *tx = gv_inject_hyperparams(gv_adam(.learning_rate = 1e-2));
+ * is optax.inject_hyperparams(optax.adam)(learning_rate=1e-2). Every named
+ * float hyper-parameter of inner (the factory's arguments: learning_rate,
+ * b1, b2, eps, eps_root, weight_decay, momentum, ...) lives in the state as
+ * a scalar of the params' highest float dtype, and a learning-rate schedule
+ * is evaluated into it at each step (the count before incrementing). The
+ * inner transformation then computes with those arrays, as optax does: 1 -
+ * b1 in float32 (reference 0.2), so results differ from the plain
+ * optimiser in the last bits, exactly as optax's do. Set a value between
+ * steps with gv_hyperparam_set; the compiled step is not recompiled.
+ * State {"count", "hyperparams": {name: scalar}, "hyperparams_states":
+ * {name: {"count"}} (scheduled ones), "inner_state": S}
+ * (InjectStatefulHyperparamsState); S is inner's state without the
+ * schedule's count (its rate is a hyper-parameter now). Integer and bool
+ * arguments stay static. A name used twice in inner with different values
+ * is an error. Takes over inner, also on failure. */
+gv_transform *gv_inject_hyperparams(gv_transform *inner);
+/* Overwrite hyper-parameter name in an inject_hyperparams state tree (the
+ * tensors are changed in place, so a compiled step keeps its plan).
+ * GV_ERR_ARG if there is no such hyper-parameter, naming the ones there
+ * are, or if it is scheduled (optax ignores such a write; here it is an
+ * error, since it would have no effect). */
+gv_status gv_hyperparam_set(gv_tree *inject_state, const char *name, double value);
+/* Read it (the value the last update used, or the initial one). */
+gv_status gv_hyperparam_get(const gv_tree *inject_state, const char *name, double *value);
+
 /* ---- options with Optax's defaults ---------------------------------------
  *
  * Each optimiser below takes an options struct, called the way optax is:
@@ -226,6 +381,21 @@ gv_transform *gv_add_decayed_weights(double weight_decay, const gv_tree *mask);
     }))
 #else /* ISO C: the same call, which -Woverride-init (if the compiler has it) flags */
 #define GV_WITH_DEFAULTS_(fn, type, defaults, ...) fn(&(type){defaults, __VA_ARGS__})
+#endif
+
+/* gv_multi_steps(inner, .every_k = 4): the options macro with inner first. */
+#if defined(__GNUC__) && !defined(__cplusplus)
+#define GV_WITH_DEFAULTS_MS_(inner, ...)                                            \
+    (__extension__({                                                                \
+        _Pragma("GCC diagnostic push")                                              \
+        _Pragma("GCC diagnostic ignored \"-Woverride-init\"")                       \
+        gv_multi_steps_opts gv_ms_opts_ = {GV_MULTI_STEPS_DEFAULTS, __VA_ARGS__};    \
+        _Pragma("GCC diagnostic pop")                                               \
+        gv_multi_steps_with((inner), &gv_ms_opts_);                                 \
+    }))
+#else
+#define GV_WITH_DEFAULTS_MS_(inner, ...) \
+    gv_multi_steps_with((inner), &(gv_multi_steps_opts){GV_MULTI_STEPS_DEFAULTS, __VA_ARGS__})
 #endif
 
 /* optax.scale_by_adam(b1, b2, eps, eps_root, nesterov): reference A6.

@@ -1,2 +1,311 @@
-/* (being written) */
+/* inject_hyperparams: the inner transformation's named float
+ * hyper-parameters become float scalars of the state, so they can be
+ * scheduled or changed between steps without recompiling.
+ * Optax: schedules/_inject.py (reference A13). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
 #include "optim_internal.h"
+
+typedef struct inj_hp {
+    const char *name;    /* static, from the transform's hpname */
+    double value;        /* the initial value (unused when scheduled) */
+    gv_schedule *sched;  /* owned, or NULL */
+} inj_hp;
+
+typedef struct inj_cfg {
+    inj_hp *hps;
+    size_t n, cap;
+    /* the constant-rate parts made from schedules, and their entries */
+    const gv_transform *conv[8];
+    int conv_idx[8];
+    size_t nconv;
+} inj_cfg;
+
+static void inj_cfg_free(void *p) {
+    inj_cfg *c = p;
+    if (!c) return;
+    for (size_t i = 0; i < c->n; i++) gv_schedule_free(c->hps[i].sched);
+    free(c->hps);
+    free(c);
+}
+
+static bool is_inject(const gv_transform *t) { return !strcmp(t->name, "inject_hyperparams"); }
+
+/* The index of name in c, adding it (value, sched) if new; -1 on a
+ * conflict or out of memory (the error set). */
+static int hp_index(inj_cfg *c, const char *name, double value, gv_schedule *sched) {
+    for (size_t i = 0; i < c->n; i++) {
+        if (strcmp(c->hps[i].name, name)) continue;
+        if (sched || c->hps[i].sched) {
+            gv_error(GV_ERR_ARG, "inject_hyperparams: '%s' is both scheduled and a constant, or "
+                     "scheduled twice, in the inner transformation; inject the parts separately",
+                     name);
+            return -1;
+        }
+        if (c->hps[i].value != value && !(c->hps[i].value != c->hps[i].value && value != value)) {
+            gv_error(GV_ERR_ARG, "inject_hyperparams: '%s' has two values (%g and %g) in the inner "
+                     "transformation; inject the parts separately", name, c->hps[i].value, value);
+            return -1;
+        }
+        return (int)i;
+    }
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 8;
+        inj_hp *h = realloc(c->hps, cap * sizeof *h);
+        if (!h) return gv_error(GV_ERR_NOMEM, "inject_hyperparams: out of memory"), -1;
+        c->hps = h, c->cap = cap;
+    }
+    c->hps[c->n] = (inj_hp){name, value, sched};
+    return (int)c->n++;
+}
+
+/* Turn each learning-rate schedule part (scale_by_learning_rate with a
+ * schedule) into the constant form whose rate is the scheduled
+ * hyper-parameter, as optax rebuilds the inner optimiser from a number. */
+static gv_status unschedule(gv_transform *t, const gv_transform *owner, inj_cfg *c) {
+    if (t != owner && is_inject(t)) return GV_OK;
+    for (size_t i = 0; i < t->nkids; i++) {
+        gv_transform *k = t->kids[i];
+        if (k->sched && k->flag && !strcmp(k->name, "scale_by_learning_rate")) {
+            gv_transform *lr = gv_scale_by_learning_rate(0.0);
+            if (!lr) return gv_last_status();
+            if (c->nconv == sizeof c->conv / sizeof c->conv[0]) {
+                gv_transform_free(lr);
+                return gv_error(GV_ERR_ARG, "inject_hyperparams: more than %zu learning-rate "
+                                "schedules in the inner transformation", c->nconv);
+            }
+            gv_schedule *sc = gv_schedule_retain(k->sched);
+            int idx = hp_index(c, "learning_rate", 0.0, sc);
+            if (idx < 0) {
+                gv_schedule_free(sc);
+                gv_transform_free(lr);
+                return gv_last_status();
+            }
+            c->conv[c->nconv] = lr, c->conv_idx[c->nconv++] = idx;
+            gv_transform_free(k);
+            t->kids[i] = lr;
+            continue;
+        }
+        gv_status st = unschedule(k, owner, c);
+        if (st != GV_OK) return st;
+    }
+    return GV_OK;
+}
+
+/* Bind every named slot below t (not inside a nested inject) to owner. */
+static gv_status bind(gv_transform *t, const gv_transform *owner, inj_cfg *c) {
+    if (t != owner && is_inject(t)) return GV_OK;
+    for (int k = 0; k < GV_TX_NHP; k++) {
+        if (!t->hpname[k]) continue;
+        int idx = -2;
+        for (size_t j = 0; j < c->nconv; j++)
+            if (c->conv[j] == t) idx = c->conv_idx[j]; /* reads its schedule's value */
+        if (idx == -2) idx = hp_index(c, t->hpname[k], t->hp[k], NULL);
+        if (idx < 0) return gv_last_status();
+        t->hp_owner = owner;
+        t->hp_slot[k] = idx;
+    }
+    for (size_t i = 0; i < t->nkids; i++) {
+        gv_status st = bind(t->kids[i], owner, c);
+        if (st != GV_OK) return st;
+    }
+    return GV_OK;
+}
+
+/* optax.tree.dtype(params, 'highest') among the float leaves; float32 if none */
+static gv_dtype highest_float(const gv_tree *params) {
+    gv_value *v;
+    size_t n;
+    gv_dtype best = GV_F32;
+    int rank = -1;
+    if (gv_tx_leaves(params, &v, &n, NULL) != GV_OK) return GV_F32;
+    for (size_t i = 0; i < n; i++) {
+        gv_dtype d = gv_value_dtype(v[i]);
+        int r = d == GV_F64 ? 2 : d == GV_F32 ? 1 : -1;
+        if (r > rank) rank = r, best = d;
+    }
+    free(v);
+    return rank < 0 ? GV_F32 : best;
+}
+
+static gv_tree *value_leaf(gv_value v) { return gv_value_ok(v) ? gv_tree_new_value_leaf(v) : NULL; }
+
+/* {"count", "hyperparams", "hyperparams_states", "inner_state"}, taking the parts */
+static gv_tree *inj_state(gv_tree *count, gv_tree *hps, gv_tree *hst, gv_tree *inner) {
+    static const char *const keys[4] = {"count", "hyperparams", "hyperparams_states",
+                                        "inner_state"};
+    gv_tree *kids[4] = {count, hps, hst, inner}, *s = gv_tree_new_dict();
+    bool ok = s != NULL;
+    for (int i = 0; i < 4; i++) {
+        if (ok && kids[i] && gv_tree_insert(s, keys[i], kids[i]) == GV_OK) continue;
+        ok = false;
+        gv_tree_free(kids[i]);
+    }
+    if (!ok) gv_tree_free(s);
+    return ok ? s : NULL;
+}
+
+/* The hyper-parameter values at count (schedules) or from hps (a state's
+ * "hyperparams", NULL at init: the constructor's values); also the two
+ * state dicts for them. */
+static gv_status hp_values(const gv_transform *tx, gv_graph *g, const gv_tree *hps_in,
+                           const gv_tree *hst_in, gv_dtype dt, gv_value *vals, gv_tree **hps,
+                           gv_tree **hst) {
+    const inj_cfg *c = tx->cfg;
+    *hps = gv_tree_new_dict(), *hst = gv_tree_new_dict();
+    if (!*hps || !*hst) return gv_tx_fail(tx, g, GV_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < c->n; i++) {
+        const inj_hp *h = &c->hps[i];
+        gv_value count = gv_tx_zero_count(g);
+        if (h->sched && hst_in) {
+            const gv_tree *si = gv_tx_field(tx, g, hst_in, h->name);
+            if (!si || gv_tx_count(tx, g, si, &count) != GV_OK) return gv_last_status();
+        }
+        if (h->sched) {
+            vals[i] = gv_cast(gv_schedule_value(h->sched, count), dt);
+            gv_tree *cs = gv_tree_new_dict();
+            gv_status st = cs ? gv_tree_insert_value(cs, "count", hst_in ? gv_tx_safe_increment(count) : count)
+                              : GV_ERR_NOMEM;
+            if (st == GV_OK) st = gv_tree_insert(*hst, h->name, cs);
+            else gv_tree_free(cs);
+            if (st != GV_OK) return gv_tx_fail(tx, g, st, "out of memory");
+        } else if (hps_in) {
+            const gv_tree *v = gv_tx_field(tx, g, hps_in, h->name);
+            if (!v) return gv_last_status();
+            vals[i] = gv_tree_leaf_value(v);
+            if (!gv_value_ok(vals[i]) || gv_value_rank(vals[i]) != 0)
+                return gv_tx_fail(tx, g, GV_ERR_SHAPE, "state.hyperparams.%s must be a scalar",
+                                  h->name);
+        } else {
+            vals[i] = gv_scalar(g, dt, h->value);
+        }
+        if (gv_tree_insert_value(*hps, h->name, vals[i]) != GV_OK)
+            return gv_tx_fail(tx, g, GV_ERR_NOMEM, "out of memory");
+    }
+    return gv_graph_status(g);
+}
+
+static gv_tree *inj_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
+    const inj_cfg *c = tx->cfg;
+    gv_value *vals = malloc((c->n ? c->n : 1) * sizeof *vals);
+    gv_tree *hps = NULL, *hst = NULL;
+    if (!vals || hp_values(tx, g, NULL, NULL, highest_float(params), vals, &hps, &hst) != GV_OK) {
+        free(vals), gv_tree_free(hps), gv_tree_free(hst);
+        if (!vals) gv_tx_fail(tx, g, GV_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    gv_tx_hp_frame f = {tx, vals, NULL};
+    gv_tx_hp_push(&f);
+    gv_tree *inner = gv_tx_init_inner(tx->kids[0], g, params);
+    gv_tx_hp_pop(&f);
+    free(vals);
+    return inj_state(value_leaf(gv_tx_zero_count(g)), hps, hst, inner);
+}
+
+static gv_status inj_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
+                            const gv_tree *state, const gv_tree *params, gv_tree **nu,
+                            gv_tree **ns) {
+    const inj_cfg *c = tx->cfg;
+    gv_value count;
+    if (gv_tx_count(tx, g, state, &count) != GV_OK) return gv_last_status();
+    const gv_tree *hps_in = gv_tx_field(tx, g, state, "hyperparams");
+    const gv_tree *hst_in = hps_in ? gv_tx_field(tx, g, state, "hyperparams_states") : NULL;
+    const gv_tree *inner_s = hst_in ? gv_tx_field(tx, g, state, "inner_state") : NULL;
+    if (!inner_s) return gv_last_status();
+    gv_value *vals = malloc((c->n ? c->n : 1) * sizeof *vals);
+    gv_tree *hps = NULL, *hst = NULL, *iu = NULL, *is = NULL;
+    /* hyperparam_dtype None: the params' highest float dtype, else the updates' */
+    gv_dtype dt = highest_float(params ? params : updates);
+    gv_status st = vals ? hp_values(tx, g, hps_in, hst_in, dt, vals, &hps, &hst)
+                        : gv_tx_fail(tx, g, GV_ERR_NOMEM, "out of memory");
+    if (st == GV_OK) {
+        gv_tx_hp_frame f = {tx, vals, NULL};
+        gv_tx_hp_push(&f);
+        st = gv_tx_update_inner(tx->kids[0], g, updates, inner_s, params, &iu, &is);
+        gv_tx_hp_pop(&f);
+    }
+    free(vals);
+    if (st != GV_OK) {
+        gv_tree_free(hps), gv_tree_free(hst);
+        return st;
+    }
+    gv_tree *s = inj_state(value_leaf(gv_tx_safe_increment(count)), hps, hst, is);
+    return gv_tx_finish(iu, s, nu, ns);
+}
+
+gv_transform *gv_inject_hyperparams(gv_transform *inner) {
+    if (!inner) {
+        gv_error(GV_ERR_ARG, "inject_hyperparams: inner is NULL (a failed constructor?)");
+        return NULL;
+    }
+    gv_transform *tx = gv_tx_new("inject_hyperparams", inj_init, inj_update);
+    inj_cfg *c = tx ? calloc(1, sizeof *c) : NULL;
+    if (tx) tx->kids = malloc(sizeof *tx->kids);
+    if (!c || !tx->kids) {
+        if (tx) free(tx->kids), free(tx);
+        free(c);
+        gv_transform_free(inner);
+        gv_error(GV_ERR_NOMEM, "inject_hyperparams: out of memory");
+        return NULL;
+    }
+    tx->kids[0] = inner, tx->nkids = 1;
+    tx->cfg = c, tx->free_cfg = inj_cfg_free;
+    /* the inner transformation itself may be a learning-rate schedule part */
+    gv_status st = unschedule(tx, tx, c);
+    if (st == GV_OK) st = bind(tx->kids[0], tx, c);
+    if (st != GV_OK) {
+        gv_transform_free(tx);
+        return NULL;
+    }
+    return tx;
+}
+
+/* ---- reading and writing a state's hyper-parameters ---- */
+
+static gv_tensor *hp_tensor(const gv_tree *state, const char *name, const char *who) {
+    const gv_tree *hps = gv_tree_kind_of(state) == GV_TREE_DICT && gv_tree_contains(state, "hyperparams")
+                             ? gv_tree_child_by_key(state, "hyperparams") : NULL;
+    if (!hps || gv_tree_kind_of(hps) != GV_TREE_DICT) {
+        gv_error(GV_ERR_STRUCTURE, "%s: the tree is not an inject_hyperparams state (no "
+                 "'hyperparams' dict); pass the optimiser state itself", who);
+        return NULL;
+    }
+    const gv_tree *leaf = gv_tree_contains(hps, name) ? gv_tree_child_by_key(hps, name) : NULL;
+    gv_tensor *t = leaf && gv_tree_is_leaf(leaf) && gv_tree_leaf_kind(leaf) == GV_LEAF_TENSOR
+                       ? gv_tree_leaf_tensor(leaf) : NULL;
+    if (!t || gv_tensor_size(t) != 1) {
+        char names[256] = "";
+        size_t len = 0;
+        for (size_t i = 0; i < gv_tree_num_children(hps) && len < sizeof names - 40; i++)
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s'%s'", i ? ", " : "",
+                                    gv_tree_key(hps, i));
+        gv_error(GV_ERR_ARG, "%s: no hyper-parameter '%s' (the state has %s)", who, name,
+                 len ? names : "none");
+        return NULL;
+    }
+    return t;
+}
+
+gv_status gv_hyperparam_set(gv_tree *inject_state, const char *name, double value) {
+    if (!inject_state || !name)
+        return gv_error(GV_ERR_ARG, "gv_hyperparam_set: %s is NULL", name ? "inject_state" : "name");
+    gv_tensor *t = hp_tensor(inject_state, name, "gv_hyperparam_set");
+    if (!t) return gv_last_status();
+    const gv_tree *hst = gv_tree_contains(inject_state, "hyperparams_states")
+                             ? gv_tree_child_by_key(inject_state, "hyperparams_states") : NULL;
+    if (hst && gv_tree_kind_of(hst) == GV_TREE_DICT && gv_tree_contains(hst, name))
+        return gv_error(GV_ERR_ARG, "gv_hyperparam_set: '%s' is scheduled; its value is computed "
+                        "at every step, so setting it would have no effect", name);
+    return gv_tensor_set_flat(t, 0, value);
+}
+
+gv_status gv_hyperparam_get(const gv_tree *inject_state, const char *name, double *value) {
+    if (!inject_state || !name || !value)
+        return gv_error(GV_ERR_ARG, "gv_hyperparam_get: %s is NULL",
+                        !inject_state ? "inject_state" : !name ? "name" : "value");
+    gv_tensor *t = hp_tensor(inject_state, name, "gv_hyperparam_get");
+    return t ? gv_tensor_get_flat(t, 0, value) : gv_last_status();
+}

@@ -34,12 +34,15 @@ struct gv_transform {
     const gv_transform *hp_owner;
     int hp_slot[GV_TX_NHP];
     bool flag;                  /* nesterov */
+    int64_t hp_int;             /* an integer argument (apply_if_finite's maximum) */
     gv_schedule *sched;         /* owned */
     gv_tree *mask;              /* owned (masked) */
     gv_transform **kids;        /* owned (chain, masked) */
     size_t nkids;
     gv_jit *init_jit, *update_jit; /* the eager calls' plan caches */
     struct gv_tx_user *user;    /* owned (gv_transform_new), else NULL */
+    void *cfg;                  /* a transformation's own configuration, or NULL */
+    void (*free_cfg)(void *);   /* frees cfg (may be NULL) */
 };
 
 /* A new transform with name, init and update set, the rest zero. */
@@ -57,6 +60,17 @@ gv_status gv_tx_update_inner(const gv_transform *tx, gv_graph *g, const gv_tree 
 gv_status gv_tx_fail(const gv_transform *tx, gv_graph *g, gv_status status, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* optax.masked's init and update with an explicit mask (a prefix tree of
+ * "true"/"false" labels or one-element tensors), errors in who's name: the
+ * body of gv_masked, shared with multi_transform. State {"inner_state"}. */
+gv_tree *gv_tx_masked_init(const gv_transform *who, const gv_transform *inner,
+                           const gv_tree *mask, gv_graph *g, const gv_tree *params);
+gv_status gv_tx_masked_update(const gv_transform *who, const gv_transform *inner,
+                              const gv_tree *mask, gv_graph *g, const gv_tree *updates,
+                              const gv_tree *state, const gv_tree *params, gv_tree **nu,
+                              gv_tree **ns);
+/* Finish an update: both trees built, or the error of whichever failed. */
+gv_status gv_tx_finish(gv_tree *u, gv_tree *s, gv_tree **nu, gv_tree **ns);
 /* ---- hyper-parameters (see hpname above) ----
  *
  * Each returns a scalar of dtype dt in g. Not injected: the Python float
@@ -106,6 +120,16 @@ const gv_tree *gv_tx_field(const gv_transform *tx, gv_graph *g, const gv_tree *s
                            const char *field);
 /* A state that must be EmptyState (an empty tuple); error otherwise. */
 gv_status gv_tx_check_empty(const gv_transform *tx, gv_graph *g, const gv_tree *state);
+
+/* optax.tree.norm(u, squared=True) over the leaves u[0..n-1]: the per-leaf
+ * sums of squares folded left to right in flatten order (float32 zero for
+ * no leaves). */
+gv_value gv_tx_global_norm_sq(const gv_value *u, size_t n, gv_graph *g);
+/* jnp.isfinite(x): a bool value of x's shape (|x| < inf). */
+gv_value gv_tx_isfinite(gv_value x);
+/* zeros_like of every leaf of t, as a new tree; it keeps
+ * each leaf's dtype when dtype < 0, else every leaf gets dtype. */
+gv_tree *gv_tx_zeros_tree(const gv_transform *tx, gv_graph *g, const gv_tree *t, int dtype);
 
 /* optax.numerics.safe_increment on an int32 scalar count. */
 gv_value gv_tx_safe_increment(gv_value count);

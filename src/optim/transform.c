@@ -106,6 +106,7 @@ void gv_transform_free(gv_transform *tx) {
     gv_jit_free(tx->init_jit);
     gv_jit_free(tx->update_jit);
     user_free(tx->user);
+    if (tx->free_cfg) tx->free_cfg(tx->cfg);
     free(tx);
 }
 
@@ -456,11 +457,12 @@ gv_tree *gv_apply_updates_eager(const gv_tree *params, const gv_tree *updates) {
 
 /* ---- identity, set_to_zero, scale: stateless, state () ---- */
 
+
 static gv_tree *empty_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
     return gv_tree_new_tuple();
 }
 
-static gv_status finish(gv_tree *u, gv_tree *s, gv_tree **nu, gv_tree **ns) {
+gv_status gv_tx_finish(gv_tree *u, gv_tree *s, gv_tree **nu, gv_tree **ns) {
     if (!u || !s) { /* the constructor that failed set the error */
         gv_tree_free(u), gv_tree_free(s);
         return gv_last_status() != GV_OK ? gv_last_status()
@@ -474,7 +476,7 @@ static gv_status identity_update(const gv_transform *tx, gv_graph *g, const gv_t
                                  const gv_tree *state, const gv_tree *params, gv_tree **nu,
                                  gv_tree **ns) {
     if (gv_tx_check_empty(tx, g, state) != GV_OK) return gv_last_status();
-    return finish(gv_tree_clone(updates), gv_tree_new_tuple(), nu, ns);
+    return gv_tx_finish(gv_tree_clone(updates), gv_tree_new_tuple(), nu, ns);
 }
 
 gv_transform *gv_identity(void) { return gv_tx_new("identity", empty_init, identity_update); }
@@ -502,7 +504,7 @@ static gv_status zero_update(const gv_transform *tx, gv_graph *g, const gv_tree 
     if (gv_tx_check_empty(tx, g, state) != GV_OK) return gv_last_status();
     gv_tree *u = NULL;
     if (map_updates(tx, g, updates, zero_leaf, &u) != GV_OK) return gv_last_status();
-    return finish(u, gv_tree_new_tuple(), nu, ns);
+    return gv_tx_finish(u, gv_tree_new_tuple(), nu, ns);
 }
 
 gv_transform *gv_set_to_zero(void) { return gv_tx_new("set_to_zero", empty_init, zero_update); }
@@ -520,7 +522,7 @@ static gv_status scale_update(const gv_transform *tx, gv_graph *g, const gv_tree
     if (gv_tx_check_empty(tx, g, state) != GV_OK) return gv_last_status();
     gv_tree *u = NULL;
     if (map_updates(tx, g, updates, scale_leaf, &u) != GV_OK) return gv_last_status();
-    return finish(u, gv_tree_new_tuple(), nu, ns);
+    return gv_tx_finish(u, gv_tree_new_tuple(), nu, ns);
 }
 
 gv_transform *gv_scale(double step_size) {
@@ -574,7 +576,7 @@ static gv_status chain_update(const gv_transform *tx, gv_graph *g, const gv_tree
             return gv_last_status();
         }
     }
-    return finish(u, s, nu, ns);
+    return gv_tx_finish(u, s, nu, ns);
 }
 
 gv_transform *gv_chain(gv_transform *const *txs, size_t n) {
@@ -602,8 +604,9 @@ gv_transform *gv_chain(gv_transform *const *txs, size_t n) {
 /* ---- masked (transforms/_masking.py, A11) ---- */
 
 /* The mask's truth at each leaf of full, in flatten order (malloc'd). */
-static bool *mask_flags(const gv_transform *tx, gv_graph *g, const gv_tree *full, size_t *n) {
-    gv_tree *m = gv_tree_broadcast_prefix(tx->mask, full);
+static bool *mask_flags(const gv_transform *tx, gv_graph *g, const gv_tree *mask,
+                        const gv_tree *full, size_t *n) {
+    gv_tree *m = gv_tree_broadcast_prefix(mask, full);
     if (!m) {
         gv_tx_fail(tx, g, gv_last_status(), "the mask does not fit the tree: %s", gv_last_error());
         return NULL;
@@ -648,9 +651,10 @@ static gv_tree *mask_leaf(const gv_tree *leaf, size_t index, void *ud) {
 }
 
 /* The tree with masked-out leaves replaced by () (optax's MaskedNode). */
-static gv_tree *mask_tree(const gv_transform *tx, gv_graph *g, const gv_tree *t) {
+static gv_tree *mask_tree(const gv_transform *tx, gv_graph *g, const gv_tree *mask,
+                          const gv_tree *t) {
     size_t n;
-    bool *f = mask_flags(tx, g, t, &n);
+    bool *f = mask_flags(tx, g, mask, t, &n);
     if (!f) return NULL;
     mask_ctx c = {f};
     gv_tree *m = gv_tree_rebuild_indexed(t, mask_leaf, &c);
@@ -658,33 +662,35 @@ static gv_tree *mask_tree(const gv_transform *tx, gv_graph *g, const gv_tree *t)
     return m;
 }
 
-static gv_tree *masked_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
-    gv_tree *mp = mask_tree(tx, g, params);
-    gv_tree *inner = mp ? gv_tx_init_inner(tx->kids[0], g, mp) : NULL;
+gv_tree *gv_tx_masked_init(const gv_transform *who, const gv_transform *inner,
+                           const gv_tree *mask, gv_graph *g, const gv_tree *params) {
+    gv_tree *mp = mask_tree(who, g, mask, params);
+    gv_tree *is = mp ? gv_tx_init_inner(inner, g, mp) : NULL;
     gv_tree_free(mp);
-    if (!inner) return NULL;
+    if (!is) return NULL;
     gv_tree *s = gv_tree_new_dict();
-    if (!s || gv_tree_insert(s, "inner_state", inner) != GV_OK) {
+    if (!s || gv_tree_insert(s, "inner_state", is) != GV_OK) {
         gv_tree_free(s);
         return NULL;
     }
     return s;
 }
 
-static gv_status masked_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
-                               const gv_tree *state, const gv_tree *params, gv_tree **nu,
-                               gv_tree **ns) {
-    const gv_tree *inner_state = gv_tx_field(tx, g, state, "inner_state");
+gv_status gv_tx_masked_update(const gv_transform *who, const gv_transform *inner,
+                              const gv_tree *mask, gv_graph *g, const gv_tree *updates,
+                              const gv_tree *state, const gv_tree *params, gv_tree **nu,
+                              gv_tree **ns) {
+    const gv_tree *inner_state = gv_tx_field(who, g, state, "inner_state");
     if (!inner_state) return gv_last_status();
     size_t n;
-    bool *f = mask_flags(tx, g, updates, &n);
+    bool *f = mask_flags(who, g, mask, updates, &n);
     if (!f) return gv_last_status();
     mask_ctx c = {f};
     gv_tree *mu = gv_tree_rebuild_indexed(updates, mask_leaf, &c);
-    gv_tree *mp = params ? mask_tree(tx, g, params) : NULL;
+    gv_tree *mp = params ? mask_tree(who, g, mask, params) : NULL;
     gv_tree *iu = NULL, *is = NULL;
     gv_status st = mu && (!params || mp) ? GV_OK : gv_last_status();
-    if (st == GV_OK) st = gv_tx_update_inner(tx->kids[0], g, mu, inner_state, mp, &iu, &is);
+    if (st == GV_OK) st = gv_tx_update_inner(inner, g, mu, inner_state, mp, &iu, &is);
     gv_tree_free(mu), gv_tree_free(mp);
     gv_value *u = NULL, *v = NULL;
     size_t nu_ = 0, nv = 0;
@@ -704,7 +710,17 @@ static gv_status masked_update(const gv_transform *tx, gv_graph *g, const gv_tre
     free(f), free(u), free(v);
     gv_tree_free(iu), gv_tree_free(is);
     if (st != GV_OK) return st;
-    return finish(out, s, nu, ns);
+    return gv_tx_finish(out, s, nu, ns);
+}
+
+static gv_tree *masked_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
+    return gv_tx_masked_init(tx, tx->kids[0], tx->mask, g, params);
+}
+
+static gv_status masked_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
+                               const gv_tree *state, const gv_tree *params, gv_tree **nu,
+                               gv_tree **ns) {
+    return gv_tx_masked_update(tx, tx->kids[0], tx->mask, g, updates, state, params, nu, ns);
 }
 
 gv_transform *gv_masked(gv_transform *inner, const gv_tree *mask) {
