@@ -23,7 +23,7 @@
  *
  * State trees (reference A17). Optax's states are NamedTuples; here a
  * NamedTuple is a DICT keyed by its field names (which flattens in field
- * order for every state below, as the names happen to sort that way), a
+ * order for the states below except two, noted after the table), a
  * tuple is a gv tuple, and EmptyState() / MaskedNode() are EMPTY TUPLES
  * (no leaves). Counters are int32 scalars starting at 0 that saturate at
  * INT32_MAX (optax's safe_increment).
@@ -38,6 +38,23 @@
  *   scale_by_learning_rate_schedule
  *   masked                      {"inner_state": S}              MaskedState
  *   chain(t1..tn)               (S1, ..., Sn)
+ *   clip, clip_by_global_norm   ()
+ *   ema                         {"count", "ema": E}             EmaState
+ *   apply_if_finite             {"inner_state", "last_finite",  ApplyIfFiniteState
+ *                                "notfinite_count", "total_notfinite"}
+ *   MultiSteps                  {"acc_grads": A, "gradient_step", "inner_opt_state",
+ *                                "mini_step", "skip_state"}     MultiStepsState
+ *   multi_transform             {"inner_states": {label: {"inner_state": S}}}
+ *                                                               PartitionState
+ *   inject_hyperparams          {"count", "hyperparams", "hyperparams_states",
+ *                                "inner_state"}                 InjectStatefulHyperparamsState
+ *
+ * Paths are optax's, so a checkpoint reads back by name in Python. Two of
+ * these NamedTuples declare their fields in another order than sorted
+ * (MultiStepsState: mini_step, gradient_step, inner_opt_state, acc_grads,
+ * skip_state; ApplyIfFiniteState: notfinite_count, last_finite,
+ * total_notfinite, inner_state): there jax.tree.leaves lists the leaves in
+ * that order and grove in sorted order; by path they are the same.
  *
  * so, as in optax:
  *   sgd(.learning_rate)                 ((), ())
