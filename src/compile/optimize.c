@@ -1,8 +1,12 @@
 /* The graph passes: the needed nodes are re-emitted into a fresh graph in
- * order, and on the way each one is constant-folded, simplified (x*1, x+0,
- * double negation, reshape/transpose chains, transposes folded into matmul
- * flags, stop_gradient erased) or merged with an identical earlier node
- * (CSE). Nodes nobody needs are never emitted (DCE). */
+ * order, and on the way each one is constant-folded, simplified (x*1, x/1,
+ * x+(-0), x-(+0): the identities that hold for every IEEE value, -0 and NaN
+ * included; double negation, reshape/transpose chains, transposes folded
+ * into matmul flags, stop_gradient erased) or merged with an identical
+ * earlier node (CSE). Nodes nobody needs are never emitted (DCE), so
+ * whatever only feeds a zeros_like (a frozen parameter's gradient) is never
+ * computed: a FULL has no operands. A last pass copies the live nodes once
+ * more, giving each fused reader of a constant its own copy. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,6 +127,103 @@ static bool swaps_last_two(const gv_node *t) {
     return t->attr[r - 2] == r - 1 && t->attr[r - 1] == r - 2;
 }
 
+/* Whether the planner fuses n into an elementwise pass (plan.c's fusible();
+ * the two must agree, or a private constant below costs a kernel of its own). */
+static bool fused_reader(const gv_graph *g, const gv_node *n) {
+    if ((n->dtype != GV_F32 && n->dtype != GV_BOOL) || !gv_fused_supports(n->op) ||
+        n->op == GV_OP_FULL)
+        return false;
+    if (!(gv_opdefs[n->op].flags & GV_OPF_ELEMENTWISE) && n->op != GV_OP_BROADCAST) return false;
+    if (n->op == GV_OP_CAST && n->dtype != GV_F32) return false;
+    for (int k = 0; k < n->nin; k++) {
+        gv_dtype d = g->nodes[n->in[k]].dtype;
+        if (d != GV_F32 && d != GV_BOOL) return false;
+    }
+    return true;
+}
+
+/* The nodes the outputs reach (live[i] = 1), *count of them; NULL when out
+ * of memory. */
+static char *count_live(const gv_graph *g, const int32_t *out_ids, size_t nout, int32_t *count) {
+    char *live = calloc((size_t)g->n + 1, 1);
+    if (!live) return NULL;
+    for (size_t j = 0; j < nout; j++) live[out_ids[j]] = 1;
+    *count = 0;
+    for (int32_t i = g->n - 1; i >= 0; i--)
+        if (live[i]) {
+            ++*count;
+            for (int k = 0; k < g->nodes[i].nin; k++) live[g->nodes[i].in[k]] = 1;
+        }
+    return live;
+}
+
+static gv_value copy_node(gv_graph *g, const gv_node *nd, const gv_value *ins) {
+    gv_node_spec s = {.op = nd->op, .nin = nd->nin, .in = ins, .nattr = nd->nattr,
+                      .attr = nd->attr, .tensor = nd->tensor, .dtype = nd->dtype,
+                      .rank = nd->rank, .shape = nd->shape};
+    memcpy(s.fattr, nd->fattr, sizeof s.fattr);
+    memcpy(s.iattr, nd->iattr, sizeof s.iattr);
+    return gv_emit(g, &s);
+}
+
+/* Private constants. A fused pass computes a float32 FULL it reads in its
+ * registers, but only when that FULL is its own: one shared by several
+ * passes (CSE merges every zeros_like of one shape) would be stored to the
+ * arena by a pass of its own and loaded by each reader. So every fused
+ * reader gets its own copy, placed just before it; the shared node stays
+ * for readers that are not fused and for outputs (which are stored
+ * anyway). Also leaves out the nodes that simplification made dead, so
+ * the result holds the live nodes only. Returns a new graph and rewrites
+ * out_ids, or NULL with the error set. */
+static gv_graph *private_constants(const gv_graph *g, const char *live, int32_t *out_ids,
+                                   size_t nout) {
+    int32_t n = g->n;
+    char *is_out = calloc((size_t)n + 1, 1), *shared = calloc((size_t)n + 1, 1);
+    int32_t *map = malloc(((size_t)n + 1) * sizeof *map);
+    gv_graph *pg = gv_graph_new();
+    if (!is_out || !shared || !map || !pg) {
+        free(is_out), free(shared), free(map), gv_graph_free(pg);
+        gv_error(GV_ERR_NOMEM, "compile: out of memory");
+        return NULL;
+    }
+    for (size_t j = 0; j < nout; j++) is_out[out_ids[j]] = shared[out_ids[j]] = 1;
+    for (int32_t i = 0; i < n; i++) {
+        const gv_node *nd = &g->nodes[i];
+        if (!live[i]) continue;
+        bool fused = fused_reader(g, nd);
+        for (int k = 0; k < nd->nin; k++) {
+            const gv_node *x = &g->nodes[nd->in[k]];
+            if (x->op == GV_OP_FULL && (!fused || x->dtype != GV_F32)) shared[nd->in[k]] = 1;
+        }
+    }
+    for (int32_t i = 0; i < n && pg->status == GV_OK; i++) {
+        const gv_node *nd = &g->nodes[i];
+        map[i] = -1;
+        if (!live[i] || (nd->op == GV_OP_FULL && !shared[i])) continue;
+        bool fused = fused_reader(g, nd);
+        gv_value ins[nd->nin > 0 ? nd->nin : 1];
+        for (int k = 0; k < nd->nin; k++) {
+            int32_t x = nd->in[k];
+            const gv_node *xn = &g->nodes[x];
+            ins[k] = (gv_value){pg, map[x]};
+            /* an output's readers keep reading it: its own store is needed anyway */
+            if (!fused || xn->op != GV_OP_FULL || xn->dtype != GV_F32 || is_out[x]) continue;
+            int q = 0; /* one copy per reader, also when it reads the constant twice */
+            while (q < k && nd->in[q] != x) q++;
+            ins[k] = q < k ? ins[q] : copy_node(pg, xn, NULL);
+        }
+        map[i] = copy_node(pg, nd, ins).id;
+    }
+    gv_status st = pg->status;
+    if (st == GV_OK)
+        for (size_t j = 0; j < nout; j++) out_ids[j] = map[out_ids[j]];
+    else
+        gv_error(st, "compile: %s", gv_graph_error(pg));
+    free(is_out), free(shared), free(map);
+    if (st != GV_OK) gv_graph_free(pg), pg = NULL;
+    return pg;
+}
+
 gv_status gv_optimize(const gv_fn *fn, bool enabled, gv_opt_result *res) {
     const gv_graph *src = fn->graph;
     memset(res, 0, sizeof *res);
@@ -175,7 +276,9 @@ gv_status gv_optimize(const gv_fn *fn, bool enabled, gv_opt_result *res) {
                 else if (splat(g, in[0], &v) && v == 0.0 && signbit(v) && same_shape(b, nd)) same = in[1];
                 break;
             case GV_OP_SUB:
-                if (splat(g, in[1], &v) && v == 0.0 && same_shape(a, nd)) same = in[0];
+                /* x - (+0) is x + (-0): x for every x; x - (-0) is x + (+0), so it stays */
+                if (splat(g, in[1], &v) && v == 0.0 && !signbit(v) && same_shape(a, nd))
+                    same = in[0];
                 break;
             case GV_OP_DIV:
                 if (splat(g, in[1], &v) && v == 1.0 && same_shape(a, nd)) same = in[0];
@@ -244,18 +347,21 @@ gv_status gv_optimize(const gv_fn *fn, bool enabled, gv_opt_result *res) {
         goto done;
     }
     for (size_t j = 0; j < fn->nout; j++) res->out_ids[j] = map[fn->out_ids[j]];
-    /* count what remains reachable */
-    char *live = calloc((size_t)g->n + 1, 1);
+    char *live = count_live(g, res->out_ids, fn->nout, &res->nodes_after);
     if (!live) {
         st = gv_error(GV_ERR_NOMEM, "compile: out of memory");
         goto done;
     }
-    for (size_t j = 0; j < fn->nout; j++) live[res->out_ids[j]] = 1;
-    for (int32_t i = g->n - 1; i >= 0; i--)
-        if (live[i]) {
-            res->nodes_after++;
-            for (int k = 0; k < g->nodes[i].nin; k++) live[g->nodes[i].in[k]] = 1;
+    if (enabled) {
+        gv_graph *pg = private_constants(g, live, res->out_ids, fn->nout);
+        if (!pg) {
+            free(live);
+            st = gv_last_status();
+            goto done;
         }
+        gv_graph_free(g);
+        g = pg;
+    }
     free(live);
     res->graph = g;
     g = NULL;
