@@ -516,8 +516,9 @@ gv_transform *gv_scale_by_adamax_with(const gv_scale_by_adamax_opts *o) {
 }
 
 /* ---- scale_by_factored_rms (_src/factorized.py) ----
- * hp: 0 decay_rate, 1 step_offset, 2 epsilon; hp_int min_dim_size_to_factor;
- * flag factored. */
+ * hp: 0 decay_rate, 2 epsilon; static: hp[1] step_offset (an integer, as
+ * optax's; unnamed, so never injected), hp_int min_dim_size_to_factor, flag
+ * factored. */
 
 enum { FR_DECAY, FR_OFFSET, FR_EPS };
 
@@ -538,27 +539,25 @@ static bool factored_dims(const gv_transform *tx, gv_value p, int *d1, int *d0) 
     return true;
 }
 
-static gv_value zeros1(gv_graph *g, gv_dtype dt) {
-    return gv_full(g, dt, 1, (int64_t[]){1}, 0.0); /* jnp.zeros((1,), dtype) */
-}
-
-/* zeros like p without axis */
-static gv_value zeros_without(gv_value p, int axis) {
-    int r = gv_value_rank(p), k = 0;
-    int64_t shape[r > 1 ? r - 1 : 1];
+/* The shape (returned: its rank) of state leaf k (0 v_row, 1 v_col, 2 v)
+ * that optax's init gives param p: p's shape without d0 / without d1 / [1]
+ * when factored, else [1] / [1] / p's shape. shape has room for p's rank. */
+static int factored_shape(const gv_transform *tx, gv_value p, int k, int64_t *shape) {
+    int d1, d0, r = gv_value_rank(p), drop = -1, n = 0;
+    if (factored_dims(tx, p, &d1, &d0) ? k == 2 : k != 2) {
+        shape[0] = 1; /* jnp.zeros((1,), dtype) */
+        return 1;
+    }
+    if (k < 2) drop = k == 0 ? d0 : d1;
     for (int i = 0; i < r; i++)
-        if (i != axis) shape[k++] = gv_value_shape(p)[i];
-    return gv_full(p.graph, gv_value_dtype(p), r - 1, shape, 0.0);
+        if (i != drop) shape[n++] = gv_value_shape(p)[i];
+    return n;
 }
 
-/* The state leaves (v_row, v_col, v) optax's init gives param p. */
-static void factored_zeros(const gv_transform *tx, gv_value p, gv_value out[3]) {
-    int d1, d0;
-    gv_dtype dt = gv_value_dtype(p);
-    if (factored_dims(tx, p, &d1, &d0))
-        out[0] = zeros_without(p, d0), out[1] = zeros_without(p, d1), out[2] = zeros1(p.graph, dt);
-    else
-        out[0] = zeros1(p.graph, dt), out[1] = zeros1(p.graph, dt), out[2] = gv_zeros_like(p);
+static gv_value factored_zeros(const gv_transform *tx, gv_value p, int k) {
+    int64_t shape[gv_value_rank(p) + 1];
+    int r = factored_shape(tx, p, k, shape);
+    return gv_full(p.graph, gv_value_dtype(p), r, shape, 0.0);
 }
 
 static const char *const FR_FIELDS[3] = {"v_row", "v_col", "v"};
@@ -584,11 +583,8 @@ static gv_tree *factored_init(const gv_transform *tx, gv_graph *g, const gv_tree
     gv_tree *s = NULL;
     for (int k = 0; k < 3; k++) v[k] = malloc((n ? n : 1) * sizeof(gv_value));
     if (v[0] && v[1] && v[2]) {
-        for (size_t i = 0; i < n; i++) {
-            gv_value z[3];
-            factored_zeros(tx, p[i], z);
-            for (int k = 0; k < 3; k++) v[k][i] = z[k];
-        }
+        for (size_t i = 0; i < n; i++)
+            for (int k = 0; k < 3; k++) v[k][i] = factored_zeros(tx, p[i], k);
         s = factored_state(gv_tx_zero_count(g), params, v);
     } else
         gv_error(GV_ERR_NOMEM, "%s: out of memory", tx->name);
@@ -607,7 +603,7 @@ static gv_value factored_leaf(const gv_transform *tx, gv_graph *g, gv_value step
     gv_dtype dt = gv_value_dtype(param);
     /* optax's _decay_rate_pow(step - step_offset, decay_rate):
      * 1 - float32(i + 1) ** -decay_rate, with the step before incrementing */
-    gv_value i = gv_sub(step, gv_tx_hp(tx, g, FR_OFFSET, GV_I32));
+    gv_value i = gv_sub(step, gv_scalar(g, GV_I32, tx->hp[FR_OFFSET]));
     gv_value t = gv_cast(gv_add_scalar(i, 1.0), GV_F32);
     gv_value decay = as_dtype(
         gv_sub(one(g, GV_F32), gv_pow(t, gv_tx_hp_neg(tx, g, FR_DECAY, GV_F32))), dt);
@@ -618,7 +614,7 @@ static gv_value factored_leaf(const gv_transform *tx, gv_graph *g, gv_value step
     if (factored_dims(tx, param, &d1, &d0)) {
         v[0] = gv_add(gv_mul(decay, v[0]), gv_mul(keep, mean_axis(grad_sqr, d0, false)));
         v[1] = gv_add(gv_mul(decay, v[1]), gv_mul(keep, mean_axis(grad_sqr, d1, false)));
-        v[2] = zeros1(g, dt);
+        v[2] = factored_zeros(tx, param, 2);
         int reduced_d1 = d1 > d0 ? d1 - 1 : d1;
         gv_value row_col_mean = mean_axis(v[0], reduced_d1, true);
         gv_value row_factor = gv_pow(gv_div(v[0], row_col_mean), minus_half);
@@ -626,7 +622,7 @@ static gv_value factored_leaf(const gv_transform *tx, gv_graph *g, gv_value step
         return gv_mul(gv_mul(grad, gv_expand_dims(row_factor, d0)),
                       gv_expand_dims(col_factor, d1));
     }
-    v[0] = zeros1(g, dt), v[1] = zeros1(g, dt);
+    v[0] = factored_zeros(tx, param, 0), v[1] = factored_zeros(tx, param, 1);
     v[2] = gv_add(gv_mul(decay, v[2]), gv_mul(keep, grad_sqr));
     return gv_mul(grad, gv_pow(v[2], minus_half));
 }
@@ -642,12 +638,10 @@ static gv_status factored_check(const gv_transform *tx, gv_graph *g, const gv_tr
                           "init first",
                           name);
     for (size_t i = 0; i < n; i++) {
-        gv_value z[3];
-        factored_zeros(tx, p[i], z);
-        bool same = gv_value_rank(z[k]) == gv_value_rank(v[i]) &&
-                    gv_value_dtype(z[k]) == gv_value_dtype(v[i]);
-        for (int d = 0; same && d < gv_value_rank(v[i]); d++)
-            same = gv_value_shape(z[k])[d] == gv_value_shape(v[i])[d];
+        int64_t shape[gv_value_rank(p[i]) + 1];
+        int r = factored_shape(tx, p[i], k, shape);
+        bool same = r == gv_value_rank(v[i]) && gv_value_dtype(p[i]) == gv_value_dtype(v[i]);
+        for (int d = 0; same && d < r; d++) same = shape[d] == gv_value_shape(v[i])[d];
         if (!same)
             return gv_tx_fail(tx, g, GV_ERR_SHAPE,
                               "state.%s leaf %zu does not have the shape init gives that param "
@@ -709,7 +703,7 @@ static gv_transform *factored_new(const char *nm, bool factored, double decay_ra
     gv_transform *tx = gv_tx_new("scale_by_factored_rms", factored_init, factored_update);
     if (!tx) return NULL;
     gv_tx_hp_set(tx, FR_DECAY, "decay_rate", decay_rate);
-    gv_tx_hp_set(tx, FR_OFFSET, alias ? "decay_offset" : "step_offset", step_offset);
+    gv_tx_hp_set(tx, FR_OFFSET, NULL, step_offset);
     gv_tx_hp_set(tx, FR_EPS, alias ? "eps" : "epsilon", epsilon);
     tx->hp_int = min_dim;
     tx->flag = factored;
@@ -1020,7 +1014,7 @@ gv_transform *gv_adafactor_with(const gv_adafactor_opts *o) {
         parts[n++] = renamed(gv_ema(o->momentum, false), 0, "momentum");
     if (!isnan(o->weight_decay_rate))
         parts[n++] = decay_part(o->weight_decay_rate, o->weight_decay_mask, "weight_decay_rate");
-    parts[n++] = gv_scale(-1.0); /* gradient descent: follow -g */
+    parts[n++] = renamed(gv_scale(-1.0), 0, NULL); /* gradient descent: follow -g */
     return named_chain(nm, parts, n);
 }
 

@@ -474,3 +474,291 @@ Test(optax_golden, cases_and_makers_match) {
         cr_assert_str_eq(json_object_get_string(get(json_object_array_get_idx(cases, i), "name")),
                          MAKERS[i].name);
 }
+
+/* ---- argument checks ---- */
+
+static gv_schedule *sched(void) { return GVT_NN(gv_linear_schedule(0.1, 0.01, 4, 0)); }
+
+/* Each alias: no rate, a bad rate, both rate and schedule, and a bad
+ * option given with a schedule (taken over also then: ASan's leak check
+ * sees it). */
+Test(optimizers, learning_rate_checks) {
+    GVT_NULL(gv_rmsprop(.decay = 0.9), GV_ERR_ARG, "rmsprop: no learning rate");
+    GVT_NULL(gv_rmsprop(.learning_rate = -0.1), GV_ERR_ARG, "rmsprop: .learning_rate is -0.1");
+    GVT_NULL(gv_rmsprop(.learning_rate = INFINITY), GV_ERR_ARG, "must be finite and >= 0");
+    GVT_NULL(gv_rmsprop(.learning_rate = 0.1, .schedule = sched()), GV_ERR_ARG,
+             "rmsprop: both .learning_rate and .schedule");
+    GVT_NULL(gv_adagrad(.eps = 1e-7), GV_ERR_ARG, "adagrad: no learning rate");
+    GVT_NULL(gv_adagrad(.learning_rate = -1), GV_ERR_ARG, "adagrad: .learning_rate is -1");
+    GVT_NULL(gv_lion(.learning_rate = -INFINITY), GV_ERR_ARG, "lion: .learning_rate is -inf");
+    GVT_NULL(gv_lion(.b1 = 0.9), GV_ERR_ARG, "lion: no learning rate");
+    GVT_NULL(gv_lamb(.learning_rate = 1, .schedule = sched()), GV_ERR_ARG, "lamb: both");
+    GVT_NULL(gv_lamb(.b1 = 0.9), GV_ERR_ARG, "lamb: no learning rate");
+    GVT_NULL(gv_adabelief(.learning_rate = -2), GV_ERR_ARG, "adabelief: .learning_rate is -2");
+    GVT_NULL(gv_adabelief(.b1 = 0.9), GV_ERR_ARG, "adabelief: no learning rate");
+    GVT_NULL(gv_adamax(.learning_rate = 1, .schedule = sched()), GV_ERR_ARG, "adamax: both");
+    GVT_NULL(gv_adamax(.b1 = 0.9), GV_ERR_ARG, "adamax: no learning rate");
+    /* adafactor's rate is optional; the other checks still hold */
+    gv_transform_free(GVT_NN(gv_adafactor()));
+    gv_transform_free(GVT_NN(gv_adafactor(.schedule = sched())));
+    GVT_NULL(gv_adafactor(.learning_rate = -0.5), GV_ERR_ARG, "adafactor: .learning_rate is -0.5");
+    GVT_NULL(gv_adafactor(.learning_rate = 0.5, .schedule = sched()), GV_ERR_ARG, "adafactor: both");
+    /* a rate of 0 with a schedule is the zero-filled opts' rate: the schedule wins */
+    gv_rmsprop_opts r = gv_rmsprop_defaults();
+    r.learning_rate = 0, r.schedule = sched();
+    gv_transform_free(GVT_NN(gv_rmsprop_with(&r)));
+    /* a bad option with a schedule: refused, the schedule freed */
+    GVT_NULL(gv_rmsprop(.schedule = sched(), .decay = 2), GV_ERR_ARG, "rmsprop: .decay is 2");
+    GVT_NULL(gv_adagrad(.schedule = sched(), .eps = -1), GV_ERR_ARG, "adagrad: .eps is -1");
+    GVT_NULL(gv_adafactor(.schedule = sched(), .momentum = 2), GV_ERR_ARG,
+             "adafactor: .momentum is 2");
+    GVT_NULL(gv_adafactor(.schedule = sched(), .min_dim_size_to_factor = -1), GV_ERR_ARG,
+             "adafactor: .min_dim_size_to_factor is -1");
+    GVT_NULL(gv_lion(.schedule = sched(), .b2 = -0.5), GV_ERR_ARG, "lion: .b2 is -0.5");
+    GVT_NULL(gv_lamb(.schedule = sched(), .weight_decay = -1), GV_ERR_ARG,
+             "lamb: .weight_decay is -1");
+    GVT_NULL(gv_adabelief(.schedule = sched(), .eps_root = -1), GV_ERR_ARG,
+             "adabelief: .eps_root is -1");
+    GVT_NULL(gv_adamax(.schedule = sched(), .b1 = 1.5), GV_ERR_ARG, "adamax: .b1 is 1.5");
+    /* NULL options */
+    GVT_NULL(gv_rmsprop_with(NULL), GV_ERR_ARG, "rmsprop: opts is NULL");
+    GVT_NULL(gv_adagrad_with(NULL), GV_ERR_ARG, "adagrad: opts is NULL");
+    GVT_NULL(gv_adafactor_with(NULL), GV_ERR_ARG, "adafactor: opts is NULL");
+    GVT_NULL(gv_lion_with(NULL), GV_ERR_ARG, "lion: opts is NULL");
+    GVT_NULL(gv_lamb_with(NULL), GV_ERR_ARG, "lamb: opts is NULL");
+    GVT_NULL(gv_adabelief_with(NULL), GV_ERR_ARG, "adabelief: opts is NULL");
+    GVT_NULL(gv_adamax_with(NULL), GV_ERR_ARG, "adamax: opts is NULL");
+}
+
+Test(optimizers, option_checks) {
+    /* rmsprop: a decay and the momentum in [0, 1]; eps, initial_scale >= 0 */
+    GVT_NULL(gv_rmsprop(.learning_rate = 1, .decay = 1.5), GV_ERR_ARG,
+             "rmsprop: .decay is 1.5; it must be in [0, 1]");
+    GVT_NULL(gv_rmsprop(.learning_rate = 1, .decay = -0.1), GV_ERR_ARG, ".decay is -0.1");
+    GVT_NULL(gv_rmsprop(.learning_rate = 1, .decay = NAN), GV_ERR_ARG, ".decay is nan");
+    GVT_NULL(gv_rmsprop(.learning_rate = 1, .eps = -1e-8), GV_ERR_ARG,
+             "rmsprop: .eps is -1e-08; it must be finite and >= 0");
+    GVT_NULL(gv_rmsprop(.learning_rate = 1, .eps = INFINITY), GV_ERR_ARG, ".eps is inf");
+    GVT_NULL(gv_rmsprop(.learning_rate = 1, .initial_scale = -1), GV_ERR_ARG,
+             "rmsprop: .initial_scale is -1");
+    GVT_NULL(gv_rmsprop(.learning_rate = 1, .momentum = 1.5), GV_ERR_ARG,
+             "rmsprop: .momentum is 1.5");
+    GVT_NULL(gv_rmsprop(.learning_rate = 1, .momentum = -INFINITY), GV_ERR_ARG, ".momentum is -inf");
+    /* adagrad */
+    GVT_NULL(gv_adagrad(.learning_rate = 1, .initial_accumulator_value = -0.1), GV_ERR_ARG,
+             "adagrad: .initial_accumulator_value is -0.1");
+    GVT_NULL(gv_adagrad(.learning_rate = 1, .eps = NAN), GV_ERR_ARG, "adagrad: .eps is nan");
+    /* adafactor */
+    GVT_NULL(gv_adafactor(.decay_rate = -0.8), GV_ERR_ARG, "adafactor: .decay_rate is -0.8");
+    GVT_NULL(gv_adafactor(.eps = -1), GV_ERR_ARG, "adafactor: .eps is -1");
+    GVT_NULL(gv_adafactor(.clipping_threshold = 0), GV_ERR_ARG,
+             "adafactor: .clipping_threshold is 0; it must be finite and > 0");
+    GVT_NULL(gv_adafactor(.clipping_threshold = INFINITY), GV_ERR_ARG, ".clipping_threshold is inf");
+    GVT_NULL(gv_adafactor(.momentum = -0.1), GV_ERR_ARG, "adafactor: .momentum is -0.1");
+    GVT_NULL(gv_adafactor(.weight_decay_rate = -1e-3), GV_ERR_ARG,
+             "adafactor: .weight_decay_rate is -0.001");
+    GVT_NULL(gv_adafactor(.min_dim_size_to_factor = -2), GV_ERR_ARG,
+             "adafactor: .min_dim_size_to_factor is -2");
+    /* lion, lamb, adabelief, adamax: b1, b2 in [0, 1]; eps, eps_root, decay >= 0 */
+    GVT_NULL(gv_lion(.learning_rate = 1, .b1 = 1.1), GV_ERR_ARG, "lion: .b1 is 1.1");
+    GVT_NULL(gv_lion(.learning_rate = 1, .b2 = NAN), GV_ERR_ARG, "lion: .b2 is nan");
+    GVT_NULL(gv_lion(.learning_rate = 1, .weight_decay = INFINITY), GV_ERR_ARG,
+             "lion: .weight_decay is inf");
+    GVT_NULL(gv_lamb(.learning_rate = 1, .b2 = 2), GV_ERR_ARG, "lamb: .b2 is 2");
+    GVT_NULL(gv_lamb(.learning_rate = 1, .eps = -1), GV_ERR_ARG, "lamb: .eps is -1");
+    GVT_NULL(gv_lamb(.learning_rate = 1, .eps_root = INFINITY), GV_ERR_ARG, "lamb: .eps_root is inf");
+    GVT_NULL(gv_adabelief(.learning_rate = 1, .b1 = -1), GV_ERR_ARG, "adabelief: .b1 is -1");
+    GVT_NULL(gv_adabelief(.learning_rate = 1, .eps = -1e-16), GV_ERR_ARG, "adabelief: .eps is -1e-16");
+    GVT_NULL(gv_adamax(.learning_rate = 1, .b2 = 1.01), GV_ERR_ARG, "adamax: .b2 is 1.01");
+    GVT_NULL(gv_adamax(.learning_rate = 1, .eps = NAN), GV_ERR_ARG, "adamax: .eps is nan");
+    /* the edges are allowed */
+    gv_transform_free(GVT_NN(gv_rmsprop(.learning_rate = 0, .decay = 1, .momentum = 0, .eps = 0)));
+    gv_transform_free(GVT_NN(gv_lion(.learning_rate = 1, .b1 = 0, .b2 = 1, .weight_decay = 0)));
+}
+
+Test(optimizers, primitive_checks) {
+    GVT_NULL(gv_scale_by_rms(.decay = 2), GV_ERR_ARG, "scale_by_rms: .decay is 2");
+    GVT_NULL(gv_scale_by_rms(.initial_scale = NAN), GV_ERR_ARG, "scale_by_rms: .initial_scale is nan");
+    GVT_NULL(gv_scale_by_stddev(.eps = -1), GV_ERR_ARG, "scale_by_stddev: .eps is -1");
+    GVT_NULL(gv_scale_by_rss(.initial_accumulator_value = -1), GV_ERR_ARG,
+             "scale_by_rss: .initial_accumulator_value is -1");
+    GVT_NULL(gv_scale_by_factored_rms(.decay_rate = INFINITY), GV_ERR_ARG,
+             "scale_by_factored_rms: .decay_rate is inf");
+    GVT_NULL(gv_scale_by_factored_rms(.epsilon = -1), GV_ERR_ARG,
+             "scale_by_factored_rms: .epsilon is -1");
+    GVT_NULL(gv_scale_by_factored_rms(.min_dim_size_to_factor = -1), GV_ERR_ARG,
+             "scale_by_factored_rms: .min_dim_size_to_factor is -1");
+    GVT_NULL(gv_clip_by_block_rms(0), GV_ERR_ARG, "clip_by_block_rms: .threshold is 0");
+    GVT_NULL(gv_clip_by_block_rms(NAN), GV_ERR_ARG, "clip_by_block_rms: .threshold is nan");
+    GVT_NULL(gv_scale_by_param_block_rms(-1e-3), GV_ERR_ARG,
+             "scale_by_param_block_rms: .min_scale is -0.001");
+    GVT_NULL(gv_scale_by_lion(.b1 = 2), GV_ERR_ARG, "scale_by_lion: .b1 is 2");
+    GVT_NULL(gv_scale_by_lion(.mode = (gv_lion_mode)7), GV_ERR_ARG, "scale_by_lion: .mode is 7");
+    GVT_NULL(gv_scale_by_lion(.smooth_beta = INFINITY), GV_ERR_ARG,
+             "scale_by_lion: .smooth_beta is inf");
+    GVT_NULL(gv_scale_by_trust_ratio(.min_norm = -1), GV_ERR_ARG,
+             "scale_by_trust_ratio: .min_norm is -1");
+    GVT_NULL(gv_scale_by_trust_ratio(.trust_coefficient = NAN), GV_ERR_ARG,
+             "scale_by_trust_ratio: .trust_coefficient is nan");
+    GVT_NULL(gv_scale_by_trust_ratio(.eps = -1), GV_ERR_ARG, "scale_by_trust_ratio: .eps is -1");
+    GVT_NULL(gv_scale_by_belief(.b2 = 1.5), GV_ERR_ARG, "scale_by_belief: .b2 is 1.5");
+    GVT_NULL(gv_scale_by_belief(.eps_root = -1), GV_ERR_ARG, "scale_by_belief: .eps_root is -1");
+    GVT_NULL(gv_scale_by_adamax(.eps = NAN), GV_ERR_ARG, "scale_by_adamax: .eps is nan");
+    GVT_NULL(gv_scale_by_rms_with(NULL), GV_ERR_ARG, "scale_by_rms: opts is NULL");
+    GVT_NULL(gv_scale_by_stddev_with(NULL), GV_ERR_ARG, "scale_by_stddev: opts is NULL");
+    GVT_NULL(gv_scale_by_rss_with(NULL), GV_ERR_ARG, "scale_by_rss: opts is NULL");
+    GVT_NULL(gv_scale_by_factored_rms_with(NULL), GV_ERR_ARG, "scale_by_factored_rms: opts is NULL");
+    GVT_NULL(gv_scale_by_lion_with(NULL), GV_ERR_ARG, "scale_by_lion: opts is NULL");
+    GVT_NULL(gv_scale_by_trust_ratio_with(NULL), GV_ERR_ARG, "scale_by_trust_ratio: opts is NULL");
+    GVT_NULL(gv_scale_by_belief_with(NULL), GV_ERR_ARG, "scale_by_belief: opts is NULL");
+    GVT_NULL(gv_scale_by_adamax_with(NULL), GV_ERR_ARG, "scale_by_adamax: opts is NULL");
+    /* lookahead takes over the fast optimiser, also when it refuses */
+    GVT_NULL(gv_lookahead(NULL, 2, 0.5, false), GV_ERR_ARG, "lookahead: fast_optimizer is NULL");
+    GVT_NULL(gv_lookahead(gv_adam(.learning_rate = 0.1), 0, 0.5, false), GV_ERR_ARG,
+             "lookahead: sync_period is 0; it must be >= 1");
+    GVT_NULL(gv_lookahead(gv_adam(.learning_rate = 0.1), 2, 1.5, false), GV_ERR_ARG,
+             "lookahead: .slow_step_size is 1.5");
+    GVT_NULL(gv_lookahead_params_init_synced(NULL), GV_ERR_ARG, "params is NULL");
+}
+
+/* The defaults are optax's (spot checks of the struct forms). */
+Test(optimizers, defaults) {
+    gv_rmsprop_opts r = gv_rmsprop_defaults();
+    cr_assert(r.decay == 0.9 && r.eps == 1e-8 && r.initial_scale == 0 && r.eps_in_sqrt &&
+              !r.centered && isnan(r.momentum) && !r.nesterov && !r.bias_correction &&
+              isnan(r.learning_rate) && !r.schedule);
+    gv_adafactor_opts a = gv_adafactor_defaults();
+    cr_assert(a.min_dim_size_to_factor == 128 && a.decay_rate == 0.8 && a.decay_offset == 0 &&
+              a.multiply_by_parameter_scale && a.clipping_threshold == 1.0 && isnan(a.momentum) &&
+              isnan(a.weight_decay_rate) && a.eps == 1e-30 && a.factored &&
+              !a.weight_decay_mask && isnan(a.learning_rate));
+    cr_assert(gv_lion_defaults().weight_decay == 1e-3 && gv_lion_defaults().b2 == 0.99);
+    cr_assert(gv_lamb_defaults().eps == 1e-6 && gv_lamb_defaults().weight_decay == 0);
+    cr_assert(gv_adabelief_defaults().eps == 1e-16 && gv_adabelief_defaults().eps_root == 1e-16);
+    cr_assert(gv_adagrad_defaults().initial_accumulator_value == 0.1 &&
+              gv_adagrad_defaults().eps == 1e-7);
+    cr_assert(gv_adamax_defaults().eps == 1e-8);
+    cr_assert(gv_scale_by_lion_defaults().mode == GV_LION_HARD &&
+              gv_scale_by_lion_defaults().smooth_beta == 1.0);
+    cr_assert(gv_scale_by_trust_ratio_defaults().trust_coefficient == 1.0);
+    cr_assert(gv_scale_by_factored_rms_defaults().epsilon == 1e-30);
+    const char *names[] = {"rmsprop", "adafactor", "lookahead"};
+    gv_transform *txs[] = {GVT_NN(gv_rmsprop(.learning_rate = 1)), GVT_NN(gv_adafactor()),
+                           GVT_NN(gv_lookahead(gv_sgd(.learning_rate = 1), 1, 1, false))};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_str_eq(gv_transform_name(txs[i]), names[i]);
+        gv_transform_free(txs[i]);
+    }
+}
+
+/* ---- errors while updating ---- */
+
+static gv_tree *small_params(void) {
+    const float x[3] = {1, -2, 0.5f};
+    return ot_leaf(x, 3);
+}
+
+/* the transformations that need params say so when given none */
+Test(optimizers, params_required) {
+    gv_transform *txs[] = {GVT_NN(gv_adafactor()), GVT_NN(gv_lamb(.learning_rate = 0.1)),
+                           GVT_NN(gv_scale_by_trust_ratio()),
+                           GVT_NN(gv_scale_by_param_block_rms(1e-3)),
+                           GVT_NN(gv_scale_by_factored_rms())};
+    gv_tree *p = small_params();
+    for (size_t i = 0; i < sizeof txs / sizeof txs[0]; i++) {
+        gv_tree *s = GVT_NN(gv_transform_init_eager(txs[i], p)), *u, *ns;
+        GVT_FAILS(gv_transform_update_eager(txs[i], p, s, NULL, &u, &ns), GV_ERR_ARG,
+                  "requires the current value of the parameters");
+        cr_assert_null(u);
+        cr_assert_null(ns);
+        gv_tree_free(s);
+        gv_transform_free(txs[i]);
+    }
+    /* lookahead needs the {"fast", "slow"} pair */
+    gv_transform *la = GVT_NN(gv_lookahead(gv_sgd(.learning_rate = 0.1), 2, 0.5, false));
+    gv_tree *s = GVT_NN(gv_transform_init_eager(la, p)), *u, *ns; /* plain params: the fast ones */
+    cr_assert(gv_tree_contains(s, "fast_state") && gv_tree_contains(s, "steps_since_sync"));
+    GVT_FAILS(gv_transform_update_eager(la, p, s, NULL, &u, &ns), GV_ERR_ARG, "lookahead pair");
+    GVT_FAILS(gv_transform_update_eager(la, p, s, p, &u, &ns), GV_ERR_ARG, "lookahead pair");
+    gv_tree *pair = GVT_NN(gv_lookahead_params_init_synced(p));
+    GVT_OK(gv_transform_update_eager(la, p, s, pair, &u, &ns));
+    cr_assert(gv_tree_contains(u, "fast") && gv_tree_contains(u, "slow"));
+    gv_tree_free(u), gv_tree_free(ns), gv_tree_free(pair), gv_tree_free(s), gv_tree_free(p);
+    gv_transform_free(la);
+}
+
+/* a state that is not the transformation's is refused with a message */
+Test(optimizers, foreign_state) {
+    gv_tree *p = small_params(), *u, *ns;
+    gv_transform *rms = GVT_NN(gv_scale_by_rms()), *ada = GVT_NN(gv_scale_by_rss());
+    gv_tree *s = GVT_NN(gv_transform_init_eager(rms, p));
+    GVT_FAILS(gv_transform_update_eager(ada, p, s, p, &u, &ns), GV_ERR_STRUCTURE,
+              "scale_by_rss: the state is not this transformation's (expected a dict with "
+              "'sum_of_squares'");
+    gv_tree_free(s);
+    /* rmsprop with bias correction keeps a count; a state without one is refused */
+    gv_transform *bc = GVT_NN(gv_scale_by_rms(.bias_correction = true));
+    s = GVT_NN(gv_transform_init_eager(rms, p));
+    GVT_FAILS(gv_transform_update_eager(bc, p, s, p, &u, &ns), GV_ERR_STRUCTURE, "'count'");
+    gv_tree_free(s);
+    gv_transform_free(bc);
+    /* adafactor's statistics for another factoring: refused, naming the field */
+    const float m[12] = {0};
+    gv_tensor *t = GVT_NN(gv_tensor_from_data(GV_F32, GV_DIMS(4, 3), m, sizeof m));
+    gv_tree *mp = GVT_NN(gv_tree_new_leaf(t));
+    gv_tensor_free(t);
+    gv_transform *f3 = GVT_NN(gv_adafactor(.min_dim_size_to_factor = 3));
+    gv_transform *f128 = GVT_NN(gv_adafactor());
+    s = GVT_NN(gv_transform_init_eager(f3, mp));
+    GVT_FAILS(gv_transform_update_eager(f128, mp, s, mp, &u, &ns), GV_ERR_SHAPE, "state.v_row");
+    gv_tree_free(s), gv_tree_free(mp), gv_tree_free(p);
+    gv_transform_free(rms), gv_transform_free(ada), gv_transform_free(f3), gv_transform_free(f128);
+}
+
+/* inject_hyperparams binds the float arguments of each factory by their
+ * optax names: the keys of its state's "hyperparams" are optax's numeric
+ * float arguments (optax also lists the int ones, min_dim_size_to_factor
+ * and decay_offset, which stay static here, as every int argument does). */
+static void expect_hyperparams(gv_transform *tx, const char *want) {
+    gv_tree *p = small_params();
+    gv_transform *inj = GVT_NN(gv_inject_hyperparams(tx));
+    gv_tree *s = GVT_NN(gv_transform_init_eager(inj, p));
+    const gv_tree *h = GVT_NN(gv_tree_get(s, "hyperparams"));
+    char got[512] = "";
+    char **keys = malloc(gv_tree_num_children(h) * sizeof *keys);
+    size_t n = gv_tree_num_children(h);
+    for (size_t i = 0; i < n; i++) keys[i] = (char *)gv_tree_key(h, i);
+    for (size_t i = 0; i < n; i++) /* sorted, as a Python dict of the names would print sorted */
+        for (size_t j = i + 1; j < n; j++)
+            if (strcmp(keys[j], keys[i]) < 0) {
+                char *x = keys[i];
+                keys[i] = keys[j], keys[j] = x;
+            }
+    for (size_t i = 0; i < n; i++) strcat(strcat(got, i ? " " : ""), keys[i]);
+    free(keys);
+    cr_assert_str_eq(got, want);
+    /* and one update runs with them */
+    gv_tree *u, *ns;
+    GVT_OK(gv_transform_update_eager(inj, p, s, p, &u, &ns));
+    gv_tree_free(u), gv_tree_free(ns), gv_tree_free(s), gv_tree_free(p);
+    gv_transform_free(inj);
+}
+
+Test(optimizers, inject_hyperparams_names) {
+    expect_hyperparams(gv_rmsprop(.learning_rate = 0.01, .momentum = 0.9),
+                       "decay eps initial_scale learning_rate momentum");
+    expect_hyperparams(gv_rmsprop(.learning_rate = 0.01, .centered = true),
+                       "decay eps initial_scale learning_rate");
+    expect_hyperparams(gv_adagrad(.learning_rate = 0.01),
+                       "eps initial_accumulator_value learning_rate");
+    expect_hyperparams(gv_adafactor(.learning_rate = 0.01, .momentum = 0.9,
+                                    .weight_decay_rate = 1e-3),
+                       "clipping_threshold decay_rate eps learning_rate momentum "
+                       "weight_decay_rate");
+    expect_hyperparams(gv_adafactor(), "clipping_threshold decay_rate eps");
+    expect_hyperparams(gv_lion(.learning_rate = 0.01), "b1 b2 learning_rate weight_decay");
+    expect_hyperparams(gv_lamb(.learning_rate = 0.01, .weight_decay = 0.1),
+                       "b1 b2 eps eps_root learning_rate weight_decay");
+    expect_hyperparams(gv_adabelief(.learning_rate = 0.01), "b1 b2 eps eps_root learning_rate");
+    expect_hyperparams(gv_adamax(.learning_rate = 0.01), "b1 b2 eps learning_rate");
+}
