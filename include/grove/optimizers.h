@@ -117,9 +117,11 @@ gv_transform *gv_scale_by_rss_with(const gv_scale_by_rss_opts *opts);
  * picks the two axes); then the second moment of g^2 + epsilon is kept as
  * its means over each of the two axes, otherwise in full. The decay at
  * step count is 1 - (count - step_offset + 1)^-decay_rate (count before
- * incrementing: the first step keeps the new statistics only). Needs
- * params (for the shapes). optax's decay_rate_fn argument is not offered
- * (the default schedule above is the one used). */
+ * incrementing: the first step keeps the new statistics only; an offset
+ * above the count gives a non-positive base, NaN or inf, as in optax).
+ * Needs params (for the shapes). optax's decay_rate_fn argument is not
+ * offered (the default schedule above is the one used). step_offset is an
+ * integer, static like min_dim_size_to_factor. */
 typedef struct gv_scale_by_factored_rms_opts {
     bool factored;              /* true */
     double decay_rate;          /* 0.8 */
@@ -138,9 +140,9 @@ gv_transform *gv_scale_by_factored_rms_with(const gv_scale_by_factored_rms_opts 
 /* optax.clip_by_block_rms(threshold): u / max(1, rms(u) / threshold) per
  * leaf (rms = sqrt(mean(u^2))). threshold > 0. State (). */
 gv_transform *gv_clip_by_block_rms(double threshold);
-/* optax.scale_by_param_block_rms(min_scale = 1e-3 in optax): u * max-like
- * rms(p) per leaf, min_scale when rms(p) <= min_scale (optax's
- * safe_root_mean_squares). Needs params. State (). */
+/* optax.scale_by_param_block_rms(min_scale) (optax's default 1e-3, which
+ * adafactor uses): u * rms(p) per leaf, or u * min_scale where rms(p) <=
+ * min_scale (optax's safe_root_mean_squares). Needs params. State (). */
 gv_transform *gv_scale_by_param_block_rms(double min_scale);
 
 /* optax.scale_by_lion's sign variants: sign(x), tanh(smooth_beta x), or x

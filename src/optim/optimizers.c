@@ -14,6 +14,7 @@
  * ones it does not expose), so inject_hyperparams can bind them; static
  * options (flags, modes, integer sizes) are in flag and hp_int. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -839,8 +840,11 @@ gv_transform *gv_lookahead(gv_transform *fast_optimizer, int sync_period,
     } else if (sync_period < 1) {
         gv_error(GV_ERR_ARG, "lookahead: sync_period is %d; it must be >= 1", sync_period);
         ok = false;
-    } else
-        ok = check_unit(nm, "slow_step_size", slow_step_size);
+    } else if (!(slow_step_size >= 0 && slow_step_size <= 1)) {
+        gv_error(GV_ERR_ARG, "lookahead: slow_step_size is %g; it must be in [0, 1]",
+                 slow_step_size);
+        ok = false;
+    }
     gv_transform *tx = ok ? gv_tx_new(nm, lookahead_init, lookahead_update) : NULL;
     if (tx) tx->kids = malloc(sizeof *tx->kids);
     if (tx && !tx->kids) {

@@ -617,7 +617,7 @@ Test(optimizers, primitive_checks) {
     GVT_NULL(gv_lookahead(gv_adam(.learning_rate = 0.1), 0, 0.5, false), GV_ERR_ARG,
              "lookahead: sync_period is 0; it must be >= 1");
     GVT_NULL(gv_lookahead(gv_adam(.learning_rate = 0.1), 2, 1.5, false), GV_ERR_ARG,
-             "lookahead: .slow_step_size is 1.5");
+             "lookahead: slow_step_size is 1.5; it must be in [0, 1]");
     GVT_NULL(gv_lookahead_params_init_synced(NULL), GV_ERR_ARG, "params is NULL");
 }
 
