@@ -79,7 +79,8 @@ COMPACT = 1024
 BASIC = [('b', (5,), 'pattern'), ('w', (3, 4), 'pattern'), ('z', (3,), 'zeros')]
 # (129, 128): both of the two largest dims >= 128, as adafactor's default
 # min_dim_size_to_factor needs to factor (one large dim is not enough);
-# argsort puts the 129 last, so v_row is over axis 1 and v_col over axis 0.
+# argsort puts the 129 last (d0 = 0, d1 = 1), so v_row, the mean over axis
+# 0, has shape (128,) and v_col (129,).
 BIG = [('big', (129, 128), 'pattern'), ('v', (5,), 'pattern'), ('z', (3,), 'zeros')]
 # for min_dim_size_to_factor=3: (5,3) and (3,6) factor on either axis order,
 # (2,5,3) factors its last two axes, a vector and the zeros do not. (XLA's
@@ -124,8 +125,8 @@ def case(name, call, make, leaves=BASIC, *, lookahead=False, grad_scale=1, mask=
 
 
 # Tolerances in ulps of the leaf's largest magnitude, as measured against
-# grove (GROVE_GOLDEN_REPORT=1 tests/optim/test_optimizers prints them): 0
-# unless said here.
+# grove (GROVE_GOLDEN_REPORT=1 build/<dir>/tests/test_optim_optimizers prints
+# them): 0 unless said here.
 TANH = ('tanh: XLA evaluates its own rational approximation of tanh, grove glibc tanhf '
         '(up to 2 ulp in the updates)')
 SUMS = ('the means over the whole 129 x 128 leaf in clip_by_block_rms and '
