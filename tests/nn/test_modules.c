@@ -1,7 +1,10 @@
 /* Modules: Flax's parameter paths and initial numbers, apply, the Flax
  * docstring vectors of tests/data/jax-prng-vectors.json through the module
  * API (Dense -> Dropout MLP, Embed init, two Dense layers with a perturbation
- * gradient) in the scheme each was made with, and the error paths. */
+ * gradient) in the scheme each was made with, and the error paths. Applied
+ * outputs are Flax's bit for bit through the reference evaluator and within
+ * a few ulps through a compiled plan, whose matmuls the BLAS sums in its own
+ * order (expect_apply). */
 #include <math.h>
 #include <string.h>
 
@@ -47,6 +50,72 @@ static void expect_vector(const char *id, const gv_tensor *t) {
     json_object_put(v);
 }
 
+/* model.apply(variables, *args, rngs=rngs) through the reference evaluator
+ * (gv_fn_eval) instead of a compiled plan. Its dot products accumulate in
+ * order from 0 with one FMA per term, as XLA:CPU's small dots do
+ * (docs/random.md 7.3), and every other op is grove's own arithmetic, so
+ * its output is Flax's bit for bit. */
+typedef struct apply_ctx {
+    const gv_module *m;
+    const gv_module_options *o;
+} apply_ctx;
+
+static gv_tree *apply_trace(gv_graph *g, const gv_tree *in, void *ud) {
+    const apply_ctx *c = ud;
+    return gv_apply(g, c->m, gv_tree_get(in, "0"), gv_tree_get(in, "1"), gv_tree_get(in, "2"),
+                    c->o);
+}
+
+static gv_tree *apply_reference(const gv_module *m, const gv_tree *vars, const gv_tree *args,
+                                const gv_tree *rngs, const gv_module_options *o) {
+    apply_ctx c = {m, o};
+    gv_tree *in = gv_tree_new_tuple();
+    GVT_OK(gv_tree_append(in, gv_tree_clone(vars)));
+    GVT_OK(gv_tree_append(in, gv_tree_clone(args)));
+    GVT_OK(gv_tree_append(in, rngs ? gv_tree_clone(rngs) : gv_tree_new_dict()));
+    gv_fn *f = GVT_NN(gv_trace(apply_trace, &c, in));
+    gv_tree *out = NULL;
+    GVT_OK(gv_fn_eval(f, in, &out));
+    gv_fn_free(f), gv_tree_free(in);
+    return out;
+}
+
+/* gv_apply_eager runs a compiled plan, whose matmuls are cblas_sgemm calls:
+ * the BLAS sums in its own order, which depends on the kernel set it picks
+ * for the CPU. OpenBLAS's Haswell and SkylakeX kernels happen to give XLA's
+ * bits on these shapes; its generic Prescott kernels (no FMA; what
+ * OpenBLAS 0.3.21 falls back to on CPUs it does not know) are 1-2 ulps off.
+ * A dot product's rounding error is bounded relative to the sum of the
+ * magnitudes of its terms, not to its result, so the tolerance is in ulps of
+ * the output's largest element: a bound for every element, tight enough
+ * that a wrong bias or a wrong weight fails. */
+enum { BLAS_ULPS = 4 };
+
+static void expect_near_reference(const char *id, const gv_tensor *plan, const gv_tensor *ref) {
+    cr_assert(gv_tensor_same_shape(plan, ref), "%s: shapes differ", id);
+    const float *p = gv_tensor_data_const(plan), *r = gv_tensor_data_const(ref);
+    int64_t n = gv_tensor_size(ref);
+    float big = 0.0f;
+    for (int64_t i = 0; i < n; i++) big = fmaxf(big, fabsf(r[i]));
+    double tol = BLAS_ULPS * ((double)nextafterf(big, INFINITY) - big);
+    for (int64_t i = 0; i < n; i++)
+        cr_expect_leq(fabs((double)p[i] - r[i]), tol,
+                      "%s[%lld]: plan %.9g, reference %.9g: more than %d ulps of the largest "
+                      "(%.9g) apart", id, (long long)i, (double)p[i], (double)r[i], BLAS_ULPS,
+                      (double)big);
+}
+
+/* model.apply both ways: the reference's output is Flax's printed vector
+ * bit for bit, the plan's within BLAS_ULPS of it. */
+static void expect_apply(const char *id, const gv_module *m, const gv_tree *vars,
+                         const gv_tree *args, const gv_tree *rngs, const gv_module_options *o) {
+    gv_tree *out = NULL, *ref = apply_reference(m, vars, args, rngs, o);
+    GVT_OK(gv_apply_eager(m, vars, args, rngs, o, &out));
+    expect_vector(id, gv_tree_leaf_tensor(ref));
+    expect_near_reference(id, gv_tree_leaf_tensor(out), gv_tree_leaf_tensor(ref));
+    gv_tree_free(ref), gv_tree_free(out);
+}
+
 /* MLP: @compact Dense(4) -> Dropout(0.5, deterministic=not train) */
 static gv_tree *mlp_call(gv_scope *s, const void *cfg, const gv_tree *args) {
     gv_dense_cfg d = gv_dense_defaults(4);
@@ -83,18 +152,14 @@ Test(flax_vectors, dense_dropout_mlp_both_schemes) {
         cr_assert(gv_tree_contains(vars, "params/Dense_0/kernel"));
         cr_assert(gv_tree_contains(vars, "params/Dense_0/bias"));
         cr_assert_eq(gv_tree_num_leaves(vars), 2, "Dropout has no params");
-        gv_tree *out = NULL;
-        GVT_OK(gv_apply_eager(&m, vars, args, NULL, &o, &out));
         char id[64];
         snprintf(id, sizeof id, "flax_dense_mlp_%s", schemes[sc]);
-        expect_vector(id, gv_tree_leaf_tensor(out));
-        gv_tree_free(out);
+        expect_apply(id, &m, vars, args, NULL, &o);
         o.train = true;
         gv_tree *rngs = key_tree("dropout", gv_prng_key(1));
-        GVT_OK(gv_apply_eager(&m, vars, args, rngs, &o, &out));
         snprintf(id, sizeof id, "flax_dropout_%s", schemes[sc]);
-        expect_vector(id, gv_tree_leaf_tensor(out));
-        gv_tree_free(out), gv_tree_free(rngs), gv_tree_free(vars), gv_tree_free(args);
+        expect_apply(id, &m, vars, args, rngs, &o);
+        gv_tree_free(rngs), gv_tree_free(vars), gv_tree_free(args);
     }
 }
 
@@ -143,12 +208,9 @@ Test(flax_vectors, two_dense_and_perturbation_gradient) {
         gv_tree *args = ones_args(2, 9);
         gv_tree *vars = GVT_NN(gv_init(&c.m, gv_prng_key(0), args, &c.o));
         cr_assert(gv_tree_contains(vars, "perturbations/dense3"));
-        gv_tree *out = NULL;
-        GVT_OK(gv_apply_eager(&c.m, vars, args, NULL, &c.o, &out));
-        expect_vector(sc ? "flax_two_dense_partitionable" : "flax_two_dense_legacy",
-                      gv_tree_leaf_tensor(out));
-        gv_tree_free(out);
-        gv_tree *in = gv_tree_new_tuple();
+        expect_apply(sc ? "flax_two_dense_partitionable" : "flax_two_dense_legacy", &c.m, vars,
+                     args, NULL, &c.o);
+        gv_tree *out = NULL, *in = gv_tree_new_tuple();
         GVT_OK(gv_tree_append(in, gv_tree_clone(vars)));
         GVT_OK(gv_tree_append(in, gv_tree_clone(args)));
         gv_fn *f = GVT_NN(gv_trace(perturb_loss, &c, in));
