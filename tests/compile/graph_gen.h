@@ -29,6 +29,8 @@ typedef struct gvt_graph_case {
     gv_plan_options opts;     /* threads, no_optimize, donation */
     const char *donate[4];
     int ops;                  /* ops drawn */
+    bool loss_only;           /* made for value_and_grad */
+    uint8_t under_matmul;     /* bit k: input k reaches an operand of a matmul */
 } gvt_graph_case;
 
 /* Decode a case: outputs "loss" (a scalar over every value drawn), "last"
@@ -39,10 +41,14 @@ gv_status gvt_graph_case_make(gvt_stream *s, bool loss_only, gvt_graph_case *c);
 void gvt_graph_case_free(gvt_graph_case *c);
 
 /* Evaluate with gv_fn_eval and with the compiled plan (on a copy of the
- * inputs, as donation overwrites them) and compare every output leaf:
- * within rel relative, NaN where the reference has NaN, infinities equal.
- * Returns 0 when they agree, 1 with a description in why, or -1 if a grove
- * call failed (the message is in why too). */
+ * inputs, as donation overwrites them) and compare every output leaf bit for
+ * bit (any NaN matches any NaN). The one exception: for a loss-only case
+ * under value_and_grad, the grads of inputs that reach a matmul go through
+ * the BLAS in the matmul's VJP, whose summation order is the BLAS's own;
+ * they need only agree within rel relative (|x - y| <= rel (1 + |y|)), NaN
+ * where the reference has NaN, infinities equal. Returns 0 when they agree,
+ * 1 with a description in why, or -1 if a grove call failed (the message is
+ * in why too). */
 int gvt_graph_case_check(const gvt_graph_case *c, double rel, char *why, size_t len);
 
 #endif

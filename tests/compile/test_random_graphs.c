@@ -2,9 +2,12 @@
  * (graph_gen.c): chains of elementwise ops with broadcasting, reductions
  * fused as epilogues, reshapes, transposes, matmuls, constants with special
  * values, outputs at donated inputs' paths, on one-block and threaded sizes
- * with 1 and 2 threads, optimised and not; and their gradients. Within 1e-5
- * relative, NaN and infinities exact: the passes reorder float operations
- * only in GEMMs and folded constants. */
+ * with 1 and 2 threads, optimised and not; and their gradients. Equal bit
+ * for bit (any NaN matches any NaN): the matmuls' operands are drawn so that
+ * the BLAS's summation order cannot show. The one exception is a gradient
+ * that passes through a matmul's VJP, where the BLAS multiplies cotangents
+ * in its own order (which differs between OpenBLAS's kernel sets): within
+ * 1e-5 relative there, NaN and infinities exact. */
 #include <string.h>
 
 #include "graph_gen.h"
