@@ -192,10 +192,19 @@ static gv_transform *make(int i) {
     case 6: return gv_inject_hyperparams(gv_sgd(.schedule = gv_linear_schedule(0.1, 0.01, 5, 1),
                                                 .momentum = 0.9));
     case 7: return gv_inject_hyperparams(gv_adamw(.learning_rate = 1e-2, .mask = NULL));
+    /* the other optimisers (optimizers.h) */
+    case 8: return gv_rmsprop(.learning_rate = 1e-2, .centered = true, .momentum = 0.9);
+    case 9: return gv_adagrad(.learning_rate = 1e-2);
+    case 10: return gv_adafactor(.learning_rate = 1e-2, .momentum = 0.9);
+    case 11: return gv_lion(.learning_rate = 1e-3);
+    case 12: return gv_lamb(.learning_rate = 1e-3);
+    case 13: return gv_adabelief(.learning_rate = 1e-3);
+    case 14: return gv_adamax(.schedule = gv_warmup_constant_schedule(0, 1e-2, 3));
+    case 15: return gv_inject_hyperparams(gv_rmsprop(.learning_rate = 1e-2, .bias_correction = true));
     default: return NULL;
     }
 }
-#define NMAKE 8
+#define NMAKE 16
 
 /* n steps from (p, s); grads change each step (one with a NaN for the
  * finite-checking transforms). Replaces *p and *s. */
