@@ -136,9 +136,9 @@ def counts_for(spec, extra=()):
 cases = []
 
 
-def case(name, schedule, counts=None, ulps=0, **args):
+def case(name, schedule, extra=(), ulps=0, **args):
     spec = {'schedule': schedule, 'args': args}
-    cases.append({'name': name, 'spec': spec, 'counts': counts, 'ulps': ulps})
+    cases.append({'name': name, 'spec': spec, 'extra': extra, 'ulps': ulps})
 
 
 # ---- constant, polynomial, linear, warmup_constant ----
@@ -178,6 +178,12 @@ case('linear_huge_steps', 'linear_schedule', init_value=1.0, end_value=0.0,
      transition_steps=2**31 - 1)
 case('linear_init_equals_end', 'linear_schedule', init_value=0.25, end_value=0.25,
      transition_steps=10)
+# (init - end) * frac + end is one fma in XLA's code; at these counts (1 and
+# 47) float64 arithmetic rounded to float32 would round twice and miss it
+case('linear_fma_not_double', 'linear_schedule', init_value=0.076446197926998138,
+     end_value=1.7347234759768071e-18, transition_steps=4)
+case('linear_fma_not_double_2', 'linear_schedule', init_value=0.83453029372978094,
+     end_value=-2.1171683850518264e-10, transition_steps=480, extra=[47])
 case('warmup_constant', 'warmup_constant_schedule', init_value=0.0, peak_value=1e-3,
      warmup_steps=100)
 case('warmup_constant_no_warmup', 'warmup_constant_schedule', init_value=0.1, peak_value=1.0,
@@ -361,7 +367,7 @@ for c in cases:
     spec = c['spec']
     sched = build(spec)
     f = jax.jit(sched)
-    counts = c['counts'] or counts_for(spec)
+    counts = counts_for(spec, c['extra'])
     vals = [bits(f(jnp.asarray(n, jnp.int32))) for n in counts]
     out.append({'name': c['name'], 'call': spec_call(spec), 'spec': spec, 'ulps': c['ulps'],
                 'counts': counts, 'values': vals})
