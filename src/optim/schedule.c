@@ -172,19 +172,21 @@ static gv_value fma32(gv_value a, gv_value b, gv_value c) {
     return gv_select(and_(halfway, beyond), to32(other), r);
 }
 
-/* glibc's cosf (sysdeps/ieee754/flt-32/s_cosf.c, ARM's optimized-routines;
- * glibc >= 2.28), the libm call XLA's code makes for cos. It works in
- * float64: 1 for |x| < 2^-12; the cosine polynomial in x^2 for |x| < 0.75;
- * below 120, x reduced to r = x - n*pi/2 (n the nearest integer to x*2/pi,
- * computed as glibc does: ((int32)(x * 2^24 * 2/pi) + 2^23) >> 24) and the
- * sine or cosine polynomial of r by quadrant, negated in quadrants 2 and 3.
- * The table is glibc's __sincosf_table. On x86-64 glibc picks its FMA build,
- * where the reduction is one fma; here n*pi/2 = ph + pl exactly (Dekker's
- * product with pi/2 split into 26-bit halves; n has a few bits) and
- * r = (ph + x) + pl. The polynomials are plain float64. That reproduces the
- * libm's result for every float32 |x| < 120 (all 1.1e9 of them checked
- * against cosf); schedules only need |x| <= pi, and larger arguments are
- * clamped below 120 (a finite stand-in). */
+/* glibc's cosf (sysdeps/ieee754/flt-32/s_cosf.c, from ARM's
+ * optimized-routines; glibc >= 2.28), the libm call XLA's code makes for
+ * cos. It works in float64: below 120, x is reduced to r = x - n*pi/2, n
+ * the nearest integer to x*2/pi computed as glibc does,
+ * ((int32)(x * 2^24 * 2/pi) + 2^23) >> 24, and the sine or the cosine
+ * polynomial of r is taken by quadrant, negated in quadrants 2 and 3 (the
+ * coefficients are glibc's __sincosf_table). glibc's shortcuts for
+ * |x| < 0.75 (the cosine polynomial of x) and |x| < 2^-12 (1) are the n = 0
+ * case of this and what it rounds to, so they need no branch here. On
+ * x86-64 glibc runs its FMA build, whose reduction is one fma: here
+ * n*pi/2 = ph + pl exactly (Dekker's product, pi/2 split in 26-bit halves,
+ * n a few bits) and r = (ph + x) + pl. The polynomials are plain float64.
+ * This gives glibc 2.36's cosf exactly for every float32 |x| < 120 (checked
+ * for all 1.1e9 of them); schedules need |x| <= pi, and a larger argument
+ * is clamped below 120 (a finite stand-in). */
 static const double COS_C0 = 1.0, COS_C1 = -0x1.ffffffd0c621cp-2, COS_C2 = 0x1.55553e1068f19p-5,
                     COS_C3 = -0x1.6c087e89a359dp-10, COS_C4 = 0x1.99343027bf8c3p-16;
 static const double SIN_S1 = -0x1.555545995a603p-3, SIN_S2 = 0x1.1107605230bc4p-7,
@@ -211,8 +213,7 @@ static gv_value sin_poly(gv_value x, gv_value x2) {
 
 static gv_value cos32(gv_value y) {
     gv_graph *g = y.graph;
-    gv_value ay = gv_minimum(gv_abs(y), c32(g, 0x1.dffffep+6f)), x = to64(ay);
-    gv_value direct = cos_poly(gv_mul(x, x));
+    gv_value x = to64(gv_minimum(gv_abs(y), c32(g, 0x1.dffffep+6f)));
     gv_value ni = gv_cast(gv_mul(x, c64(g, HPI_INV_2P24)), GV_I32);
     gv_value n = gv_div(gv_add(ni, ci32(g, 0x800000)), ci32(g, 0x1000000)); /* >= 0: >> 24 */
     gv_value mn = to64(gv_neg(n));
@@ -223,11 +224,8 @@ static gv_value cos32(gv_value y) {
     gv_value q1 = gv_eq(q, ci32(g, 1)), q2 = gv_eq(q, ci32(g, 2)), q3 = gv_eq(q, ci32(g, 3));
     gv_value sign = gv_select(or_(q1, q2), c64(g, -1.0), c64(g, 1.0));
     gv_value cr = cos_poly(r2);
-    gv_value reduced = gv_select(or_(q1, q3), sin_poly(gv_mul(r, sign), r2),
-                                 gv_select(or_(q2, q3), gv_neg(cr), cr));
-    gv_value v = gv_select(gv_lt(ay, c32(g, 0x1p-12f)), c64(g, 1.0),
-                           gv_select(gv_lt(ay, c32(g, 0.75f)), direct, reduced));
-    return to32(v);
+    return to32(gv_select(or_(q1, q3), sin_poly(gv_mul(r, sign), r2),
+                          gv_select(or_(q2, q3), gv_neg(cr), cr)));
 }
 
 /* floorf (XLA's floor): every float of magnitude >= 2^23 is an integer, and
@@ -695,6 +693,18 @@ gv_schedule *gv_warmup_exponential_decay_schedule_with(
 
 /* ---- piecewise constant and interpolated --------------------------------- */
 
+typedef struct dict_entry {
+    int64_t boundary;
+    double scale;
+    size_t index; /* in the caller's arrays, for messages and a stable order */
+} dict_entry;
+
+static int by_boundary(const void *pa, const void *pb) {
+    const dict_entry *a = pa, *b = pb;
+    if (a->boundary != b->boundary) return a->boundary < b->boundary ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
 /* The dict {boundaries[i]: scales[i]} as sorted(d.items()): checked
  * (scales >= 0, int32 boundaries, no key twice) and sorted into *b, *s
  * (malloc'd; NULL for n = 0). */
@@ -716,29 +726,25 @@ static bool sorted_dict(const char *fn, const int64_t *boundaries, const double 
             return false;
         }
     }
-    size_t *idx = malloc(n * sizeof *idx);
+    dict_entry *e = malloc(n * sizeof *e);
     *b = malloc(n * sizeof **b), *s = malloc(n * sizeof **s);
-    if (!idx || !*b || !*s) {
-        free(idx), free(*b), free(*s), *b = NULL, *s = NULL;
+    if (!e || !*b || !*s) {
+        free(e), free(*b), free(*s), *b = NULL, *s = NULL;
         gv_error(GV_ERR_NOMEM, "%s: out of memory", fn);
         return false;
     }
-    for (size_t i = 0; i < n; i++) { /* insertion sort of the indices by boundary */
-        size_t k = i;
-        for (; k > 0 && boundaries[idx[k - 1]] > boundaries[i]; k--) idx[k] = idx[k - 1];
-        idx[k] = i;
-    }
+    for (size_t i = 0; i < n; i++) e[i] = (dict_entry){boundaries[i], scales[i], i};
+    qsort(e, n, sizeof *e, by_boundary);
     for (size_t i = 0; i < n; i++) {
-        if (i > 0 && boundaries[idx[i]] == boundaries[idx[i - 1]]) {
+        if (i > 0 && e[i].boundary == e[i - 1].boundary) {
             gv_error(GV_ERR_ARG, "%s: boundaries[%zu] and boundaries[%zu] are both %lld (a dict key "
-                     "appears once)", fn, idx[i - 1], idx[i], (long long)boundaries[idx[i]]);
-            free(idx), free(*b), free(*s), *b = NULL, *s = NULL;
+                     "appears once)", fn, e[i - 1].index, e[i].index, (long long)e[i].boundary);
+            free(e), free(*b), free(*s), *b = NULL, *s = NULL;
             return false;
         }
-        (*b)[i] = (int32_t)boundaries[idx[i]];
-        (*s)[i] = scales[idx[i]];
+        (*b)[i] = (int32_t)e[i].boundary, (*s)[i] = e[i].scale;
     }
-    free(idx);
+    free(e);
     return true;
 }
 
