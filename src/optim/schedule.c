@@ -518,7 +518,7 @@ static gv_value cosine_fn(gv_value count, void *ud) {
 static gv_schedule *cosine_new(const char *name, double init_value, int64_t decay_steps,
                                double alpha, double exponent) {
     if (decay_steps <= 0) {
-        gv_error(GV_ERR_ARG, "%s: decay_steps must be positive, got %lld (optax: ValueError)",
+        gv_error(GV_ERR_ARG, "%s: .decay_steps must be positive, got %lld (optax: ValueError)",
                  name, (long long)decay_steps);
         return NULL;
     }
