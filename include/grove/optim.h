@@ -374,7 +374,8 @@ gv_status gv_hyperparam_get(const gv_tree *inject_state, const char *name, doubl
  * designator, so grove requires it when the optimiser is made: give exactly
  * one of .learning_rate (a finite constant) and .schedule (a schedule, taken
  * over, also on failure). With neither (.learning_rate is GV_NONE unless
- * given), a NaN or infinite rate, or a non-zero rate together with a
+ * given), a NaN, infinite or negative rate (optax takes a negative one;
+ * here it is refused as a sign mistake), or a non-zero rate together with a
  * schedule, the constructor fails with GV_ERR_ARG and a message saying
  * which. A constant scales by -learning_rate (state ()); a schedule adds
  * optax's ScaleByScheduleState {"count"} as the optimiser's last state

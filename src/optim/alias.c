@@ -306,8 +306,10 @@ static gv_transform *learning_rate_part(const char *name, double lr, gv_schedule
                  name);
         return NULL;
     }
-    if (isinf(lr)) {
-        gv_error(GV_ERR_ARG, "%s: .learning_rate is %g; it must be finite", name, lr);
+    if (isinf(lr) || lr < 0) {
+        /* optax accepts a negative rate (which ascends the loss); here it
+         * is refused as the sign mistake it almost always is */
+        gv_error(GV_ERR_ARG, "%s: .learning_rate is %g; it must be finite and >= 0", name, lr);
         return NULL;
     }
     return gv_scale_by_learning_rate(lr);

@@ -35,6 +35,15 @@ static gv_tree *params2(float scale) {
     return t;
 }
 
+Test(arguments, learning_rates) {
+    expect_fail(gv_sgd(.learning_rate = -0.1), ".learning_rate is -0.1; it must be finite and >= 0");
+    expect_fail(gv_adam(.learning_rate = -1e-3), "must be finite and >= 0");
+    expect_fail(gv_adamw(.learning_rate = INFINITY), "must be finite");
+    expect_fail(gv_nadam(), "no learning rate");
+    gv_transform *zero = GVT_NN(gv_adam(.learning_rate = 0)); /* 0 freezes: allowed */
+    gv_transform_free(zero);
+}
+
 Test(arguments, clipping_and_ema) {
     expect_fail(gv_clip(-1.0), "max_delta");
     expect_fail(gv_clip(GV_NONE), "max_delta");

@@ -307,3 +307,55 @@ Test(optax_golden, apply_if_finite) { run_named("apply_if_finite"); }
 Test(optax_golden, multi_steps) { run_named("multi_steps"); }
 Test(optax_golden, multi_transform) { run_named("multi_transform"), run_named("partition"), run_named("adam_head"); }
 Test(optax_golden, inject_hyperparams) { run_named("inject_"); }
+
+/* The tutorial's freeze, stated directly (the golden comparison implies it):
+ * through 4 steps every update of the frozen part is exactly +0.0 (a
+ * tree_reduce counting the elements that are not), and the trained part's
+ * updates equal plain adam on the head alone, bit for bit. */
+static gv_status count_nonzero(void *acc, gv_tensor *leaf, void *ud) {
+    const float *x = gv_tensor_data_const(leaf);
+    for (int64_t i = 0; i < gv_tensor_size(leaf); i++) {
+        uint32_t b;
+        memcpy(&b, &x[i], 4);
+        *(int64_t *)acc += b != 0; /* -0.0 and NaN count too */
+    }
+    return GV_OK;
+}
+
+static json_object *find_case(const char *name) {
+    json_object *cases = get(golden(), "cases");
+    for (size_t i = 0; i < json_object_array_length(cases); i++)
+        if (!strcmp(json_object_get_string(get(json_object_array_get_idx(cases, i), "name")), name))
+            return json_object_array_get_idx(cases, i);
+    cr_assert_fail("no golden case %s", name);
+    return NULL;
+}
+
+Test(optax_golden, freeze_is_zero_and_head_is_adam) {
+    json_object *c = find_case("multi_transform_freeze_prefix");
+    gv_transform *tx = GVT_NN(make("multi_transform_freeze_prefix"));
+    gv_transform *adam = GVT_NN(gv_adam(.learning_rate = 1e-3));
+    gv_tree *p = tree_of(get(c, "params"));
+    gv_tree *head = GVT_NN(gv_tree_copy(gv_tree_get(p, "head")));
+    gv_tree *hp = GVT_NN(gv_tree_new_dict());
+    GVT_OK(gv_tree_insert(hp, "head", head));
+    gv_tree *s = GVT_NN(gv_transform_init_eager(tx, p)), *hs = GVT_NN(gv_transform_init_eager(adam, hp));
+    json_object *steps = get(c, "steps");
+    for (size_t i = 0; i < json_object_array_length(steps); i++) {
+        gv_tree *g = tree_of(get(json_object_array_get_idx(steps, i), "grads")), *u, *ns, *hu, *hns;
+        gv_tree *hg = GVT_NN(gv_tree_new_dict());
+        GVT_OK(gv_tree_insert(hg, "head", GVT_NN(gv_tree_copy(gv_tree_get(g, "head")))));
+        GVT_OK(gv_transform_update_eager(tx, g, s, p, &u, &ns));
+        GVT_OK(gv_transform_update_eager(adam, hg, hs, hp, &hu, &hns));
+        int64_t nonzero = 0;
+        GVT_OK(gv_tree_reduce(count_nonzero, NULL, gv_tree_get(u, "backbone"), &nonzero));
+        cr_assert_eq(nonzero, 0, "step %zu: %lld frozen updates are not +0", i, (long long)nonzero);
+        ot_expect_same_bits(gv_tree_get(u, "head"), gv_tree_get(hu, "head"), "head updates vs adam");
+        gv_tree *np = GVT_NN(gv_apply_updates_eager(p, u)), *nhp = GVT_NN(gv_apply_updates_eager(hp, hu));
+        gv_tree_free(p), gv_tree_free(hp), gv_tree_free(s), gv_tree_free(hs);
+        gv_tree_free(u), gv_tree_free(hu), gv_tree_free(g), gv_tree_free(hg);
+        p = np, hp = nhp, s = ns, hs = hns;
+    }
+    gv_tree_free(p), gv_tree_free(hp), gv_tree_free(s), gv_tree_free(hs);
+    gv_transform_free(tx), gv_transform_free(adam);
+}
