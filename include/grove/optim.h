@@ -138,7 +138,10 @@ gv_status gv_transform_update_eager(gv_transform *tx, const gv_tree *updates,
                                     gv_tree **new_updates, gv_tree **new_state);
 
 /* optax.apply_updates: new_p = cast(p + u, dtype(p)) per leaf, the sum in
- * the wider of the two float dtypes. Traced: a new tree of values owned by
+ * the wider of the two float dtypes. Traced, a leaf whose update is a
+ * constant zero of the param's dtype (set_to_zero's: a frozen param) is
+ * the param itself, as under jax.jit (XLA drops A + 0): no kernel, and a
+ * -0.0 stays -0.0. Traced: a new tree of values owned by
  * g (pack.h); eager: a new tree of new tensors the caller frees. */
 gv_tree *gv_apply_updates(gv_graph *g, const gv_tree *params, const gv_tree *updates);
 gv_tree *gv_apply_updates_eager(const gv_tree *params, const gv_tree *updates);

@@ -604,6 +604,20 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
     for (size_t j = 0; j < p->nout; j++) {
         int32_t o_id = p->opt.out_ids[j];
         vinfo *v = &b.v[o_id];
+        const gv_node *o_node = &g->nodes[o_id];
+        if (o_node->op == GV_OP_INPUT) {
+            /* a donated input returned unchanged at its own path (a frozen
+             * param passed through a train step) is its own output: the
+             * buffer already holds the value, so there is nothing to copy */
+            size_t i = (size_t)o_node->iattr[0];
+            /* read_at_end[i] is already set (this output reads it), so no
+             * computed output is placed in that buffer either */
+            if (i < p->nin && b.donated[i] && !strcmp(ipaths[i], opaths[j])) {
+                p->out_alias[j] = (int32_t)i;
+                p->donated++;
+                continue;
+            }
+        }
         if (v->kind == V_STEP && !v->placed) {
             int32_t base = gv_base_output(p, (int32_t)j);
             const gv_node *on = &g->nodes[o_id];
@@ -687,6 +701,7 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
         if (b.v[o_id].kind == V_STEP && b.v[o_id].buf.base != GV_BASE_ARENA &&
             (b.v[o_id].buf.base == gv_base_output(p, (int32_t)j) || p->out_alias[j] >= 0))
             continue;
+        if (g->nodes[o_id].op == GV_OP_INPUT && p->out_alias[j] >= 0) continue; /* passed through */
         gv_step *s = &p->steps[p->nsteps++];
         s->kind = GV_STEP_COPY;
         s->node = o_id;

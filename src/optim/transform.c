@@ -421,6 +421,13 @@ gv_tree *gv_apply_updates(gv_graph *g, const gv_tree *params, const gv_tree *upd
     for (size_t i = 0; i < n; i++) {
         gv_dtype dp = gv_value_dtype(p[i]), du = gv_value_dtype(u[i]);
         gv_value a = p[i], b = u[i];
+        /* An update that is a constant zero (set_to_zero: a frozen param)
+         * leaves the param as it is, as XLA does (its simplifier drops
+         * A + 0): the param keeps its bits, -0.0 included, where IEEE
+         * p + (+0) would turn a -0.0 into +0.0, and the step spends no
+         * kernel on it. */
+        const gv_node *un = &g->nodes[b.id];
+        if (b.graph == g && un->op == GV_OP_FULL && un->fattr[0] == 0.0 && du == dp) continue;
         if (dp != du) { /* numpy promotion between float dtypes (or int with float) */
             gv_dtype wide = float_rank(du) > float_rank(dp) ? du : dp;
             a = gv_cast(a, wide), b = gv_cast(b, wide);

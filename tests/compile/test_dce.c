@@ -270,3 +270,48 @@ Test(dce, identities_are_exact_and_the_rest_is_computed) {
             }
     cr_log_info("%d identity cases over %d special values", checked, n);
 }
+
+/* ---- a donated input passed through unchanged ---- */
+
+/* in {"a": x, "b": y} -> {"a": x (unchanged), "b": 2 y, "c": x again} */
+static gv_tree *pass_a(gv_graph *g, const gv_tree *in, void *ud) {
+    gv_value a = gv_tree_get_value(in, "a"), b = gv_tree_get_value(in, "b");
+    gv_tree *out = gv_tree_new_dict();
+    gv_tree_insert_value(out, "a", a);
+    gv_tree_insert_value(out, "b", gv_mul_scalar(b, 2.0));
+    if (ud) gv_tree_insert_value(out, "c", a);
+    return out;
+}
+
+/* A frozen param is its donated input returned at its own path: the
+ * output is that input's tensor, with no copy step; the same input at
+ * another path is still copied, and an undonated one is always copied. */
+Test(dce, donated_input_passed_through_costs_no_copy) {
+    for (int variant = 0; variant < 3; variant++) {
+        bool donate = variant != 1, twice = variant == 2;
+        gv_tensor *x = GVT_NN(gv_tensor_from_data(GV_F32, GV_DIMS(3), ((float[]){-0.0f, NAN, 1.5f}), 12));
+        gv_tensor *y = GVT_NN(gv_tensor_from_data(GV_F32, GV_DIMS(3), ((float[]){1, 2, 3}), 12));
+        gv_tree *in = input_dict(2, (const char *[]){"a", "b"}, (gv_tensor *[]){gv_tensor_retain(x), y});
+        gv_jit *jit = GVT_NN(gv_jit_new(pass_a, twice ? (void *)1 : NULL,
+                                        donate ? &(gv_plan_options){.donate = (const char *[]){"a", "b"},
+                                                                     .ndonate = 2}
+                                               : NULL));
+        gv_tree *out;
+        GVT_OK(gv_jit_call(jit, in, &out));
+        const gv_plan *p = GVT_NN(gv_jit_plan(jit, in));
+        char *dump = GVT_NN(gv_plan_dump(p));
+        int copies = 0;
+        for (const char *s = dump; (s = strstr(s, " copy ")); s++) copies++;
+        cr_expect_eq(copies, donate ? (twice ? 1 : 0) : (twice ? 2 : 1),
+                     "variant %d: %d copy steps in\n%s", variant, copies, dump);
+        if (donate) cr_expect_eq(gv_tree_get_tensor(out, "a"), x, "the output is the input tensor");
+        const float *a = gv_tensor_data_const(gv_tree_get_tensor(out, "a"));
+        uint32_t bits;
+        memcpy(&bits, &a[0], 4);
+        cr_expect(bits == 0x80000000u && isnan(a[1]) && a[2] == 1.5f, "a passes through bit for bit");
+        cr_expect_eq(((const float *)gv_tensor_data_const(gv_tree_get_tensor(out, "b")))[2], 6.0f);
+        if (twice) cr_expect_eq(((const float *)gv_tensor_data_const(gv_tree_get_tensor(out, "c")))[2], 1.5f);
+        free(dump);
+        gv_jit_free(jit), gv_tree_free(in), gv_tensor_free(x);
+    }
+}
