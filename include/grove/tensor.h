@@ -93,7 +93,10 @@ gv_tensor *gv_tensor_retain(gv_tensor *t);
 void gv_tensor_free(gv_tensor *t);
 
 /* Queries. gv_tensor_dim accepts negative axes (-1 = last); it returns -1 and
- * sets the error if the axis is out of range. */
+ * sets the error if the axis is out of range. On a NULL tensor every query
+ * sets GV_ERR_ARG and returns an impossible value (dtype GV_DTYPE_INVALID,
+ * rank -1, size and nbytes 0, shape and data NULL, same_shape false), so a
+ * failed lookup is an error, not a crash. */
 gv_dtype gv_tensor_dtype(const gv_tensor *t);
 int gv_tensor_rank(const gv_tensor *t);
 const int64_t *gv_tensor_shape(const gv_tensor *t);

@@ -280,22 +280,48 @@ void gv_tensor_free(gv_tensor *t) {
     }
 }
 
-gv_dtype gv_tensor_dtype(const gv_tensor *t) { return t->dtype; }
-int gv_tensor_rank(const gv_tensor *t) { return t->rank; }
-const int64_t *gv_tensor_shape(const gv_tensor *t) { return t->shape; }
-int64_t gv_tensor_size(const gv_tensor *t) { return t->size; }
-size_t gv_tensor_nbytes(const gv_tensor *t) { return (size_t)t->size * gv_dtype_size(t->dtype); }
+/* The queries on a NULL tensor (a failed lookup, or a traced value's leaf
+ * asked for its tensor) set GV_ERR_ARG and return an impossible value
+ * instead of crashing. */
+static void null_tensor(const char *what) {
+    gv_error(GV_ERR_ARG, "%s: the tensor is NULL (a failed lookup? a leaf that holds a traced "
+             "value is read with gv_tree_leaf_value and gv_value_rank/gv_value_shape)", what);
+}
+
+gv_dtype gv_tensor_dtype(const gv_tensor *t) {
+    if (__builtin_expect(!t, 0)) return null_tensor("gv_tensor_dtype"), GV_DTYPE_INVALID;
+    return t->dtype;
+}
+int gv_tensor_rank(const gv_tensor *t) {
+    if (__builtin_expect(!t, 0)) return null_tensor("gv_tensor_rank"), -1;
+    return t->rank;
+}
+const int64_t *gv_tensor_shape(const gv_tensor *t) {
+    if (__builtin_expect(!t, 0)) return null_tensor("gv_tensor_shape"), NULL;
+    return t->shape;
+}
+int64_t gv_tensor_size(const gv_tensor *t) {
+    if (__builtin_expect(!t, 0)) return null_tensor("gv_tensor_size"), 0;
+    return t->size;
+}
+size_t gv_tensor_nbytes(const gv_tensor *t) {
+    if (__builtin_expect(!t, 0)) return null_tensor("gv_tensor_nbytes"), 0;
+    return (size_t)t->size * gv_dtype_size(t->dtype);
+}
 void *gv_tensor_data(gv_tensor *t) {
+    if (__builtin_expect(!t, 0)) return null_tensor("gv_tensor_data"), NULL;
     if (__builtin_expect(!t->storage, 0)) return shape_only_error("gv_tensor_data", t), NULL;
     return (char *)t->storage->data + t->offset;
 }
 const void *gv_tensor_data_const(const gv_tensor *t) {
+    if (__builtin_expect(!t, 0)) return null_tensor("gv_tensor_data_const"), NULL;
     if (__builtin_expect(!t->storage, 0))
         return shape_only_error("gv_tensor_data_const", t), NULL;
     return (const char *)t->storage->data + t->offset;
 }
 
 int64_t gv_tensor_dim(const gv_tensor *t, int axis) {
+    if (!t) return null_tensor("gv_tensor_dim"), -1;
     int a = axis < 0 ? axis + t->rank : axis;
     if (a < 0 || a >= t->rank) {
         gv_error(GV_ERR_ARG, "gv_tensor_dim: axis %d is out of range for rank %d", axis,
@@ -306,6 +332,7 @@ int64_t gv_tensor_dim(const gv_tensor *t, int axis) {
 }
 
 bool gv_tensor_same_shape(const gv_tensor *a, const gv_tensor *b) {
+    if (!a || !b) return null_tensor("gv_tensor_same_shape"), false;
     if (a->rank != b->rank) return false;
     for (int i = 0; i < a->rank; i++)
         if (a->shape[i] != b->shape[i]) return false;

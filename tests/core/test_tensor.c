@@ -273,3 +273,19 @@ Test(status, names_and_clearing) {
     cr_assert_eq(gv_last_status(), GV_OK);
     cr_assert_str_eq(gv_last_error(), "");
 }
+
+/* A failed lookup's NULL is an error, not a crash (e.g. asking a leaf that
+ * holds a traced value for its tensor). */
+Test(tensor, queries_on_null_are_errors) {
+    cr_assert_eq(gv_tensor_rank(NULL), -1);
+    cr_assert_eq(gv_last_status(), GV_ERR_ARG);
+    cr_assert(strstr(gv_last_error(), "gv_tensor_rank: the tensor is NULL"), "%s", gv_last_error());
+    cr_assert_eq(gv_tensor_dtype(NULL), GV_DTYPE_INVALID);
+    cr_assert_null(gv_tensor_shape(NULL));
+    cr_assert_eq(gv_tensor_size(NULL), 0);
+    cr_assert_eq(gv_tensor_nbytes(NULL), 0);
+    cr_assert_null(gv_tensor_data(NULL));
+    cr_assert_null(gv_tensor_data_const(NULL));
+    cr_assert_eq(gv_tensor_dim(NULL, 0), -1);
+    cr_assert(!gv_tensor_same_shape(NULL, NULL));
+}
