@@ -392,13 +392,20 @@ gv_status gv_hyperparam_get(const gv_tree *inject_state, const char *name, doubl
 #define GV_NONE ((double)NAN)
 
 #if defined(__GNUC__) && !defined(__cplusplus)
-#define GV_WITH_DEFAULTS_(fn, type, defaults, ...)                                  \
+/* The options variable gets a name of its own per use (__COUNTER__), so
+ * calls nest, gv_adamw(.schedule = gv_cosine_decay_schedule(...)), without
+ * one shadowing the other (-Wshadow). */
+#define GV_CAT2_(a, b) a##b
+#define GV_CAT_(a, b) GV_CAT2_(a, b)
+#define GV_WITH_DEFAULTS_(fn, type, defaults, ...) \
+    GV_WITH_DEFAULTS_N_(GV_CAT_(gv_opts_, __COUNTER__), fn, type, defaults, __VA_ARGS__)
+#define GV_WITH_DEFAULTS_N_(name, fn, type, defaults, ...)                          \
     (__extension__({                                                                \
         _Pragma("GCC diagnostic push")                                              \
         _Pragma("GCC diagnostic ignored \"-Woverride-init\"")                       \
-        type gv_opts_ = {defaults, __VA_ARGS__};                                    \
+        type name = {defaults, __VA_ARGS__};                                        \
         _Pragma("GCC diagnostic pop")                                               \
-        fn(&gv_opts_);                                                              \
+        fn(&name);                                                                  \
     }))
 #else /* ISO C: the same call, which -Woverride-init (if the compiler has it) flags */
 #define GV_WITH_DEFAULTS_(fn, type, defaults, ...) fn(&(type){defaults, __VA_ARGS__})
@@ -406,13 +413,16 @@ gv_status gv_hyperparam_get(const gv_tree *inject_state, const char *name, doubl
 
 /* gv_multi_steps(inner, .every_k = 4): the options macro with inner first. */
 #if defined(__GNUC__) && !defined(__cplusplus)
-#define GV_WITH_DEFAULTS_MS_(inner, ...)                                            \
+#define GV_WITH_DEFAULTS_MS_(inner, ...) \
+    GV_WITH_DEFAULTS_MS_N_(GV_CAT_(gv_ms_opts_, __COUNTER__), inner, __VA_ARGS__)
+#define GV_WITH_DEFAULTS_MS_N_(name, inner, ...)                                    \
     (__extension__({                                                                \
+        gv_transform *GV_CAT_(name, _inner) = (inner);                              \
         _Pragma("GCC diagnostic push")                                              \
         _Pragma("GCC diagnostic ignored \"-Woverride-init\"")                       \
-        gv_multi_steps_opts gv_ms_opts_ = {GV_MULTI_STEPS_DEFAULTS, __VA_ARGS__};    \
+        gv_multi_steps_opts name = {GV_MULTI_STEPS_DEFAULTS, __VA_ARGS__};           \
         _Pragma("GCC diagnostic pop")                                               \
-        gv_multi_steps_with((inner), &gv_ms_opts_);                                 \
+        gv_multi_steps_with(GV_CAT_(name, _inner), &name);                          \
     }))
 #else
 #define GV_WITH_DEFAULTS_MS_(inner, ...) \

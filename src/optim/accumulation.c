@@ -291,10 +291,13 @@ gv_transform *gv_multi_steps_with(gv_transform *inner, const gv_multi_steps_opts
     if (!why && o->skip == GV_SKIP_LARGE_UPDATES && isnan(o->max_squared_norm))
         why = ".skip = GV_SKIP_LARGE_UPDATES needs .max_squared_norm";
     if (why) {
-        gv_transform_free(inner);
-        if (o && !o->every_k_fn && o->every_k < 1 && inner)
+        if (!inner) gv_tx_null_arg("MultiSteps", "inner");
+        else if (!o->every_k_fn && o->every_k == 0)
+            gv_error(GV_ERR_ARG, "MultiSteps: no .every_k: give .every_k (>= 1) or .every_k_fn");
+        else if (!o->every_k_fn && o->every_k < 1)
             gv_error(GV_ERR_ARG, "MultiSteps: .every_k is %d; it must be >= 1", (int)o->every_k);
         else gv_error(GV_ERR_ARG, "MultiSteps: %s", why);
+        gv_transform_free(inner);
         return NULL;
     }
     gv_transform *tx = gv_tx_new("MultiSteps", ms_init, ms_update);

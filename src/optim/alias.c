@@ -215,7 +215,7 @@ static gv_status sched_update(const gv_transform *tx, gv_graph *g, const gv_tree
 
 static gv_transform *sched_tx(const char *name, gv_schedule *sched, bool flip) {
     if (!sched) {
-        gv_error(GV_ERR_ARG, "%s: the schedule is NULL (a failed constructor?)", name);
+        gv_tx_null_arg(name, "the schedule");
         return NULL;
     }
     gv_transform *tx = gv_tx_new(name, sched_init, sched_update);
@@ -299,11 +299,7 @@ static gv_transform *learning_rate_part(const char *name, double lr, gv_schedule
         return gv_scale_by_learning_rate_schedule(sched);
     }
     if (isnan(lr)) {
-        gv_error(GV_ERR_ARG,
-                 "%s: no learning rate (.learning_rate is NaN and .schedule NULL): optax has no "
-                 "default; give a finite .learning_rate or a .schedule (a schedule constructor "
-                 "that failed gives NULL)",
-                 name);
+        gv_tx_no_learning_rate(name);
         return NULL;
     }
     if (isinf(lr) || lr < 0) {

@@ -276,9 +276,14 @@ static gv_status part_update(const gv_transform *tx, gv_graph *g, const gv_tree 
 static gv_transform *make_partition(const gv_labelled_transform *txs, size_t n, gv_tree *labels,
                                     gv_param_labels_fn fn, void *ud) {
     const char *why = NULL;
+    char null_label[96] = "";
     if (n == 0 || !txs) why = "no transformations (txs is empty)";
     for (size_t i = 0; !why && i < n; i++) {
-        if (!txs[i].tx) why = "a transformation is NULL (a failed constructor?)";
+        if (!txs[i].tx) {
+            why = "null";
+            snprintf(null_label, sizeof null_label, "the transformation of label '%s'",
+                     txs[i].label ? txs[i].label : "(NULL)");
+        }
         else if (!txs[i].label || !txs[i].label[0]) why = "a label is NULL or empty";
         for (size_t j = 0; !why && j < i; j++)
             if (!strcmp(txs[i].label, txs[j].label)) why = "two transformations have the same label";
@@ -305,6 +310,7 @@ static gv_transform *make_partition(const gv_labelled_transform *txs, size_t n, 
         return tx;
     }
     if (!why) gv_error(GV_ERR_NOMEM, "multi_transform: out of memory");
+    else if (null_label[0]) gv_tx_null_arg("multi_transform", null_label);
     else gv_error(GV_ERR_ARG, "multi_transform: %s", why);
     if (tx) free(tx->kids), free(tx);
     part_cfg_free(c);
@@ -405,10 +411,10 @@ static gv_status aif_update(const gv_transform *tx, gv_graph *g, const gv_tree *
 
 gv_transform *gv_apply_if_finite(gv_transform *inner, int32_t max_consecutive_errors) {
     if (!inner || max_consecutive_errors < 0) {
-        gv_transform_free(inner);
-        if (!inner) gv_error(GV_ERR_ARG, "apply_if_finite: inner is NULL (a failed constructor?)");
+        if (!inner) gv_tx_null_arg("apply_if_finite", "inner");
         else gv_error(GV_ERR_ARG, "apply_if_finite: max_consecutive_errors is %d; it must be >= 0",
                       (int)max_consecutive_errors);
+        gv_transform_free(inner);
         return NULL;
     }
     gv_transform *tx = gv_tx_new("apply_if_finite", aif_init, aif_update);

@@ -238,7 +238,7 @@ static gv_status inj_update(const gv_transform *tx, gv_graph *g, const gv_tree *
 
 gv_transform *gv_inject_hyperparams(gv_transform *inner) {
     if (!inner) {
-        gv_error(GV_ERR_ARG, "inject_hyperparams: inner is NULL (a failed constructor?)");
+        gv_tx_null_arg("inject_hyperparams", "inner");
         return NULL;
     }
     gv_transform *tx = gv_tx_new("inject_hyperparams", inj_init, inj_update);

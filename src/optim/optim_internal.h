@@ -98,6 +98,15 @@ typedef struct gv_tx_hp_frame {
 void gv_tx_hp_push(gv_tx_hp_frame *f);
 void gv_tx_hp_pop(gv_tx_hp_frame *f);
 
+/* A NULL argument that is usually a failed constructor's result: GV_ERR_ARG
+ * "<who>: <what> is NULL", followed, when the thread has an error, by that
+ * error (the nested constructor's reason: "MultiSteps: inner is NULL; the
+ * last error: adamw: no learning rate ..."), so nesting keeps the cause. */
+gv_status gv_tx_null_arg(const char *who, const char *what);
+/* "no learning rate" for optimiser name, with the last error when there is
+ * one (a schedule constructor that failed returned the NULL .schedule). */
+gv_status gv_tx_no_learning_rate(const char *name);
+
 /* ---- trees of traced values ---- */
 
 /* The value leaves of t in flatten order: *vals is malloc'd (NULL when

@@ -835,7 +835,7 @@ gv_transform *gv_lookahead(gv_transform *fast_optimizer, int sync_period,
     const char *nm = "lookahead";
     bool ok = true;
     if (!fast_optimizer) {
-        gv_error(GV_ERR_ARG, "lookahead: fast_optimizer is NULL (a failed constructor?)");
+        gv_tx_null_arg("lookahead", "fast_optimizer");
         ok = false;
     } else if (sync_period < 1) {
         gv_error(GV_ERR_ARG, "lookahead: sync_period is %d; it must be >= 1", sync_period);
@@ -894,10 +894,7 @@ static bool lr_check(const char *name, double lr, gv_schedule *sched, bool optio
         why = "both .learning_rate and .schedule are given; the learning rate is one of them";
     else if (!sched && isnan(lr)) {
         if (optional) *none = true;
-        else
-            why = "no learning rate (.learning_rate is NaN and .schedule NULL): optax has no "
-                  "default; give a finite .learning_rate or a .schedule (a schedule constructor "
-                  "that failed gives NULL)";
+        else return gv_tx_no_learning_rate(name), false;
     } else if (!sched && !(isfinite(lr) && lr >= 0)) {
         gv_error(GV_ERR_ARG, "%s: .learning_rate is %g; it must be finite and >= 0", name, lr);
         return false;

@@ -44,6 +44,34 @@ gv_transform *gv_tx_new(const char *name, gv_tx_init_fn init, gv_tx_update_fn up
     return tx;
 }
 
+gv_status gv_tx_null_arg(const char *who, const char *what) {
+    if (gv_last_status() == GV_OK)
+        return gv_error(GV_ERR_ARG, "%s: %s is NULL", who, what);
+    const char *prev = gv_last_error();
+    size_t n = strlen(prev) + 1;
+    char *copy = malloc(n);
+    if (copy) memcpy(copy, prev, n);
+    gv_status st = gv_error(GV_ERR_ARG, "%s: %s is NULL (a failed constructor? the last error: %s)",
+                            who, what, copy ? copy : "(out of memory)");
+    free(copy);
+    return st;
+}
+
+gv_status gv_tx_no_learning_rate(const char *name) {
+    static const char msg[] =
+        "no learning rate (.learning_rate is NaN and .schedule NULL): optax has no default; give "
+        "a finite .learning_rate or a .schedule";
+    if (gv_last_status() == GV_OK) return gv_error(GV_ERR_ARG, "%s: %s", name, msg);
+    const char *prev = gv_last_error();
+    size_t n = strlen(prev) + 1;
+    char *copy = malloc(n);
+    if (copy) memcpy(copy, prev, n);
+    gv_status st = gv_error(GV_ERR_ARG, "%s: %s (if a schedule constructor failed, the last "
+                            "error: %s)", name, msg, copy ? copy : "(out of memory)");
+    free(copy);
+    return st;
+}
+
 /* ---- hyper-parameters ---- */
 
 static _Thread_local gv_tx_hp_frame *hp_top;
@@ -588,7 +616,8 @@ static gv_status chain_update(const gv_transform *tx, gv_graph *g, const gv_tree
 
 gv_transform *gv_chain(gv_transform *const *txs, size_t n) {
     bool bad = n > 0 && !txs;
-    for (size_t i = 0; !bad && i < n; i++) bad = !txs[i];
+    size_t bad_at = 0;
+    for (size_t i = 0; !bad && i < n; i++) bad = !txs[i], bad_at = i;
     gv_transform *tx = bad ? NULL : gv_tx_new("chain", chain_init, chain_update);
     if (tx && n) {
         tx->kids = malloc(n * sizeof *tx->kids);
@@ -600,7 +629,12 @@ gv_transform *gv_chain(gv_transform *const *txs, size_t n) {
     }
     if (!tx) {
         for (size_t i = 0; txs && i < n; i++) gv_transform_free(txs[i]);
-        if (bad) gv_error(GV_ERR_ARG, "chain: a transformation is NULL (a failed constructor?)");
+        if (bad && !txs) gv_error(GV_ERR_ARG, "chain: txs is NULL with n = %zu", n);
+        else if (bad) {
+            char what[48];
+            snprintf(what, sizeof what, "transformation %zu of %zu", bad_at, n);
+            gv_tx_null_arg("chain", what);
+        }
         return NULL;
     }
     for (size_t i = 0; i < n; i++) tx->kids[i] = txs[i];
@@ -732,8 +766,9 @@ static gv_status masked_update(const gv_transform *tx, gv_graph *g, const gv_tre
 
 gv_transform *gv_masked(gv_transform *inner, const gv_tree *mask) {
     if (!inner || !mask) {
+        if (inner) gv_error(GV_ERR_ARG, "masked: mask is NULL");
+        else gv_tx_null_arg("masked", "inner");
         gv_transform_free(inner);
-        gv_error(GV_ERR_ARG, "masked: %s is NULL", inner ? "mask" : "inner");
         return NULL;
     }
     gv_transform *tx = gv_tx_new("masked", masked_init, masked_update);

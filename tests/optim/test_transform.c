@@ -411,7 +411,7 @@ Test(errors, bad_mask_and_null_parts) {
     GVT_NULL(gv_transform_init_eager(tx, p), GV_ERR_STRUCTURE, "masked: the mask does not fit");
     gv_transform_free(tx);
     gv_transform *parts[2] = {gv_identity(), NULL};
-    GVT_NULL(gv_chain(parts, 2), GV_ERR_ARG, "chain: a transformation is NULL");
+    GVT_NULL(gv_chain(parts, 2), GV_ERR_ARG, "chain: transformation 1 of 2 is NULL");
     GVT_NULL(gv_scale_by_learning_rate_schedule(NULL), GV_ERR_ARG, "the schedule is NULL");
     gv_tree_free(m2), gv_tree_free(mask), gv_tree_free(p);
 }

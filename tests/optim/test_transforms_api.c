@@ -96,6 +96,25 @@ Test(arguments, multi_transform) {
     gv_tree_free(p);
 }
 
+/* A nested constructor's failure keeps its reason: the outer constructor
+ * names what is NULL and quotes the error that made it so. */
+Test(arguments, nested_failures_keep_their_cause) {
+    expect_fail(gv_multi_steps(gv_chain((gv_transform *[]){gv_clip_by_global_norm(1.0), gv_adamw()}, 2),
+                               .every_k = 2),
+                "MultiSteps: inner is NULL (a failed constructor? the last error: chain: "
+                "transformation 1 of 2 is NULL (a failed constructor? the last error: adamw: no "
+                "learning rate");
+    expect_fail(gv_adamw(.schedule = gv_warmup_cosine_decay_schedule(
+                             .init_value = 0, .peak_value = 1, .warmup_steps = 100, .decay_steps = 10)),
+                "decay_steps");
+    expect_fail(gv_multi_transform(GV_TRANSFORMS({"train", gv_adam()}, {"freeze", gv_set_to_zero()}),
+                                   gv_labels("'train'")),
+                "the transformation of label 'train' is NULL (a failed constructor? the last error: "
+                "adam: no learning rate");
+    expect_fail(gv_inject_hyperparams(gv_sgd(.learning_rate = -1)), "sgd: .learning_rate is -1");
+    expect_fail(gv_multi_steps(gv_sgd(.learning_rate = 1)), "give .every_k (>= 1) or .every_k_fn");
+}
+
 Test(labels, literal) {
     gv_tree *t = GVT_NN(gv_labels(" {'params': {'bert': \"freeze\", 'head': ['a', ('b',)]}} "));
     cr_assert_str_eq(gv_tree_leaf_label(gv_tree_get(t, "params/bert")), "freeze");
