@@ -152,6 +152,12 @@ gv_tree *gv_apply_updates_eager(const gv_tree *params, const gv_tree *updates);
  * with the same params. Takes over txs[0..n-1] (the array itself stays the
  * caller's). n = 0 is the identity with state (). */
 gv_transform *gv_chain(gv_transform *const *txs, size_t n);
+/* optax.chain(a, b, c) without counting: GV_CHAIN(a, b, c) is
+ * gv_chain((gv_transform *[]){a, b, c}, 3) (sizeof does not evaluate the
+ * calls a second time). */
+#define GV_CHAIN(...)                                                  \
+    gv_chain((gv_transform *[]){__VA_ARGS__},                          \
+             sizeof((gv_transform *[]){__VA_ARGS__}) / sizeof(gv_transform *))
 /* optax.identity(): updates unchanged. State (). */
 gv_transform *gv_identity(void);
 /* optax.set_to_zero(): zeros_like(updates). State (). */
@@ -303,11 +309,26 @@ gv_transform *gv_multi_transform(const gv_labelled_transform *txs, size_t n,
                                  gv_tree *param_labels);
 /* The same with labels computed from the tree: fn(params_or_updates, ud)
  * returns a new label tree (taken), called with the params at init and
- * with the updates at update, as optax calls a callable param_labels.
- * Labels naming no transform are an error at init. ud is not freed. */
+ * with the updates at update, as optax calls a callable param_labels. The
+ * tree it gets holds TRACED values (gv_tree_leaf_value, gv_value_rank,
+ * gv_value_shape), not tensors; gv_label_tree below writes the usual
+ * labelling function in one line. Labels naming no transform, or a tree
+ * that does not fit, are an error at init. ud is not freed. */
 typedef gv_tree *(*gv_param_labels_fn)(const gv_tree *tree, void *userdata);
 gv_transform *gv_multi_transform_fn(const gv_labelled_transform *txs, size_t n,
                                     gv_param_labels_fn fn, void *userdata);
+/* jax.tree_util.tree_map_with_path(fn, tree) for labels: a new tree with
+ * tree's structure whose leaf at each path is the label fn(path, leaf, ud)
+ * returns (copied; a static string is fine). NULL from fn is an error
+ * naming the path. For gv_multi_transform_fn:
+ *   static const char *label(const char *path, const gv_tree *leaf, void *ud) {
+ *       return gv_value_rank(gv_tree_leaf_value(leaf)) == 1 ? "zero" : "adam";
+ *   }
+ *   static gv_tree *labels(const gv_tree *params, void *ud) {
+ *       return gv_label_tree(params, label, ud);
+ *   } */
+typedef const char *(*gv_label_fn)(const char *path, const gv_tree *leaf, void *userdata);
+gv_tree *gv_label_tree(const gv_tree *tree, gv_label_fn fn, void *userdata);
 /* A label tree from a Python literal of dicts, lists, tuples and quoted
  * strings, as written for optax:
  *   gv_labels("{'backbone': 'freeze', 'head': 'train'}")
@@ -336,14 +357,19 @@ gv_tree *gv_labels(const char *literal);
  * arguments stay static. A name used twice in inner with different values
  * is an error. Takes over inner, also on failure. */
 gv_transform *gv_inject_hyperparams(gv_transform *inner);
-/* Overwrite hyper-parameter name in an inject_hyperparams state tree (the
- * tensors are changed in place, so a compiled step keeps its plan).
- * GV_ERR_ARG if there is no such hyper-parameter, naming the ones there
- * are, or if it is scheduled (optax ignores such a write; here it is an
- * error, since it would have no effect). */
-gv_status gv_hyperparam_set(gv_tree *inject_state, const char *name, double value);
-/* Read it (the value the last update used, or the initial one). */
-gv_status gv_hyperparam_get(const gv_tree *inject_state, const char *name, double *value);
+/* Overwrite hyper-parameter name of the inject_hyperparams state inside
+ * tree: the train state, the optimiser state, or any tree holding exactly
+ * one such state (found by its fields; with several, the error lists their
+ * paths: pass the subtree). The tensor is changed in place, so a compiled
+ * step keeps its plan. GV_ERR_ARG if there is no such hyper-parameter,
+ * naming the ones there are, or if it is scheduled (optax ignores such a
+ * write; here it is an error, since it would have no effect);
+ * GV_ERR_NOT_FOUND if tree holds no inject_hyperparams state. */
+gv_status gv_hyperparam_set(gv_tree *tree, const char *name, double value);
+/* Read it: the value the last update of the injected optimiser used, or
+ * the initial one (under MultiSteps, the inner optimiser updates, and so
+ * its state changes, only on the mini-steps that emit). */
+gv_status gv_hyperparam_get(const gv_tree *tree, const char *name, double *value);
 
 /* ---- options with Optax's defaults ---------------------------------------
  *

@@ -107,6 +107,48 @@ gv_tree *gv_labels(const char *literal) {
     return t;
 }
 
+/* ---- gv_label_tree: labels by path ---- */
+
+typedef struct label_ctx {
+    gv_label_fn fn;
+    void *ud;
+    char **paths;
+    bool failed;
+} label_ctx;
+
+static gv_tree *label_leaf(const gv_tree *leaf, size_t index, void *ud) {
+    label_ctx *c = ud;
+    if (c->failed) return NULL;
+    const char *lab = c->fn(c->paths[index], leaf, c->ud);
+    if (!lab) {
+        c->failed = true;
+        gv_error(GV_ERR_ARG, "gv_label_tree: the label function returned NULL at %s",
+                 gv_tree_show_path(c->paths[index]));
+        return NULL;
+    }
+    return gv_tree_new_label(lab);
+}
+
+gv_tree *gv_label_tree(const gv_tree *tree, gv_label_fn fn, void *userdata) {
+    if (!tree || !fn) return gv_error(GV_ERR_ARG, "gv_label_tree: %s is NULL", tree ? "fn" : "tree"), NULL;
+    label_ctx c = {fn, userdata, NULL, false};
+    size_t n;
+    if (gv_tree_leaf_paths(tree, &c.paths, &n) != GV_OK) return NULL;
+    gv_tree *out = gv_tree_rebuild_indexed(tree, label_leaf, &c);
+    if (c.failed) {
+        char *msg = NULL;
+        const char *e = gv_last_error();
+        if (e) msg = malloc(strlen(e) + 1);
+        if (msg) strcpy(msg, e);
+        gv_tree_free(out);
+        gv_error(GV_ERR_ARG, "%s", msg ? msg : "gv_label_tree: the label function returned NULL");
+        free(msg);
+        out = NULL;
+    }
+    gv_tree_paths_free(c.paths, n);
+    return out;
+}
+
 /* ---- multi_transform ---- */
 
 typedef struct part_cfg {

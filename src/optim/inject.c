@@ -265,12 +265,55 @@ gv_transform *gv_inject_hyperparams(gv_transform *inner) {
 
 /* ---- reading and writing a state's hyper-parameters ---- */
 
+static bool is_inject_state(const gv_tree *t) {
+    return gv_tree_kind_of(t) == GV_TREE_DICT && gv_tree_num_children(t) == 4 &&
+           gv_tree_contains(t, "count") && gv_tree_contains(t, "hyperparams") &&
+           gv_tree_contains(t, "hyperparams_states") && gv_tree_contains(t, "inner_state");
+}
+
+/* Every inject_hyperparams state in t (not inside another): up to max
+ * found, their paths appended to *paths (a growing "a, b" list). */
+static void find_states(const gv_tree *t, const char *path, const gv_tree **found, int *n,
+                        char *paths, size_t cap) {
+    if (is_inject_state(t)) {
+        if (*n == 0) *found = t;
+        size_t len = strlen(paths);
+        if (len + strlen(path) + 8 < cap)
+            snprintf(paths + len, cap - len, "%s%s", len ? ", " : "", path[0] ? path : "<root>");
+        (*n)++;
+        return;
+    }
+    if (gv_tree_is_leaf(t)) return;
+    for (size_t i = 0; i < gv_tree_num_children(t); i++) {
+        char sub[512];
+        const char *k = gv_tree_kind_of(t) == GV_TREE_DICT ? gv_tree_key(t, i) : NULL;
+        char idx[24];
+        if (!k) snprintf(idx, sizeof idx, "%zu", i), k = idx;
+        snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "/" : "", k);
+        find_states(gv_tree_child(t, i), sub, found, n, paths, cap);
+    }
+}
+
+static const gv_tree *inject_state_in(const gv_tree *tree, const char *who) {
+    const gv_tree *found = NULL;
+    int n = 0;
+    char paths[512] = "";
+    find_states(tree, "", &found, &n, paths, sizeof paths);
+    if (n == 1) return found;
+    if (n == 0)
+        gv_error(GV_ERR_NOT_FOUND, "%s: the tree holds no inject_hyperparams state (a dict of "
+                 "count, hyperparams, hyperparams_states and inner_state); is the optimiser "
+                 "wrapped in gv_inject_hyperparams?", who);
+    else
+        gv_error(GV_ERR_ARG, "%s: the tree holds %d inject_hyperparams states (at %s); pass the "
+                 "one you mean", who, n, paths);
+    return NULL;
+}
+
 static gv_tensor *hp_tensor(const gv_tree *state, const char *name, const char *who) {
-    const gv_tree *hps = gv_tree_kind_of(state) == GV_TREE_DICT && gv_tree_contains(state, "hyperparams")
-                             ? gv_tree_child_by_key(state, "hyperparams") : NULL;
-    if (!hps || gv_tree_kind_of(hps) != GV_TREE_DICT) {
-        gv_error(GV_ERR_STRUCTURE, "%s: the tree is not an inject_hyperparams state (no "
-                 "'hyperparams' dict); pass the optimiser state itself", who);
+    const gv_tree *hps = gv_tree_child_by_key(state, "hyperparams");
+    if (gv_tree_kind_of(hps) != GV_TREE_DICT) {
+        gv_error(GV_ERR_STRUCTURE, "%s: the state's 'hyperparams' is not a dict", who);
         return NULL;
     }
     const gv_tree *leaf = gv_tree_contains(hps, name) ? gv_tree_child_by_key(hps, name) : NULL;
@@ -289,23 +332,24 @@ static gv_tensor *hp_tensor(const gv_tree *state, const char *name, const char *
     return t;
 }
 
-gv_status gv_hyperparam_set(gv_tree *inject_state, const char *name, double value) {
-    if (!inject_state || !name)
-        return gv_error(GV_ERR_ARG, "gv_hyperparam_set: %s is NULL", name ? "inject_state" : "name");
-    gv_tensor *t = hp_tensor(inject_state, name, "gv_hyperparam_set");
+gv_status gv_hyperparam_set(gv_tree *tree, const char *name, double value) {
+    if (!tree || !name)
+        return gv_error(GV_ERR_ARG, "gv_hyperparam_set: %s is NULL", name ? "tree" : "name");
+    const gv_tree *state = inject_state_in(tree, "gv_hyperparam_set");
+    gv_tensor *t = state ? hp_tensor(state, name, "gv_hyperparam_set") : NULL;
     if (!t) return gv_last_status();
-    const gv_tree *hst = gv_tree_contains(inject_state, "hyperparams_states")
-                             ? gv_tree_child_by_key(inject_state, "hyperparams_states") : NULL;
-    if (hst && gv_tree_kind_of(hst) == GV_TREE_DICT && gv_tree_contains(hst, name))
+    const gv_tree *hst = gv_tree_child_by_key(state, "hyperparams_states");
+    if (gv_tree_kind_of(hst) == GV_TREE_DICT && gv_tree_contains(hst, name))
         return gv_error(GV_ERR_ARG, "gv_hyperparam_set: '%s' is scheduled; its value is computed "
                         "at every step, so setting it would have no effect", name);
     return gv_tensor_set_flat(t, 0, value);
 }
 
-gv_status gv_hyperparam_get(const gv_tree *inject_state, const char *name, double *value) {
-    if (!inject_state || !name || !value)
+gv_status gv_hyperparam_get(const gv_tree *tree, const char *name, double *value) {
+    if (!tree || !name || !value)
         return gv_error(GV_ERR_ARG, "gv_hyperparam_get: %s is NULL",
-                        !inject_state ? "inject_state" : !name ? "name" : "value");
-    gv_tensor *t = hp_tensor(inject_state, name, "gv_hyperparam_get");
+                        !tree ? "tree" : !name ? "name" : "value");
+    const gv_tree *state = inject_state_in(tree, "gv_hyperparam_get");
+    gv_tensor *t = state ? hp_tensor(state, name, "gv_hyperparam_get") : NULL;
     return t ? gv_tensor_get_flat(t, 0, value) : gv_last_status();
 }

@@ -145,8 +145,60 @@ Test(arguments, inject_hyperparams) {
               "%s", gv_last_error());
     cr_assert_eq(gv_hyperparam_set(s, "learning_rate", 0.2), GV_ERR_ARG);
     cr_assert(strstr(gv_last_error(), "scheduled"), "%s", gv_last_error());
-    cr_assert_eq(gv_hyperparam_set(p, "learning_rate", 0.2), GV_ERR_STRUCTURE);
+    cr_assert_eq(gv_hyperparam_set(p, "learning_rate", 0.2), GV_ERR_NOT_FOUND);
+    cr_assert(strstr(gv_last_error(), "holds no inject_hyperparams state"), "%s", gv_last_error());
     gv_tree_free(s), gv_tree_free(p);
+    gv_transform_free(tx);
+}
+
+/* gv_hyperparam_set/get find the one inject state in a bigger tree (a train
+ * state, MultiSteps around it), and refuse to guess between two. */
+Test(inject_hyperparams, found_inside_a_train_state) {
+    gv_transform *tx = GVT_NN(gv_multi_steps(gv_inject_hyperparams(gv_adam(.learning_rate = 1e-2)),
+                                             .every_k = 2));
+    gv_tree *p = params2(1), *ts = GVT_NN(gv_train_state_create(tx, p));
+    GVT_OK(gv_hyperparam_set(ts, "b1", 0.5));
+    double v;
+    GVT_OK(gv_hyperparam_get(gv_tree_get(ts, "opt_state"), "b1", &v));
+    cr_assert_eq(v, 0.5);
+    GVT_OK(gv_hyperparam_get(gv_tree_get(ts, "opt_state/inner_opt_state"), "b1", &v));
+    cr_assert_eq(v, 0.5);
+    gv_transform *two = GVT_NN(GV_CHAIN(gv_inject_hyperparams(gv_sgd(.learning_rate = 0.1)),
+                                        gv_inject_hyperparams(gv_sgd(.learning_rate = 0.2))));
+    gv_tree *s2 = GVT_NN(gv_transform_init_eager(two, p));
+    cr_assert_eq(gv_hyperparam_get(s2, "learning_rate", &v), GV_ERR_ARG);
+    cr_assert(strstr(gv_last_error(), "holds 2 inject_hyperparams states (at 0, 1)"), "%s", gv_last_error());
+    GVT_OK(gv_hyperparam_get(gv_tree_get(s2, "1"), "learning_rate", &v));
+    cr_assert_float_eq(v, 0.2, 1e-7);
+    gv_tree_free(s2), gv_tree_free(ts), gv_tree_free(p);
+    gv_transform_free(tx), gv_transform_free(two);
+}
+
+static const char *bias_zero(const char *path, const gv_tree *leaf, void *ud) {
+    (*(int *)ud)++;
+    return gv_value_rank(gv_tree_leaf_value(leaf)) == 1 ? "zero" : "adam";
+}
+
+static gv_tree *labels_by_rank(const gv_tree *t, void *ud) { return gv_label_tree(t, bias_zero, ud); }
+
+static const char *null_label(const char *path, const gv_tree *leaf, void *ud) { return NULL; }
+
+/* optax.multi_transform(..., lambda p: tree_map(lambda x: 'zero' if x.ndim == 1 else 'adam', p)) */
+Test(labels, label_tree_from_a_function) {
+    int calls = 0;
+    gv_transform *tx = GVT_NN(gv_multi_transform_fn(
+        GV_TRANSFORMS({"adam", gv_adam(.learning_rate = 1e-2)}, {"zero", gv_set_to_zero()}),
+        labels_by_rank, &calls));
+    gv_tree *p = params2(1), *g = params2(0.5), *s = GVT_NN(gv_transform_init_eager(tx, p)), *u, *ns;
+    GVT_OK(gv_transform_update_eager(tx, g, s, p, &u, &ns));
+    cr_assert_eq(calls, 4, "two leaves, at init and at update");
+    const float *ub = ot_f32(u, "b"), *uw = ot_f32(u, "w");
+    for (int i = 0; i < 3; i++) cr_assert_eq(ub[i], 0.0f, "the bias (rank 1) is frozen");
+    cr_assert_neq(uw[0], 0.0f, "the kernel trains");
+    gv_tree *t = GVT_NN(gv_labels("{'a': ('x', 'y')}"));
+    cr_assert_null(gv_label_tree(t, null_label, NULL));
+    cr_assert(strstr(gv_last_error(), "returned NULL at a/0"), "%s", gv_last_error());
+    gv_tree_free(t), gv_tree_free(u), gv_tree_free(ns), gv_tree_free(s), gv_tree_free(p), gv_tree_free(g);
     gv_transform_free(tx);
 }
 
