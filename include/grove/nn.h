@@ -204,4 +204,10 @@ gv_tree *gv_eval_shape_init(const gv_module *m, gv_key key, const gv_tree *args,
 #ifdef __cplusplus
 }
 #endif
+
+/* The other Flax layers: normalisation (LayerNorm, RMSNorm, GroupNorm,
+ * BatchNorm), attention, convolution and pooling. */
+#include "grove/nn_norm.h"
+#include "grove/nn_attention.h"
+#include "grove/nn_conv.h"
 #endif

@@ -1,0 +1,18 @@
+/* grove: Flax layers (being written). Included by grove/nn.h. */
+#ifndef GROVE_NN_NORM_H
+#define GROVE_NN_NORM_H
+
+#include "grove/nn.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#pragma GCC visibility push(default) /* the public API: exported from libgrove.so */
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif

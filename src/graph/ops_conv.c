@@ -1,0 +1,2 @@
+/* (being written) */
+#include "graph/graph_internal.h"
