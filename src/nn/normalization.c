@@ -12,7 +12,8 @@
 
 static gv_tree *one(gv_value v) { return gv_value_ok(v) ? gv_tree_new_value_leaf(v) : NULL; }
 
-/* Errors name the module path ("encoder/LayerNorm_0") and the layer. */
+/* Errors name the layer; the graph puts the module path in front of them
+ * ("encoder/GroupNorm_0: GroupNorm: ..."), as for every op in a scope. */
 static gv_value fail(gv_scope *s, const char *layer, gv_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static gv_value fail(gv_scope *s, const char *layer, gv_status st, const char *fmt, ...) {
@@ -21,12 +22,8 @@ static gv_value fail(gv_scope *s, const char *layer, gv_status st, const char *f
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    const char *path = gv_scope_path(s);
     gv_graph *g = gv_scope_graph(s);
-    if (path && path[0])
-        gv_graph_fail(g, st, "%s (%s): %s", path, layer, msg);
-    else
-        gv_graph_fail(g, st, "%s: %s", layer, msg);
+    gv_graph_fail(g, st, "%s: %s", layer, msg);
     return gv_invalid(g);
 }
 

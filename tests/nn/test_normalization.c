@@ -313,3 +313,193 @@ Test(defaults, flax_defaults) {
     cr_expect(gn.num_groups == 32 && gn.group_size == 0 && gn.epsilon == 1e-6);
     cr_expect(gn.use_bias && gn.use_scale && gn.use_fast_variance && gn.reduction_axes == NULL);
 }
+
+/* ---- float64 finite differences ---- */
+
+/* loss(in) through the reference evaluator. */
+static double loss_at(const gv_fn *f, const gv_tree *in) {
+    gv_tree *out = NULL;
+    GVT_OK(gv_fn_eval(f, in, &out));
+    double v = *(const double *)gv_tensor_data_const(GVT_NN(gv_tree_get_tensor(out, "0")));
+    gv_tree_free(out);
+    return v;
+}
+
+typedef struct fd_state {
+    const gv_fn *f;
+    gv_tree *in;
+    const gv_tree *grads;
+    const char *name;
+    double worst;
+} fd_state;
+
+/* Central differences for every element of the input leaf at path (in
+ * the tuple (variables, x)) against the gradient there. */
+static void fd_leaf(fd_state *st, const char *path) {
+    gv_tensor *t = GVT_NN(gv_tree_get_tensor(st->in, path));
+    char gpath[160];
+    snprintf(gpath, sizeof gpath, "1/%s", path);
+    const double *g = gv_tensor_data_const(GVT_NN(gv_tree_get_tensor(st->grads, gpath)));
+    double *p = gv_tensor_data(t);
+    const double h = 1e-5;
+    for (int64_t j = 0; j < gv_tensor_size(t); j++) {
+        double keep = p[j];
+        p[j] = keep + h;
+        double up = loss_at(st->f, st->in);
+        p[j] = keep - h;
+        double down = loss_at(st->f, st->in);
+        p[j] = keep;
+        double fd = (up - down) / (2 * h), err = fabs(fd - g[j]) / (1 + fabs(g[j]));
+        st->worst = fmax(st->worst, err);
+        cr_expect_leq(err, 1e-7, "%s %s[%lld]: grad %.12g, finite difference %.12g", st->name,
+                      path, (long long)j, g[j], fd);
+    }
+}
+
+static gv_tensor *pattern64(int rank, const int64_t *shape, double a, double b, double c) {
+    gv_tensor *t = GVT_NN(gv_tensor_zeros(GV_F64, rank, shape));
+    double *p = gv_tensor_data(t);
+    for (int64_t i = 0; i < gv_tensor_size(t); i++) p[i] = c + a * sin(b * (double)i + c);
+    return t;
+}
+
+static void fd_check(const char *name, gv_module m, int rank, const int64_t *shape) {
+    gv_tensor *x32 = gv_tensor_ones(GV_F32, rank, shape);
+    gv_tree *args = gv_args_tensors(&x32, 1);
+    gv_tree *vars = GVT_NN(gv_init(&m, gv_prng_key(0), args, NULL));
+    /* float64 variables of init's shapes, scale near 1 and bias near 0 */
+    gv_tree *vars64 = gv_tree_new_dict();
+    char **paths;
+    size_t np;
+    GVT_OK(gv_tree_leaf_paths(vars, &paths, &np));
+    for (size_t i = 0; i < np; i++) {
+        gv_tensor *v = gv_tree_get_tensor(vars, paths[i]);
+        bool scale = strstr(paths[i], "scale") != NULL;
+        gv_tensor *t = pattern64(gv_tensor_rank(v), gv_tensor_shape(v), 0.3, 0.8 + (double)i,
+                                 scale ? 1.0 : 0.1);
+        GVT_OK(gv_tree_insert_tensor(vars64, paths[i], t));
+        gv_tensor_free(t);
+    }
+    gv_tree_paths_free(paths, np);
+    gv_tensor *x = pattern64(rank, shape, 1.3, 0.71, 0.4);
+    gv_tensor *w = pattern64(rank, shape, 1.0, 0.37, -0.2);
+    gv_tree *in = gv_tree_new_tuple();
+    GVT_OK(gv_tree_append(in, vars64));
+    GVT_OK(gv_tree_append_tensor(in, x));
+    loss_ctx lc = {m, w};
+    gv_fn *f = GVT_NN(gv_trace(loss_fn, &lc, in));
+    gv_fn *vg = GVT_NN(gv_value_and_grad_path(f, "", true));
+    gv_tree *out = NULL;
+    GVT_OK(gv_fn_eval(vg, in, &out));
+    cr_assert_eq(gv_tensor_dtype(GVT_NN(gv_tree_get_tensor(out, "0/1"))), GV_F64,
+                 "%s: a float64 input stays float64", name);
+    fd_state st = {f, in, out, name, 0};
+    fd_leaf(&st, "1");
+    GVT_OK(gv_tree_leaf_paths(gv_tree_get(in, "0"), &paths, &np));
+    for (size_t i = 0; i < np; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "0/%s", paths[i]);
+        fd_leaf(&st, p);
+    }
+    gv_tree_paths_free(paths, np);
+    cr_log_info("finite differences %s: worst relative error %.3g", name, st.worst);
+    gv_tree_free(out), gv_fn_free(vg), gv_fn_free(f), gv_tree_free(in);
+    gv_tensor_free(x), gv_tensor_free(w), gv_tree_free(vars), gv_tree_free(args);
+    gv_tensor_free(x32);
+}
+
+Test(finite_differences, float64_gradients) {
+    const char *names[] = {"layernorm_default", "layernorm_slow_variance", "layernorm_feature_1_2",
+                           "rmsnorm_default"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        fd_check(names[i], module_of(names[i]), GV_DIMS(2, 3, 8));
+    fd_check("groupnorm_num_groups_2", module_of("groupnorm_num_groups_2"), GV_DIMS(2, 3, 2, 8));
+    fd_check("groupnorm_group_size_2", module_of("groupnorm_group_size_2"), GV_DIMS(2, 3, 2, 8));
+}
+
+/* ---- argument and shape errors, naming the module path ---- */
+
+static gv_status init_status(const gv_module *m, gv_dtype dtype, int rank, const int64_t *shape) {
+    gv_tensor *x = gv_tensor_zeros(dtype, rank, shape);
+    gv_tree *args = gv_args_tensors(&x, 1);
+    gv_tree *vars = gv_init(m, gv_prng_key(0), args, NULL);
+    gv_status st = vars ? GV_OK : gv_last_status();
+    gv_tree_free(vars), gv_tree_free(args), gv_tensor_free(x);
+    return st;
+}
+
+/* A parent calling its one child (cfg) in compact style: the child's path
+ * is "<Type>_0". */
+static gv_tree *parent_call(gv_scope *s, const void *cfg, const gv_tree *args) {
+    return gv_tree_new_value_leaf(gv_scope_call1(s, NULL, cfg, gv_args_get(args, 0)));
+}
+static const gv_module_type Parent = {"Parent", parent_call, NULL, 0};
+
+Test(errors, group_norm_groups) {
+    gv_group_norm_cfg gn = gv_group_norm_defaults();
+    gv_module m = {&gv_GroupNorm, &gn}, parent = {&Parent, &m};
+    /* the default 32 groups on 8 channels */
+    GVT_FAILS(init_status(&m, GV_F32, GV_DIMS(2, 4, 4, 8)), GV_ERR_SHAPE,
+              "GroupNorm: the number of groups (32) does not divide the number of channels (8)");
+    gn.num_groups = 3;
+    GVT_FAILS(init_status(&parent, GV_F32, GV_DIMS(2, 4, 4, 8)), GV_ERR_SHAPE,
+              "GroupNorm_0: GroupNorm: the number of groups (3) does not divide");
+    GVT_FAILS(init_status(&parent, GV_F32, GV_DIMS(2, 4, 4, 8)), GV_ERR_SHAPE,
+              "(input shape [2,4,4,8])");
+    gn.num_groups = -2;
+    GVT_FAILS(init_status(&m, GV_F32, GV_DIMS(2, 8)), GV_ERR_SHAPE, "number of groups (-2)");
+    gn.num_groups = 2, gn.group_size = 4;
+    GVT_FAILS(init_status(&m, GV_F32, GV_DIMS(2, 8)), GV_ERR_ARG, "exactly one of .num_groups");
+    gn.num_groups = 0, gn.group_size = 0;
+    GVT_FAILS(init_status(&m, GV_F32, GV_DIMS(2, 8)), GV_ERR_ARG, "exactly one of .num_groups");
+    gn.group_size = 3;
+    GVT_FAILS(init_status(&m, GV_F32, GV_DIMS(2, 8)), GV_ERR_SHAPE,
+              "the number of channels (8) is not a multiple of the group size (3)");
+    gn.group_size = 4;
+    GVT_OK(init_status(&m, GV_F32, GV_DIMS(2, 8)));
+    static const int ax1[1] = {1};
+    gn.reduction_axes = ax1, gn.nreduction_axes = 1;
+    GVT_FAILS(init_status(&m, GV_F32, GV_DIMS(2, 4, 8)), GV_ERR_SHAPE,
+              "the reduction axes must include the final dimension");
+    gn.reduction_axes = NULL, gn.nreduction_axes = 0;
+    GVT_FAILS(init_status(&m, GV_F32, 0, NULL), GV_ERR_SHAPE, "channels axis");
+}
+
+Test(errors, axes_and_dtypes) {
+    static const int ax3[1] = {3}, axm4[1] = {-4};
+    gv_layer_norm_cfg ln = gv_layer_norm_defaults();
+    gv_module m = {&gv_LayerNorm, &ln}, parent = {&Parent, &m};
+    ln.reduction_axes = ax3, ln.nreduction_axes = 1;
+    GVT_FAILS(init_status(&parent, GV_F32, GV_DIMS(2, 3, 8)), GV_ERR_SHAPE,
+              "LayerNorm_0: LayerNorm: reduction axis 3 is out of range for an input of rank 3");
+    ln.reduction_axes = NULL, ln.nreduction_axes = 0;
+    ln.feature_axes = axm4, ln.nfeature_axes = 1;
+    GVT_FAILS(init_status(&m, GV_F32, GV_DIMS(2, 3, 8)), GV_ERR_SHAPE,
+              "LayerNorm: feature axis -4 is out of range");
+    ln.feature_axes = NULL, ln.nfeature_axes = 0;
+    GVT_FAILS(init_status(&m, GV_F32, 0, NULL), GV_ERR_SHAPE, "out of range for an input of rank 0");
+    GVT_FAILS(init_status(&m, GV_I32, GV_DIMS(2, 8)), GV_ERR_DTYPE,
+              "LayerNorm: expects a float32 or float64 input, got int32");
+    gv_rms_norm_cfg rms = gv_rms_norm_defaults();
+    gv_module r = {&gv_RMSNorm, &rms};
+    rms.reduction_axes = ax3, rms.nreduction_axes = 1;
+    GVT_FAILS(init_status(&r, GV_F32, GV_DIMS(2, 8)), GV_ERR_SHAPE, "RMSNorm: reduction axis 3");
+    /* duplicates are one axis, as Flax's _canonicalize_axes makes them */
+    static const int dup[3] = {-1, 2, -1};
+    ln.reduction_axes = dup, ln.nreduction_axes = 3;
+    GVT_OK(init_status(&m, GV_F32, GV_DIMS(2, 3, 8)));
+}
+
+/* Variables made for other feature axes: gv_param's shape check names the path. */
+Test(errors, apply_with_wrong_param_shape) {
+    gv_layer_norm_cfg ln = gv_layer_norm_defaults();
+    gv_module m = {&gv_LayerNorm, &ln};
+    gv_tensor *x = gv_tensor_ones(GV_F32, GV_DIMS(2, 3, 8));
+    gv_tree *args = gv_args_tensors(&x, 1);
+    gv_tree *vars = GVT_NN(gv_init(&m, gv_prng_key(0), args, NULL));
+    ln.feature_axes = AX12, ln.nfeature_axes = 2;
+    gv_tree *out = NULL;
+    GVT_FAILS(gv_apply_eager(&m, vars, args, NULL, NULL, &out), GV_ERR_SHAPE,
+              "param params/scale has shape [8], the module expects [3,8]");
+    gv_tree_free(out), gv_tree_free(vars), gv_tree_free(args), gv_tensor_free(x);
+}
