@@ -3,7 +3,7 @@
 nn.LayerNorm (default, use_bias=False, use_scale=False, reduction over two
 axes, use_fast_variance=False, a constant row whose fast variance rounds
 below zero), nn.RMSNorm (default, use_scale=False) and nn.GroupNorm
-(num_groups=2, group_size=2), and the parameter paths of the three layers
+(num_groups=2, group_size=2, num_groups=4 over axes 2 and 3 only), and the parameter paths of the three layers
 inside a compact module.
 
     sh tests/golden/make-venv.sh
@@ -142,6 +142,8 @@ def main():
         run('groupnorm_num_groups_2', nn.GroupNorm(num_groups=2), x4, {'num_groups': 2}),
         run('groupnorm_group_size_2', nn.GroupNorm(num_groups=None, group_size=2), x4,
             {'num_groups': None, 'group_size': 2}),
+        run('groupnorm_reduce_2_3', nn.GroupNorm(num_groups=4, reduction_axes=(2, 3)), x4,
+            {'num_groups': 4, 'reduction_axes': [2, 3]}),
     ]
 
     class Net(nn.Module):

@@ -103,6 +103,11 @@ static gv_module module_of(const char *name) {
         gn.num_groups = 0, gn.group_size = 2;
         return (gv_module){&gv_GroupNorm, &gn};
     }
+    if (!strcmp(name, "groupnorm_reduce_2_3")) {
+        static const int ax23[2] = {2, 3};
+        gn.num_groups = 4, gn.reduction_axes = ax23, gn.nreduction_axes = 2;
+        return (gv_module){&gv_GroupNorm, &gn};
+    }
     cr_assert_fail("no module for case %s", name);
     return (gv_module){0};
 }
@@ -204,9 +209,11 @@ static dist run_case(json_object *c, bool compiled) {
  * order XLA picks (it matches the float64 sum rounded once, not a
  * left-to-right float32 sum): half a unit (1 ulp of a smaller element).
  * With feature axes (1, 2) the bias sum has 2 terms and is exact. GroupNorm:
- * its means are sums of 32 or 64 terms over three axes of the grouped
- * input, and a last-bit difference in a mean moves the normalised row by up
- * to 2 units; the scale gradient (a 32-term sum of those) by up to 4. */
+ * its means sum 8 to 64 terms over axes of the grouped input that are not
+ * adjacent (the group axis lies between), which grove adds in input order
+ * and XLA in its own; a last-bit difference in a mean moves the normalised
+ * row by up to 2 units, the scale gradient (a sum of those) by up to 4, and
+ * the bias gradient is again a reordered sum (1.5). */
 static const struct {
     const char *name;
     dist tol;
@@ -222,6 +229,7 @@ static const struct {
     {"rmsnorm_no_scale", {0, 0, 0, 0}},
     {"groupnorm_num_groups_2", {2, 2, 2, 1.5}},
     {"groupnorm_group_size_2", {2, 2, 4, 1.5}},
+    {"groupnorm_reduce_2_3", {2, 1.5, 1, 1.5}},
 };
 
 static void check_cases(bool compiled) {
