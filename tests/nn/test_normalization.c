@@ -206,8 +206,9 @@ static dist run_case(json_object *c, bool compiled) {
  * top comment), the same through the evaluator and a plan. LayerNorm and
  * RMSNorm: outputs, grad x and grad scale bit for bit; grad bias is the sum
  * of the output cotangent over the non-feature axes (6 terms here), whose
- * order XLA picks (it matches the float64 sum rounded once, not a
- * left-to-right float32 sum): half a unit (1 ulp of a smaller element).
+ * order XLA picks (in layernorm_default it equals the float64 sum rounded
+ * once, not a left-to-right float32 sum; grove adds left to right): half a
+ * unit (1 ulp of a smaller element).
  * With feature axes (1, 2) the bias sum has 2 terms and is exact. GroupNorm:
  * its means sum 8 to 64 terms over axes of the grouped input that are not
  * adjacent (the group axis lies between), which grove adds in input order
