@@ -14,7 +14,8 @@
  *
  * Inside a traced function (a loss) a module call is just more graph:
  * gv_apply. Variables trees keep Flax's collection level:
- * {"params": ..., "perturbations": ...}. */
+ * {"params": ..., "perturbations": ..., "batch_stats": ...}; apply writes
+ * a collection only when it is listed as mutable (gv_module_options). */
 #ifndef GROVE_NN_H
 #define GROVE_NN_H
 
@@ -55,7 +56,17 @@ typedef struct gv_module {
 typedef struct gv_module_options {
     gv_prng_impl impl;         /* the PRNG scheme (default partitionable, JAX's default) */
     const char *method;        /* NULL = __call__ */
-    bool train;                /* gv_scope_train(): e.g. Dropout active */
+    bool train;                /* gv_scope_train(): e.g. Dropout active, BatchNorm on batch stats */
+    /* apply: the collections it may write (Flax's mutable=['batch_stats']).
+     * With nmutable > 0, gv_apply / gv_apply_eager return the tuple
+     * (out, mutated): mutated is {collection: ...} for each listed
+     * collection that was given or written, the whole collection with the
+     * written variables' new values, as Flax's apply returns
+     * (out, {'batch_stats': ...}). nmutable 0 (the default): only out, and
+     * writing any variable is a trace error naming its path. init ignores
+     * this: every collection is created there. */
+    const char *const *mutable_collections;
+    int nmutable;
 } gv_module_options;
 
 /* ---- top level ---- */
@@ -68,13 +79,14 @@ gv_tree *gv_init(const gv_module *m, gv_key key, const gv_tree *args, const gv_m
 /* model.apply(variables, *args, rngs=...): traces, compiles and runs once
  * (a bound module, gv_bind, keeps the compiled plans for repeated calls).
  * rngs: NULL or a dict of uint32[2] key tensors by stream name ("dropout").
- * *out: a new tree of tensors (caller frees). */
+ * *out: a new tree of tensors (caller frees); with o->nmutable > 0 the tuple
+ * (out, {"batch_stats": ...}), see gv_module_options. */
 gv_status gv_apply_eager(const gv_module *m, const gv_tree *variables, const gv_tree *args,
                          const gv_tree *rngs, const gv_module_options *o, gv_tree **out);
 
 /* The same inside a trace: variables, args and rngs are trees of values of g.
  * Returns the outputs as a tree of values owned by g (pack.h), NULL after a
- * trace error. */
+ * trace error; with o->nmutable > 0 the tuple (out, mutated collections). */
 gv_tree *gv_apply(gv_graph *g, const gv_module *m, const gv_tree *variables,
                   const gv_tree *args, const gv_tree *rngs, const gv_module_options *o);
 
@@ -117,6 +129,28 @@ gv_value gv_make_rng(gv_scope *s, const char *stream);
 /* self.perturb(name, x): x plus a zero variable of the "perturbations"
  * collection, so its gradient is the gradient w.r.t. this intermediate. */
 gv_value gv_perturb(gv_scope *s, const char *name, gv_value x);
+
+/* self.variable(collection, name, init_fn, shape): a variable of a
+ * collection other than "params" ("batch_stats"), created in init from init
+ * (Flax's init_fn gets no rng: use zeros, ones or a constant) and looked up
+ * in apply (missing: a trace error naming the path, unless the collection is
+ * mutable, then it is created as in init; a wrong shape: a trace error).
+ * The handle belongs to the scope's init/apply; NULL after a trace error. A
+ * variable declared twice at the same path is the same handle. */
+typedef struct gv_var gv_var;
+gv_var *gv_variable(gv_scope *s, const char *collection, const char *name, gv_initializer init,
+                    int rank, const int64_t *shape);
+/* var.value: the stored value, or the last one written (invalid for NULL). */
+gv_value gv_variable_value(const gv_var *v);
+/* var.value = value: false after a trace error, which names the variable's
+ * path when its collection is not mutable in this apply (Flax's
+ * ModifyScopeVariableError). Not supported during init: guard writes with
+ * gv_scope_is_init, as Flax's BatchNorm does. */
+bool gv_variable_set(gv_var *v, gv_value value);
+/* "batch_stats/BatchNorm_0/mean" (borrowed). */
+const char *gv_variable_path(const gv_var *v);
+/* self.is_mutable_collection(collection): always true in init. */
+bool gv_scope_is_mutable(const gv_scope *s, const char *collection);
 
 /* Call a child module: name NULL = auto-named from its type per parent
  * (Dense_0, ...). method NULL = __call__. Returns the child's outputs. */
@@ -187,6 +221,34 @@ typedef struct gv_feedforward_cfg {
     bool drop_last_activation;
 } gv_feedforward_cfg;
 extern const gv_module_type gv_FeedForward;
+
+/* ---- BatchNorm (src/nn/batchnorm.c, reference C8) ---- */
+
+/* nn.BatchNorm: variables {"params": {"scale", "bias"}, "batch_stats":
+ * {"mean", "var"}}, each (features,) of axis. In training (the scope trains,
+ * gv_module_options.train, and not use_running_average) it normalises with
+ * the batch mean and biased variance over every other axis and, unless
+ * initialising, writes ra = momentum * ra + (1 - momentum) * batch_stat to
+ * both running averages: batch_stats must then be mutable in the apply
+ * (mutable_collections = {"batch_stats"}), which returns (out,
+ * {"batch_stats": ...}). Otherwise it normalises with the running averages
+ * and writes nothing. y = (x - mean) * rsqrt(var + epsilon) * scale + bias. */
+typedef struct gv_batchnorm_cfg {
+    bool use_running_average;    /* eval; also when the scope is not training */
+    int axis;                    /* the feature axis, default -1 */
+    double momentum;             /* default 0.99: the weight of the old value */
+    double epsilon;              /* default 1e-5 */
+    bool use_bias, use_scale;    /* default true */
+    gv_initializer bias_init;    /* default zeros */
+    gv_initializer scale_init;   /* default ones */
+    bool use_fast_variance;      /* default true: var = max(0, E[x^2] - E[x]^2) */
+} gv_batchnorm_cfg;
+/* Flax's defaults (a zero cfg is not them: momentum would be 0). */
+gv_batchnorm_cfg gv_batchnorm_defaults(void);
+extern const gv_module_type gv_BatchNorm;
+/* nn.BatchNorm as a value function in the current scope (its variables are
+ * declared in s, not in a child). */
+gv_value gv_batchnorm_apply(gv_scope *s, const gv_batchnorm_cfg *cfg, gv_value x);
 
 /* ---- shapes without data (eval_shape.h) ---- */
 

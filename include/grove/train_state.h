@@ -38,6 +38,33 @@ int32_t gv_train_state_step(const gv_tree *state);
 /* state.params (borrowed from the state), NULL with the error set. */
 gv_tree *gv_train_state_params(const gv_tree *state);
 
+/* ---- batch_stats (the tutorial's TrainState subclass, reference C8) ---- */
+
+/* TrainState.create(..., batch_stats=variables['batch_stats']): the state
+ * of gv_train_state_create plus a "batch_stats" field (tensors shared with
+ * the given tree), so it is passed to the step, donated with the state and
+ * saved with it by the checkpoint manager. A new tree the caller frees,
+ * NULL with the error set. */
+gv_tree *gv_train_state_create_with_batch_stats(gv_transform *tx, const gv_tree *params,
+                                                const gv_tree *batch_stats);
+/* state.batch_stats (borrowed; a concrete or a traced state), NULL with
+ * the error set when the state has none. */
+gv_tree *gv_train_state_batch_stats(const gv_tree *state);
+/* state.replace(field=value), traced: a new state (a tree of values owned
+ * by g, pack.h) with field (e.g. "batch_stats") replaced by a copy of value
+ * and every other field copied; the field must exist (GV_ERR_NOT_FOUND, a
+ * trace error). The step writes back the mutated collection with
+ *   next = gv_train_state_replace(g, gv_train_state_apply_gradients(g, tx,
+ *              state, grads), "batch_stats", gv_tree_get(mutated, "batch_stats"));
+ * NULL after a trace error. */
+gv_tree *gv_train_state_replace(gv_graph *g, const gv_tree *state, const char *field,
+                                const gv_tree *value);
+/* jax.eval_shape of the state with batch_stats: gv_eval_shape_train_state
+ * plus "batch_stats" as shape-only tensors, the restore target of a
+ * gv_train_state_create_with_batch_stats state. */
+gv_tree *gv_eval_shape_train_state_with_batch_stats(const gv_transform *tx, const gv_tree *params,
+                                                    const gv_tree *batch_stats);
+
 /* ---- shapes without data (eval_shape.h) ---- */
 
 /* jax.eval_shape(lambda p: TrainState.create(apply_fn, p, tx), params): the

@@ -21,6 +21,15 @@ typedef struct counters {
     int n, cap;
 } counters;
 
+/* A variable of a collection other than params (Flax's self.variable). */
+struct gv_var {
+    struct scope_root *root;
+    char *path;               /* "batch_stats/BatchNorm_0/mean" */
+    char *collection;         /* "batch_stats" */
+    gv_value value;           /* the current value: the stored one, then each write */
+    bool written;
+};
+
 /* Shared by all scopes of one init/apply. */
 typedef struct scope_root {
     gv_graph *g;
@@ -31,8 +40,12 @@ typedef struct scope_root {
     gv_tree *built;           /* init: the variables being created (tensors) */
     const gv_tree *variables; /* apply: variables as values */
     const gv_tree *rngs;      /* stream -> key value (may be NULL) */
+    const char *const *mutable_cols; /* apply: the collections it may write */
+    int nmutable;
     gv_scope **all;           /* every scope, freed at the end */
     int nall, capall;
+    gv_var **vars;            /* every declared variable, freed at the end */
+    int nvars, capvars;
 } scope_root;
 
 struct gv_scope {
@@ -107,6 +120,12 @@ static void root_free(scope_root *r) {
         free(s);
     }
     free(r->all);
+    for (int i = 0; i < r->nvars; i++) {
+        free(r->vars[i]->path);
+        free(r->vars[i]->collection);
+        free(r->vars[i]);
+    }
+    free(r->vars);
 }
 
 gv_graph *gv_scope_graph(const gv_scope *s) { return s->root->g; }
@@ -258,6 +277,186 @@ gv_value gv_perturb(gv_scope *s, const char *name, gv_value x) {
     }
     free(path);
     return out;
+}
+
+/* ---- variables of other collections (Flax's self.variable, reference C2/C8) ---- */
+
+bool gv_scope_is_mutable(const gv_scope *s, const char *collection) {
+    const scope_root *r = s->root;
+    if (r->init) return true; /* init: every collection is mutable */
+    for (int i = 0; collection && i < r->nmutable; i++)
+        if (r->mutable_cols[i] && strcmp(r->mutable_cols[i], collection) == 0) return true;
+    return false;
+}
+
+static gv_var *var_new(scope_root *r, const char *collection, char *path) {
+    if (r->nvars == r->capvars) {
+        int cap = r->capvars ? 2 * r->capvars : 4;
+        gv_var **v = realloc(r->vars, (size_t)cap * sizeof *v);
+        if (!v) return NULL;
+        r->vars = v;
+        r->capvars = cap;
+    }
+    gv_var *v = calloc(1, sizeof *v);
+    char *col = strdup(collection);
+    if (!v || !col) {
+        free(v), free(col);
+        return NULL;
+    }
+    *v = (gv_var){r, path, col, gv_invalid(r->g), false};
+    r->vars[r->nvars++] = v;
+    return v;
+}
+
+/* Flax's init_fn takes no rng, so neither does the initializer here: the
+ * zeros/ones/constant kinds are the ones that make sense (a random kind
+ * draws from a fixed key 0). */
+static gv_value var_initial(scope_root *r, const char *path, const gv_initializer *init,
+                            int rank, const int64_t *shape, bool store) {
+    gv_tensor *t = gv_initializer_sample(init, r->impl, gv_prng_key(0), rank, shape);
+    if (!t) {
+        gv_graph_fail(r->g, gv_last_status(), "%s: %s", path, gv_last_error());
+        return gv_invalid(r->g);
+    }
+    gv_value v = gv_invalid(r->g);
+    if (store && gv_tree_insert_tensor(r->built, path, t) != GV_OK)
+        gv_graph_fail(r->g, gv_last_status(), "variable %s: %s", path, gv_last_error());
+    else
+        v = gv_constant(r->g, t);
+    gv_tensor_free(t);
+    return v;
+}
+
+gv_var *gv_variable(gv_scope *s, const char *collection, const char *name, gv_initializer init,
+                    int rank, const int64_t *shape) {
+    scope_root *r = s->root;
+    gv_graph *g = r->g;
+    if (!g || gv_graph_status(g) != GV_OK) return NULL;
+    if (!collection || !name || strchr(collection, '/') || !strcmp(collection, "params")) {
+        gv_graph_fail(g, GV_ERR_ARG, "variable %s in %s: %s", name ? name : "(null)",
+                      s->path[0] ? s->path : "<root>",
+                      !collection || strchr(collection, '/') ? "bad collection name"
+                      : "params are declared with gv_param");
+        return NULL;
+    }
+    char *path = var_path(s, collection, name);
+    if (!path) {
+        gv_graph_fail(g, GV_ERR_NOMEM, "variable %s in %s: out of memory", name,
+                      s->path[0] ? s->path : "<root>");
+        return NULL;
+    }
+    /* declared again (a shared scope called twice): the same variable,
+     * holding its latest value, as Flax's self.variable */
+    for (int i = 0; i < r->nvars; i++)
+        if (!strcmp(r->vars[i]->path, path)) {
+            free(path);
+            return r->vars[i];
+        }
+    gv_var *v = var_new(r, collection, path);
+    if (!v) {
+        gv_graph_fail(g, GV_ERR_NOMEM, "variable %s: out of memory", path);
+        free(path);
+        return NULL;
+    }
+    if (r->init) {
+        v->value = var_initial(r, path, &init, rank, shape, true);
+        return gv_value_ok(v->value) ? v : NULL;
+    }
+    const gv_tree *leaf = gv_tree_find(r->variables, path); /* absent: handled below */
+    if (!leaf || gv_tree_leaf_kind(leaf) != GV_LEAF_VALUE) {
+        if (!gv_scope_is_mutable(s, collection)) {
+            gv_graph_fail(g, GV_ERR_NOT_FOUND, "variable %s not found in the variables (pass "
+                          "the '%s' collection that init made, or make it mutable)", path,
+                          collection);
+            return NULL;
+        }
+        /* a mutable collection may be created by apply (Flax does the same) */
+        v->value = var_initial(r, path, &init, rank, shape, false);
+        v->written = true;
+        return gv_value_ok(v->value) ? v : NULL;
+    }
+    v->value = gv_tree_leaf_value(leaf);
+    bool same = gv_value_rank(v->value) == rank;
+    for (int i = 0; same && i < rank; i++) same = gv_value_shape(v->value)[i] == shape[i];
+    if (!same) {
+        char *have = gv_shape_str(gv_value_rank(v->value), gv_value_shape(v->value));
+        char *want = gv_shape_str(rank, shape);
+        gv_graph_fail(g, GV_ERR_SHAPE, "variable %s has shape %s, the module expects %s", path,
+                      have, want);
+        free(have), free(want);
+        return NULL;
+    }
+    return v;
+}
+
+gv_value gv_variable_value(const gv_var *v) {
+    return v ? v->value : (gv_value){NULL, -1};
+}
+
+const char *gv_variable_path(const gv_var *v) { return v ? v->path : NULL; }
+
+bool gv_variable_set(gv_var *v, gv_value value) {
+    if (!v) return false;
+    gv_graph *g = v->root->g;
+    if (gv_graph_status(g) != GV_OK) return false;
+    if (!gv_value_ok(value)) {
+        gv_graph_fail(g, GV_ERR_ARG, "variable %s: the new value is invalid", v->path);
+        return false;
+    }
+    if (v->root->init) {
+        /* gv_init keeps concrete tensors and does not evaluate the trace */
+        gv_graph_fail(g, GV_ERR_UNSUPPORTED, "variable %s: writing a variable during init is "
+                      "not supported (test gv_scope_is_init first, as Flax's BatchNorm does)",
+                      v->path);
+        return false;
+    }
+    bool ok = false;
+    for (int i = 0; i < v->root->nmutable && !ok; i++)
+        ok = v->root->mutable_cols[i] && !strcmp(v->root->mutable_cols[i], v->collection);
+    if (!ok) {
+        /* Flax: ModifyScopeVariableError */
+        gv_graph_fail(g, GV_ERR_ARG, "cannot update variable %s: collection '%s' is immutable "
+                      "in this apply (list it in gv_module_options.mutable_collections, "
+                      "Flax's mutable=['%s'])", v->path, v->collection, v->collection);
+        return false;
+    }
+    v->value = value;
+    v->written = true;
+    return true;
+}
+
+/* apply with mutable collections: {collection: the whole collection as
+ * given, with each written variable's new value}, for the mutable
+ * collections that exist (Flax's mutated variables). */
+static gv_tree *mutated_collections(const scope_root *r) {
+    gv_tree *m = gv_tree_new_dict();
+    for (int c = 0; m && c < r->nmutable; c++) {
+        const char *col = r->mutable_cols[c];
+        if (!col || gv_tree_find(m, col)) continue; /* listed twice */
+        const gv_tree *given = gv_tree_find(r->variables, col);
+        gv_tree *t = given ? gv_tree_clone(given) : gv_tree_new_dict();
+        bool any = given != NULL;
+        for (int i = 0; t && i < r->nvars; i++) {
+            const gv_var *v = r->vars[i];
+            if (!v->written || strcmp(v->collection, col)) continue;
+            any = true;
+            if (gv_tree_set(t, v->path + strlen(col) + 1, gv_tree_new_value_leaf(v->value)) != GV_OK) {
+                gv_tree_free(t);
+                t = NULL;
+            }
+        }
+        if (t && !any) { /* neither given nor written: not in the result */
+            gv_tree_free(t);
+            continue;
+        }
+        if (!t || gv_tree_insert(m, col, t) != GV_OK) { /* insert consumes t */
+            gv_tree_free(m);
+            m = NULL;
+        }
+    }
+    if (!m) gv_graph_fail(r->g, gv_last_status(), "apply: collecting the mutated variables: %s",
+                          gv_last_error());
+    return m;
 }
 
 /* The scope of a child: an explicit name is reused on re-entry (a setup
@@ -412,13 +611,27 @@ gv_tree *gv_apply(gv_graph *g, const gv_module *m, const gv_tree *variables,
     if (!g || gv_graph_status(g) != GV_OK) return NULL;
     gv_module_options opts = o ? *o : (gv_module_options){0};
     scope_root r = {.g = g, .init = false, .train = opts.train, .impl = opts.impl,
-                    .variables = variables, .rngs = rngs};
+                    .variables = variables, .rngs = rngs,
+                    .mutable_cols = opts.mutable_collections, .nmutable = opts.nmutable};
     if (!m || !m->type) {
         gv_graph_fail(g, GV_ERR_ARG, "apply: module is NULL");
         return NULL;
     }
+    if (opts.nmutable < 0 || (opts.nmutable > 0 && !opts.mutable_collections)) {
+        gv_graph_fail(g, GV_ERR_ARG, "apply: nmutable is %d with mutable_collections %s",
+                      opts.nmutable, opts.mutable_collections ? "set" : "NULL");
+        return NULL;
+    }
     gv_scope *top = scope_new(&r, NULL, "");
     gv_tree *out = top ? call_in(top, m, opts.method, args) : NULL;
+    if (out && opts.nmutable > 0 && gv_graph_status(g) == GV_OK) {
+        /* Flax: apply(..., mutable=[...]) returns (out, mutated) */
+        gv_tree *mutated = mutated_collections(&r);
+        out = mutated ? gv_tree_tuple_take(2, (gv_tree *[]){out, mutated})
+                      : (gv_tree_free(out), NULL);
+        if (!out && gv_graph_status(g) == GV_OK)
+            gv_graph_fail(g, GV_ERR_NOMEM, "apply: out of memory");
+    }
     root_free(&r);
     return gv_graph_own(g, out);
 }

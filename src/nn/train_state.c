@@ -3,7 +3,9 @@
 
 #include "core/error.h"
 #include "graph/graph_internal.h"
+#include "grove/eval_shape.h"
 #include "grove/train_state.h"
+#include "tree/tree_internal.h"
 
 gv_tree *gv_train_state_create(gv_transform *tx, const gv_tree *params) {
     if (!tx || !params) {
@@ -97,4 +99,73 @@ gv_tree *gv_train_state_params(const gv_tree *state) {
     gv_tree *p = gv_tree_get(state, "params");
     if (!p) gv_error_prefix("gv_train_state_params: ");
     return p;
+}
+
+/* ---- batch_stats ---- */
+
+/* state plus "batch_stats" (consumed, failed or not); frees state on failure */
+static gv_tree *with_field(gv_tree *state, gv_tree *stats, const char *fn) {
+    if (!state) {
+        gv_tree_free(stats);
+        return NULL;
+    }
+    if (!stats || gv_tree_insert(state, "batch_stats", stats) != GV_OK) {
+        gv_tree_free(state);
+        gv_error_prefix("%s: batch_stats: ", fn);
+        return NULL;
+    }
+    return state;
+}
+
+gv_tree *gv_train_state_create_with_batch_stats(gv_transform *tx, const gv_tree *params,
+                                                const gv_tree *batch_stats) {
+    static const char *fn = "gv_train_state_create_with_batch_stats";
+    if (!batch_stats) {
+        gv_error(GV_ERR_ARG, "%s: batch_stats is NULL", fn);
+        return NULL;
+    }
+    return with_field(gv_train_state_create(tx, params), gv_tree_clone(batch_stats), fn);
+}
+
+gv_tree *gv_eval_shape_train_state_with_batch_stats(const gv_transform *tx, const gv_tree *params,
+                                                    const gv_tree *batch_stats) {
+    static const char *fn = "gv_eval_shape_train_state_with_batch_stats";
+    if (!batch_stats) {
+        gv_error(GV_ERR_ARG, "%s: batch_stats is NULL", fn);
+        return NULL;
+    }
+    gv_tree *state = gv_eval_shape_train_state(tx, params);
+    return with_field(state, state ? gv_tree_to_shape_dtype_struct(batch_stats) : NULL, fn);
+}
+
+gv_tree *gv_train_state_batch_stats(const gv_tree *state) {
+    gv_tree *b = gv_tree_get(state, "batch_stats");
+    if (!b) gv_error_prefix("gv_train_state_batch_stats (made by "
+                            "gv_train_state_create_with_batch_stats?): ");
+    return b;
+}
+
+gv_tree *gv_train_state_replace(gv_graph *g, const gv_tree *state, const char *field,
+                                const gv_tree *value) {
+    if (!g || gv_graph_status(g) != GV_OK) return NULL;
+    if (!state || !field || !value) {
+        gv_graph_fail(g, GV_ERR_ARG, "state.replace: %s is NULL",
+                      !state ? "state" : !field ? "field" : "value");
+        return NULL;
+    }
+    if (!gv_tree_find(state, field) || strchr(field, '/')) {
+        gv_graph_fail(g, GV_ERR_NOT_FOUND, "state.replace: the state has no field '%s'", field);
+        return NULL;
+    }
+    gv_tree *out = gv_tree_new_dict();
+    for (size_t i = 0; out && i < gv_tree_num_children(state); i++) {
+        const char *k = gv_tree_key(state, i);
+        gv_tree *v = gv_tree_clone(strcmp(k, field) ? gv_tree_child(state, i) : value);
+        if (!v || gv_tree_insert(out, k, v) != GV_OK) {
+            gv_tree_free(out);
+            out = NULL;
+        }
+    }
+    if (!out) gv_graph_fail(g, gv_last_status(), "state.replace: %s", gv_last_error());
+    return gv_graph_own(g, out);
 }
