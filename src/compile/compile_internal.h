@@ -92,6 +92,7 @@ bool gv_fused_supports(int op);
 typedef enum gv_step_kind {
     GV_STEP_FUSED,
     GV_STEP_GEMM,
+    GV_STEP_CONV,    /* a float32 conv: im2col + GEMM (src/kernels/conv.c) */
     GV_STEP_REDUCE,  /* a float32 reduction over one block of axes */
     GV_STEP_REF,     /* a registry reference kernel */
     GV_STEP_COPY
@@ -133,6 +134,7 @@ struct gv_plan {
     gv_tensor **out_flat;    /* per-run flattening of the output tree */
     int threads;
     float *scratch;          /* fused kernels' registers */
+    float *conv_scratch;     /* the largest conv step's im2col patches */
     gv_tensor **sig;         /* the compiled input signature (example leaves, borrowed) */
     gv_tensor **out_sig;     /* output shapes and dtypes (owned) */
     gv_tensor **in_flat;     /* per-run flattening of the input tree */
@@ -151,6 +153,15 @@ static inline int32_t gv_base_const(const gv_plan *p, int32_t k) {
 /* ---- kernels used by plans (src/kernels) ---- */
 void gv_gemm_run(const gv_node *n, const gv_node *a, const gv_node *b, const float *A,
                  const float *B, float *C, int threads);
+/* One BLAS sgemm (row-major) on the calling thread alone (gemm.c). */
+void gv_sgemm_1thread(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
+                      const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
+                      int64_t ldc);
+/* float32 conv_general_dilated as im2col + GEMM (conv.c): scratch holds
+ * gv_conv_scratch_floats(n, w) floats. */
+int64_t gv_conv_scratch_floats(const gv_node *n, const gv_node *w);
+void gv_conv_run(const gv_node *n, const gv_node *x, const gv_node *w, const float *X,
+                 const float *W, float *Y, float *scratch);
 bool gv_reduce_collapse(const gv_node *n, const gv_node *x, int64_t dims[3]);
 void gv_reduce_run(gv_opcode op, const int64_t dims[3], const float *x, float *y);
 

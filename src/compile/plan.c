@@ -544,6 +544,7 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
         gv_step *s = &p->steps[ns];
         s->kind = nd->op == GV_OP_MATMUL && nd->dtype == GV_F32 ? GV_STEP_GEMM : GV_STEP_REF;
         if (s->kind == GV_STEP_GEMM) p->gemms++;
+        if (nd->op == GV_OP_CONV && nd->dtype == GV_F32) s->kind = GV_STEP_CONV;
         bool reduce = nd->op == GV_OP_REDUCE_SUM || nd->op == GV_OP_REDUCE_MAX ||
                       nd->op == GV_OP_REDUCE_MIN;
         if (reduce && nd->dtype == GV_F32 && gv_reduce_collapse(nd, &g->nodes[nd->in[0]], s->rdims))
@@ -727,6 +728,21 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
         if (p->steps[k].kind == GV_STEP_FUSED && p->steps[k].fused.nregs > maxregs)
             maxregs = p->steps[k].fused.nregs;
     p->scratch = aligned_alloc(64, (size_t)p->threads * (size_t)maxregs * GV_FBLOCK * sizeof(float));
+    int64_t conv_floats = 0;
+    for (int32_t k = 0; k < p->nsteps; k++)
+        if (p->steps[k].kind == GV_STEP_CONV) {
+            const gv_node *cn = &g->nodes[p->steps[k].node];
+            int64_t f = gv_conv_scratch_floats(cn, &g->nodes[cn->in[1]]);
+            if (f > conv_floats) conv_floats = f;
+        }
+    if (conv_floats > 0) {
+        p->conv_scratch = malloc((size_t)conv_floats * sizeof(float));
+        if (!p->conv_scratch) {
+            gv_error(GV_ERR_NOMEM, "gv_plan_compile: out of memory for %lld floats of conv patches",
+                     (long long)conv_floats);
+            goto fail;
+        }
+    }
     p->in_flat = calloc(p->nin + 1, sizeof *p->in_flat);
     p->out_flat = calloc(p->nout + 1, sizeof *p->out_flat);
     p->in_leaves = calloc(p->nin + 1, sizeof *p->in_leaves);
@@ -776,6 +792,7 @@ void gv_plan_free(gv_plan *p) {
     free(p->bases);
     free(p->arena);
     free(p->scratch);
+    free(p->conv_scratch);
     free(p->in_flat);
     free(p->in_leaves);
     free(p->out_leaves);

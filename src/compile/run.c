@@ -25,6 +25,12 @@ static gv_status execute(gv_plan *p) {
                         ptr(bases, s->in[1]), ptr(bases, s->out), p->threads);
             break;
         }
+        case GV_STEP_CONV: {
+            const gv_node *n = &g->nodes[s->node];
+            gv_conv_run(n, &g->nodes[n->in[0]], &g->nodes[n->in[1]], ptr(bases, s->in[0]),
+                        ptr(bases, s->in[1]), ptr(bases, s->out), p->conv_scratch);
+            break;
+        }
         case GV_STEP_REDUCE:
             gv_reduce_run(g->nodes[s->node].op, s->rdims, ptr(bases, s->in[0]), ptr(bases, s->out));
             break;
@@ -200,6 +206,7 @@ char *gv_plan_dump(const gv_plan *p) {
                               s->out.offset);
             break;
         case GV_STEP_REDUCE:
+        case GV_STEP_CONV:
         case GV_STEP_REF:
             gv_tree_sb_printf(&sb, "%3d %-7s %s -> base %d +%zu\n", k, gv_opdefs[n->op].name, shape,
                               s->out.base, s->out.offset);

@@ -31,6 +31,8 @@ typedef enum gv_opcode {
     /* linear algebra */
     GV_OP_MATMUL,     /* batched: [..., M, K] x [..., K, N]; iattr[0] = transpose a,
                        * iattr[1] = transpose b (set by the compiler's folding) */
+    GV_OP_CONV,       /* lhs [N, S..., C], rhs [K..., C/G, O]; attr = stride[s], lo[s],
+                       * hi[s], lhs_dilation[s], rhs_dilation[s]; iattr[0] = G (ops_conv.c) */
     /* reductions: attr = axes (sorted), iattr[0] = keepdims */
     GV_OP_REDUCE_SUM, GV_OP_REDUCE_MAX, GV_OP_REDUCE_MIN,
     GV_OP_ARGMAX,     /* iattr[0] = axis, iattr[1] = keepdims */

@@ -29,6 +29,8 @@ GV_DECLARE_OP_FNS(full)
 GV_DECLARE_OP_FNS(iota)
 /* ops_linalg.c */
 GV_DECLARE_OP_FNS(matmul)
+/* ops_conv.c */
+GV_DECLARE_OP_FNS(conv)
 /* ops_reduce.c */
 GV_DECLARE_OP_FNS(reduce)
 GV_DECLARE_OP_FNS(argmax)

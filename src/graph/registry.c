@@ -52,6 +52,7 @@ const gv_opdef gv_opdefs[GV_OP_COUNT] = {
     ROW(GV_OP_SELECT, "select", 3, select, EW),
 
     ROW(GV_OP_MATMUL, "matmul", 2, matmul, 0),
+    ROW(GV_OP_CONV, "conv_general_dilated", 2, conv, 0),
 
     ROW(GV_OP_REDUCE_SUM, "reduce_sum", 1, reduce, 0),
     ROW(GV_OP_REDUCE_MAX, "reduce_max", 1, reduce, 0),

@@ -34,6 +34,12 @@ static void sgemm_1thread(CBLAS_TRANSPOSE TA, CBLAS_TRANSPOSE TB, int64_t m, int
     }
 }
 
+void gv_sgemm_1thread(bool ta, bool tb, int64_t m, int64_t n, int64_t k, const float *A,
+                      int64_t lda, const float *B, int64_t ldb, float *C, int64_t ldc) {
+    sgemm_1thread(ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, A, lda,
+                  B, ldb, C, ldc);
+}
+
 /* One GEMM, or its column/row blocks on `threads` threads. */
 static void sgemm_split(bool ta, bool tb, int64_t m, int64_t nn, int64_t k, const float *A,
                         int64_t lda, const float *B, int64_t ldb, float *C, int threads) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "graph/graph_internal.h"
+#include "grove/nn_conv.h"
 #include "testutil.h"
 
 #define MAX_IN 4
@@ -114,6 +115,17 @@ static gv_value matmul_flags(gv_value a, gv_value b, int ta, int tb) {
 FN(f_matmul_ta, matmul_flags(x[0], x[1], 1, 0))
 FN(f_matmul_tb, matmul_flags(x[0], x[1], 0, 1))
 FN(f_matmul_ta_tb, matmul_flags(x[0], x[1], 1, 1))
+
+/* conv_general_dilated (NHWC / HWIO), lax's argument order */
+static const int64_t ONE2[2] = {1, 1}, TWO2[2] = {2, 2}, ST21[2] = {2, 1}, RD12[2] = {1, 2};
+static const int64_t PAD1[4] = {1, 1, 1, 1}, PADX[4] = {1, 0, -1, 2}, PAD_1D[2] = {2, 1};
+static const int64_t ST1D[1] = {2}, LD1D[1] = {2}, RD1D[1] = {2};
+FN(f_conv1d, gv_conv_general_dilated(x[0], x[1], ST1D, PAD_1D, NULL, RD1D, 1))
+FN(f_conv1d_lhs_dil, gv_conv_general_dilated(x[0], x[1], NULL, PAD_1D, LD1D, NULL, 1))
+FN(f_conv2d_same, gv_conv_general_dilated(x[0], x[1], ONE2, PAD1, NULL, NULL, 1))
+FN(f_conv2d_strided, gv_conv_general_dilated(x[0], x[1], ST21, PADX, NULL, RD12, 1))
+FN(f_conv2d_dilated, gv_conv_general_dilated(x[0], x[1], TWO2, PAD1, TWO2, RD12, 1))
+FN(f_conv2d_grouped, gv_conv_general_dilated(x[0], x[1], ST21, PAD1, NULL, NULL, 2))
 
 static gv_value f_split(gv_graph *g, const gv_value *x, const gv_fn *inner) {
     gv_value p[3];
@@ -223,6 +235,12 @@ static const fd_case CASES[] = {
     CASE_HVP("matmul_flag_ta", f_matmul_ta, 2, U(-2, 2, 3, 2), U(-2, 2, 3, 4)),
     CASE("matmul_flag_tb", f_matmul_tb, 2, U(-2, 2, 2, 3), U(-2, 2, 4, 3)),
     CASE_HVP("matmul_flags_batched", f_matmul_ta_tb, 2, U(-2, 2, 2, 1, 3, 2), U(-2, 2, 3, 4, 3)),
+    CASE_HVP("conv1d_strided_rhs_dilated", f_conv1d, 2, U(-2, 2, 2, 7, 3), U(-2, 2, 3, 3, 2)),
+    CASE("conv1d_lhs_dilated", f_conv1d_lhs_dil, 2, U(-2, 2, 1, 4, 2), U(-2, 2, 2, 2, 3)),
+    CASE_HVP("conv2d_same", f_conv2d_same, 2, U(-2, 2, 2, 4, 3, 2), U(-2, 2, 3, 3, 2, 3)),
+    CASE("conv2d_strided_cropped", f_conv2d_strided, 2, U(-2, 2, 1, 5, 6, 2), U(-2, 2, 2, 2, 2, 3)),
+    CASE("conv2d_both_dilations", f_conv2d_dilated, 2, U(-2, 2, 1, 3, 4, 2), U(-2, 2, 2, 2, 2, 2)),
+    CASE_HVP("conv2d_grouped", f_conv2d_grouped, 2, U(-2, 2, 2, 5, 4, 4), U(-2, 2, 3, 2, 2, 6)),
     CASE("sum_all", f_sum_all, 1, U(-2, 2, 2, 3, 4)),
     CASE("sum_axes_keep", f_sum_02_keep, 1, U(-2, 2, 2, 3, 4)),
     CASE_HVP("max_axis", f_max_1, 1, U(-2, 2, 2, 3, 4)),

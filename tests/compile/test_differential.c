@@ -19,6 +19,7 @@
 
 #include "compile/compile_internal.h"
 #include "graph/fn_internal.h"
+#include "grove/nn_conv.h"
 #include "testutil.h"
 
 /* ---- inputs ---- */
@@ -533,6 +534,49 @@ static void family_matmul(gv_opcode op) {
     report[op].why = "float32 only: the BLAS's summation order (blocked, FMA) is not the loop's";
 }
 
+/* conv_general_dilated: iparam[0] indexes conv_cases (1-d and 2-d, padding
+ * with negative crops, strides, both dilations, groups, depthwise) */
+typedef struct conv_case {
+    int rank;
+    int64_t x[4], w[4];
+    int64_t stride[2], pad[4], ld[2], rd[2];
+    int groups;
+} conv_case;
+static const conv_case conv_cases[] = {
+    {3, {2, 7, 3}, {3, 3, 4}, {1}, {1, 1}, {1}, {1}, 1},
+    {3, {2, 9, 4}, {2, 2, 6}, {2}, {-1, 2}, {2}, {3}, 2},
+    {4, {2, 5, 6, 4}, {3, 2, 4, 6}, {2, 1}, {1, 0, 2, 1}, {1, 1}, {1, 2}, 1},
+    {4, {1, 6, 6, 6}, {3, 3, 2, 9}, {1, 2}, {-1, 1, 0, 0}, {2, 1}, {1, 1}, 3},
+    {4, {2, 4, 4, 3}, {3, 3, 1, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 3}, /* out shaped as x */
+    {4, {2, 16, 16, 8}, {3, 3, 8, 16}, {1, 1}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 1},
+};
+
+static gv_value build_conv(gv_graph *g, const gv_value *x, const dcase *c, gv_tree *out) {
+    (void)g, (void)out;
+    const conv_case *k = &conv_cases[c->iparam[0]];
+    return gv_conv_general_dilated(x[0], x[1], k->stride, k->pad, k->ld, k->rd, k->groups);
+}
+
+static void family_conv(gv_opcode op) {
+    for (int k = 0; k < (int)(sizeof conv_cases / sizeof *conv_cases); k++) {
+        dcase c = {.op = op, .build = build_conv, .nin = 2, .iparam = {k}};
+        c.in[0] = opnd(GV_F32, conv_cases[k].rank, conv_cases[k].x);
+        c.in[1] = opnd(GV_F32, conv_cases[k].rank, conv_cases[k].w);
+        c.in[0].gen = c.in[1].gen = GEN_TAME;
+        /* float32 convs run as im2col + the BLAS GEMM (src/kernels/conv.c),
+         * which sums the same terms in its own order, as for matmul; float64
+         * runs the reference kernel itself */
+        for (int d = 0; d < NDT; d++) {
+            dcase e = c;
+            e.in[0].dtype = e.in[1].dtype = all_dtypes[d];
+            e.tol = all_dtypes[d] == GV_F32 ? 1e-5 : 0;
+            run_case(&e, 950 + (uint64_t)k);
+        }
+    }
+    report[op].tol = 1e-5;
+    report[op].why = "float32 only: im2col + the BLAS GEMM sums in its own order, not the loop's";
+}
+
 /* reductions: iparam = axes bitmask, keepdims, fused (reduce a chain) */
 static gv_value build_reduce(gv_graph *g, const gv_value *x, const dcase *c, gv_tree *out) {
     int axes[4], n = 0, r = gv_value_rank(x[0]);
@@ -704,6 +748,7 @@ static family_fn family_of(gv_opcode op) {
         return family_binary;
     case GV_OP_SELECT: return family_select;
     case GV_OP_MATMUL: return family_matmul;
+    case GV_OP_CONV: return family_conv;
     case GV_OP_REDUCE_SUM: case GV_OP_REDUCE_MAX: case GV_OP_REDUCE_MIN: case GV_OP_ARGMAX:
         return family_reduce;
     case GV_OP_RESHAPE: case GV_OP_TRANSPOSE: case GV_OP_BROADCAST: case GV_OP_SLICE:
