@@ -144,8 +144,10 @@ gv_var *gv_variable(gv_scope *s, const char *collection, const char *name, gv_in
 gv_value gv_variable_value(const gv_var *v);
 /* var.value = value: false after a trace error, which names the variable's
  * path when its collection is not mutable in this apply (Flax's
- * ModifyScopeVariableError). Not supported during init: guard writes with
- * gv_scope_is_init, as Flax's BatchNorm does. */
+ * ModifyScopeVariableError). In init every collection is mutable and
+ * gv_init returns the variable with its last written value (it then
+ * evaluates the trace once); Flax's BatchNorm guards its writes with
+ * gv_scope_is_init so that init keeps the initial statistics. */
 bool gv_variable_set(gv_var *v, gv_value value);
 /* "batch_stats/BatchNorm_0/mean" (borrowed). */
 const char *gv_variable_path(const gv_var *v);

@@ -403,14 +403,8 @@ bool gv_variable_set(gv_var *v, gv_value value) {
         gv_graph_fail(g, GV_ERR_ARG, "variable %s: the new value is invalid", v->path);
         return false;
     }
-    if (v->root->init) {
-        /* gv_init keeps concrete tensors and does not evaluate the trace */
-        gv_graph_fail(g, GV_ERR_UNSUPPORTED, "variable %s: writing a variable during init is "
-                      "not supported (test gv_scope_is_init first, as Flax's BatchNorm does)",
-                      v->path);
-        return false;
-    }
-    bool ok = false;
+    /* init: every collection is mutable; gv_init evaluates the written values */
+    bool ok = v->root->init;
     for (int i = 0; i < v->root->nmutable && !ok; i++)
         ok = v->root->mutable_cols[i] && !strcmp(v->root->mutable_cols[i], v->collection);
     if (!ok) {
@@ -577,16 +571,49 @@ typedef struct init_ctx {
     gv_module_options o;
     gv_key key;
     gv_tree *built;
+    bool wrote;               /* some variable was written: evaluate the trace */
 } init_ctx;
 
+/* Returns (out, written): written is {path: value} of every variable
+ * written during init, whose values gv_init then evaluates into built. */
 static gv_tree *init_trace(gv_graph *g, const gv_tree *in, void *ud) {
     init_ctx *c = ud;
     scope_root r = {.g = g, .init = true, .train = c->o.train, .impl = c->o.impl,
                     .params_key = c->key, .built = c->built};
     gv_scope *top = scope_new(&r, NULL, "");
     gv_tree *out = top ? call_in(top, c->m, c->o.method, in) : NULL;
+    gv_tree *written = out ? gv_tree_new_dict() : NULL;
+    for (int i = 0; written && i < r.nvars; i++) {
+        if (!r.vars[i]->written) continue;
+        c->wrote = true;
+        if (gv_tree_insert(written, r.vars[i]->path, gv_tree_new_value_leaf(r.vars[i]->value))
+            != GV_OK) {
+            gv_tree_free(written);
+            written = NULL;
+        }
+    }
+    if (out && !written && gv_graph_status(g) == GV_OK)
+        gv_graph_fail(g, gv_last_status(), "init: collecting the written variables: %s",
+                      gv_last_error());
     root_free(&r);
-    return out;
+    return out ? gv_tree_tuple_take(2, (gv_tree *[]){out, written}) : NULL;
+}
+
+/* built[prefix/path] = each evaluated value in written, recursively */
+static gv_status set_written(gv_tree *built, const gv_tree *written, const char *prefix) {
+    for (size_t i = 0; i < gv_tree_num_children(written); i++) {
+        const gv_tree *kid = gv_tree_child(written, i);
+        const char *k = gv_tree_key(written, i);
+        size_t n = strlen(prefix) + strlen(k) + 2;
+        char *path = malloc(n);
+        if (!path) return gv_error(GV_ERR_NOMEM, "out of memory");
+        snprintf(path, n, prefix[0] ? "%s/%s" : "%s%s", prefix, k);
+        gv_status st = gv_tree_is_leaf(kid) ? gv_tree_set_tensor(built, path, gv_tree_leaf_tensor(kid))
+                                            : set_written(built, kid, path);
+        free(path);
+        if (st != GV_OK) return st;
+    }
+    return GV_OK;
 }
 
 gv_tree *gv_init(const gv_module *m, gv_key key, const gv_tree *args, const gv_module_options *o) {
@@ -594,15 +621,21 @@ gv_tree *gv_init(const gv_module *m, gv_key key, const gv_tree *args, const gv_m
         gv_error(GV_ERR_ARG, "gv_init: %s is NULL", !args ? "args" : "module");
         return NULL;
     }
-    init_ctx c = {m, o ? *o : (gv_module_options){0}, key, gv_tree_new_dict()};
+    init_ctx c = {m, o ? *o : (gv_module_options){0}, key, gv_tree_new_dict(), false};
     if (!c.built) return NULL;
     gv_fn *f = gv_trace(init_trace, &c, args);
-    if (!f) {
+    gv_tree *res = NULL;
+    /* Flax returns a variable written during init with its written value */
+    gv_status st = !f ? gv_last_status()
+                 : c.wrote && gv_fn_eval(f, args, &res) != GV_OK ? gv_last_status() : GV_OK;
+    if (st == GV_OK && res) st = set_written(c.built, gv_tree_get(res, "1"), "");
+    gv_tree_free(res);
+    gv_fn_free(f);
+    if (st != GV_OK) {
         gv_error_prefix("gv_init(%s): ", m->type->name);
         gv_tree_free(c.built);
         return NULL;
     }
-    gv_fn_free(f);
     return c.built;
 }
 

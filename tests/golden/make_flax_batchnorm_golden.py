@@ -1,7 +1,8 @@
 """Regenerates tests/golden/flax_batchnorm_golden.json with the real Flax:
 nn.BatchNorm's init (params and batch_stats), its output in training mode
 and its batch_stats after each of 3 applies with mutable=['batch_stats'],
-then the output with use_running_average=True from the final stats.
+then the output with use_running_average=True from the final stats, and
+the gradient of sum(y * w) in training mode w.r.t. x, scale and bias.
 
 Two cases: x (8, 5) with the defaults, and NHWC x (4, 3, 3, 2) (axis -1,
 momentum 0.9). The applies use non-trivial scale and bias (drawn here and
@@ -57,11 +58,22 @@ def case(name, shape, momentum, seed):
                              mutable=['batch_stats'])
         stats = upd['batch_stats']
         steps.append({'x': tolist(x), 'y': tolist(y), 'batch_stats': tree(stats)})
+    # the gradient of sum(y * w) in training mode (through the batch
+    # statistics) w.r.t. x, scale and bias, at the first step's input
+    w = rs.standard_normal(shape).astype(np.float32)
+
+    def loss(p, x):
+        y, _ = model.apply({'params': p, 'batch_stats': init_vars['batch_stats']}, x,
+                           mutable=['batch_stats'])
+        return jnp.sum(y * w)
+
+    gp, gx = jax.grad(loss, argnums=(0, 1))(params, jnp.asarray(xs[0]))
+    grad = {'w': tolist(w), 'x': tolist(gx), 'params': tree(gp)}
     eval_model = nn.BatchNorm(use_running_average=True, momentum=momentum)
     y_eval = eval_model.apply({'params': params, 'batch_stats': stats}, jnp.asarray(x_eval))
     return {'name': name, 'shape': list(shape), 'momentum': momentum,
             'init': tree(init_vars), 'params': tree(params), 'steps': steps,
-            'x_eval': tolist(x_eval), 'y_eval': tolist(y_eval)}
+            'x_eval': tolist(x_eval), 'y_eval': tolist(y_eval), 'grad': grad}
 
 
 out = {'flax': flax.__version__, 'jax': jax.__version__,
