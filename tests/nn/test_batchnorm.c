@@ -57,10 +57,9 @@ static gv_tensor *json_tensor(json_object *a) {
 static gv_tree *json_tree(json_object *o) {
     if (json_object_is_type(o, json_type_array)) {
         gv_tensor *t = json_tensor(o);
-        gv_tree *leaf = gv_args_tensors(&t, 1);
-        gv_tree *one = gv_tree_clone(gv_tree_child(leaf, 0));
-        gv_tree_free(leaf), gv_tensor_free(t);
-        return one;
+        gv_tree *leaf = gv_tree_new_leaf(t);
+        gv_tensor_free(t);
+        return leaf;
     }
     gv_tree *d = gv_tree_new_dict();
     json_object_object_foreach(o, k, v) GVT_OK(gv_tree_insert(d, k, json_tree(v)));
@@ -289,8 +288,9 @@ static void check_grad(json_object *c, bool compiled, int64_t *worst_p, int64_t 
     gv_module bn = {&gv_BatchNorm, &cfg};
     grad_ctx gc = {&bn, json_tensor(get(gj, "w"))};
     gv_tensor *x = json_tensor(get(json_object_array_get_idx(get(c, "steps"), 0), "x"));
-    gv_tree *in = gv_pack(NULL, "(params, x, stats)", json_tree(get(c, "params")), x,
-                          json_tree(get(get(c, "init"), "batch_stats")));
+    gv_tree *params = json_tree(get(c, "params")), *stats = json_tree(get(get(c, "init"), "batch_stats"));
+    gv_tree *in = gv_pack(NULL, "(params, x, stats)", params, x, stats); /* copies the trees */
+    gv_tree_free(params), gv_tree_free(stats);
     gv_fn *f = GVT_NN(gv_trace(grad_loss, &gc, in));
     gv_tree *want_p = json_tree(get(gj, "params"));
     gv_tensor *want_x = json_tensor(get(gj, "x"));
