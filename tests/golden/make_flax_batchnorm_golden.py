@@ -4,8 +4,9 @@ and its batch_stats after each of 3 applies with mutable=['batch_stats'],
 then the output with use_running_average=True from the final stats, and
 the gradient of sum(y * w) in training mode w.r.t. x, scale and bias.
 
-Two cases: x (8, 5) with the defaults, and NHWC x (4, 3, 3, 2) (axis -1,
-momentum 0.9). The applies use non-trivial scale and bias (drawn here and
+Three cases: x (8, 5) with the defaults, NHWC x (4, 3, 3, 2) (axis -1,
+momentum 0.9), and x (6, 4, 3) with axis 1, use_fast_variance=False and
+use_bias=False (the other paths). The applies use non-trivial scale and bias (drawn here and
 stored) so the affine part is tested too; the inputs are stored as float32
 values.
 
@@ -37,20 +38,25 @@ def tree(t):
     return jax.tree_util.tree_map(tolist, flax.core.unfreeze(t))
 
 
-def case(name, shape, momentum, seed):
+def case(name, shape, momentum, seed, **kw):
     rs = np.random.RandomState(seed)
-    feats = shape[-1]
+    axis = kw.get('axis', -1)
+    feats = shape[axis]
+    bshape = [1] * len(shape)
+    bshape[axis] = feats
     # a per-feature offset and spread so the statistics are not trivial
     off = rs.uniform(-2, 2, size=feats).astype(np.float32)
     spread = rs.uniform(0.5, 3, size=feats).astype(np.float32)
+    off, spread = off.reshape(bshape), spread.reshape(bshape)
     xs = [(rs.standard_normal(shape).astype(np.float32) * spread + off).astype(np.float32)
           for _ in range(3)]
     x_eval = rs.standard_normal(shape).astype(np.float32) * spread + off
     x_eval = x_eval.astype(np.float32)
-    model = nn.BatchNorm(use_running_average=False, momentum=momentum)
+    model = nn.BatchNorm(use_running_average=False, momentum=momentum, **kw)
     init_vars = model.init(jax.random.PRNGKey(0), jnp.asarray(xs[0]))
     params = {'scale': rs.uniform(0.5, 1.5, size=feats).astype(np.float32),
               'bias': rs.uniform(-1, 1, size=feats).astype(np.float32)}
+    params = {k: v for k, v in params.items() if k in init_vars['params']}
     stats = init_vars['batch_stats']
     steps = []
     for x in xs:
@@ -69,16 +75,18 @@ def case(name, shape, momentum, seed):
 
     gp, gx = jax.grad(loss, argnums=(0, 1))(params, jnp.asarray(xs[0]))
     grad = {'w': tolist(w), 'x': tolist(gx), 'params': tree(gp)}
-    eval_model = nn.BatchNorm(use_running_average=True, momentum=momentum)
+    eval_model = nn.BatchNorm(use_running_average=True, momentum=momentum, **kw)
     y_eval = eval_model.apply({'params': params, 'batch_stats': stats}, jnp.asarray(x_eval))
-    return {'name': name, 'shape': list(shape), 'momentum': momentum,
+    return {'name': name, 'shape': list(shape), 'momentum': momentum, 'cfg': kw,
             'init': tree(init_vars), 'params': tree(params), 'steps': steps,
             'x_eval': tolist(x_eval), 'y_eval': tolist(y_eval), 'grad': grad}
 
 
 out = {'flax': flax.__version__, 'jax': jax.__version__,
        'xla_flags': os.environ['XLA_FLAGS'],
-       'cases': [case('dense_8x5', (8, 5), 0.99, 1), case('nhwc_4x3x3x2', (4, 3, 3, 2), 0.9, 2)]}
+       'cases': [case('dense_8x5', (8, 5), 0.99, 1), case('nhwc_4x3x3x2', (4, 3, 3, 2), 0.9, 2),
+                 case('axis1_slow_variance_no_bias_6x4x3', (6, 4, 3), 0.9, 3, axis=1,
+                      use_fast_variance=False, use_bias=False)]}
 with open(os.path.join(here, 'flax_batchnorm_golden.json'), 'w') as f:
     json.dump(out, f, indent=1)
     f.write('\n')

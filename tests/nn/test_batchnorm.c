@@ -1,6 +1,7 @@
 /* BatchNorm and the mutable batch_stats collection against the real Flax
- * (tests/golden/flax_batchnorm_golden.json, make_flax_batchnorm_golden.py):
- * init, 3 training applies with mutable=['batch_stats'] (outputs and
+ * (tests/golden/flax_batchnorm_golden.json, make_flax_batchnorm_golden.py;
+ * three cases: the defaults on (8, 5), NHWC (4, 3, 3, 2), and axis 1 with
+ * the two-pass variance and no bias on (6, 4, 3)): init, 3 training applies with mutable=['batch_stats'] (outputs and
  * running averages), the eval output from the running averages, the
  * gradient in training mode (MAX_ULP_DX says how close and why); the
  * errors Flax raises; and a Dense -> BatchNorm -> Dense model trained with
@@ -145,9 +146,18 @@ static gv_tree *apply_compiled(const gv_module *m, const gv_tree *vars, gv_tenso
     return out;
 }
 
+#define NCASES 3
+
+/* the case's BatchNorm(momentum=..., **cfg) */
 static gv_batchnorm_cfg case_cfg(json_object *c) {
     gv_batchnorm_cfg cfg = gv_batchnorm_defaults();
     cfg.momentum = json_object_get_double(get(c, "momentum"));
+    json_object_object_foreach(get(c, "cfg"), k, v) {
+        if (!strcmp(k, "axis")) cfg.axis = json_object_get_int(v);
+        else if (!strcmp(k, "use_fast_variance")) cfg.use_fast_variance = json_object_get_boolean(v);
+        else if (!strcmp(k, "use_bias")) cfg.use_bias = json_object_get_boolean(v);
+        else cr_assert_fail("golden cfg field %s is not read here", k);
+    }
     return cfg;
 }
 
@@ -155,7 +165,7 @@ static gv_batchnorm_cfg case_cfg(json_object *c) {
 
 Test(batchnorm, init_matches_flax) {
     json_object *root = load_golden();
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NCASES; k++) {
         json_object *c = golden_case(root, k);
         gv_batchnorm_cfg cfg = case_cfg(c);
         gv_module bn = {&gv_BatchNorm, &cfg};
@@ -244,13 +254,13 @@ static void run_case(json_object *c, bool compiled) {
 
 Test(batchnorm, train_and_eval_match_flax_reference_evaluator) {
     json_object *root = load_golden();
-    for (int k = 0; k < 2; k++) run_case(golden_case(root, k), false);
+    for (int k = 0; k < NCASES; k++) run_case(golden_case(root, k), false);
     json_object_put(root);
 }
 
 Test(batchnorm, train_and_eval_match_flax_compiled) {
     json_object *root = load_golden();
-    for (int k = 0; k < 2; k++) run_case(golden_case(root, k), true);
+    for (int k = 0; k < NCASES; k++) run_case(golden_case(root, k), true);
     json_object_put(root);
 }
 
@@ -276,9 +286,10 @@ static gv_tree *grad_loss(gv_graph *g, const gv_tree *in, void *ud) {
 
 /* d/dscale and d/dbias are Flax's bits. d/dx is not: JAX's VJPs of
  * mean, square and the broadcasts sum their cotangents in XLA's order and
- * grove's VJP rules are other ops in another order. Measured: 5 ulp (8x5)
- * and 2 ulp (NHWC), the same through the reference evaluator and a
- * compiled plan; MAX_ULP_DX is that with a factor 2 margin. */
+ * grove's VJP rules are other ops in another order. Measured: 5 ulp (8x5),
+ * 2 ulp (NHWC) and 0 (axis 1 without the fast variance), the same through
+ * the reference evaluator and a compiled plan; MAX_ULP_DX is that with a
+ * factor 2 margin. */
 #define MAX_ULP_DX 10
 
 static void check_grad(json_object *c, bool compiled, int64_t *worst_p, int64_t *worst_x) {
@@ -307,6 +318,7 @@ static void check_grad(json_object *c, bool compiled, int64_t *worst_p, int64_t 
         }
         const char *leaves[] = {"scale", "bias"};
         for (int l = 0; arg == 0 && l < 2; l++) {
+            if (!gv_tree_contains(want_p, leaves[l])) continue; /* use_bias=False */
             char path[32];
             snprintf(path, sizeof path, "1/%s", leaves[l]);
             int64_t u = max_ulp(gv_tree_get_tensor(out, path), gv_tree_get_tensor(want_p, leaves[l]),
@@ -330,7 +342,7 @@ static void check_grad(json_object *c, bool compiled, int64_t *worst_p, int64_t 
 Test(batchnorm, gradient_in_training_mode_matches_flax) {
     json_object *root = load_golden();
     int64_t worst_p = 0, worst_x = 0;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < NCASES; k++) {
         check_grad(golden_case(root, k), false, &worst_p, &worst_x);
         check_grad(golden_case(root, k), true, &worst_p, &worst_x);
     }
