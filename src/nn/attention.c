@@ -286,7 +286,7 @@ gv_mha_cfg gv_mha_defaults(int64_t num_heads) {
 static gv_tree *mha(gv_scope *s, const gv_mha_cfg *c, const char *name, gv_value xq,
                     gv_value xkv, gv_value mask) {
     gv_graph *g = gv_scope_graph(s);
-    const char *where = gv_scope_path(s)[0] ? gv_scope_path(s) : name;
+    const char *where = name; /* the graph's scope puts the module path in front */
     if (!gv_value_ok(xq) || (has_mask(xkv) && !gv_value_ok(xkv)) ||
         (has_mask(mask) && !gv_value_ok(mask))) {
         if (gv_graph_status(g) == GV_OK)
@@ -365,8 +365,7 @@ static gv_tree *mha_call_named(gv_scope *s, const void *cfg, const gv_tree *args
     int n = nargs(args);
     if (n < 1 || n > 3) {
         gv_graph_fail(gv_scope_graph(s), GV_ERR_ARG, "%s: %d args; expected (inputs_q), "
-                      "(inputs_q, inputs_kv) or (inputs_q, inputs_kv, mask)",
-                      gv_scope_path(s)[0] ? gv_scope_path(s) : name, n);
+                      "(inputs_q, inputs_kv) or (inputs_q, inputs_kv, mask)", name, n);
         return NULL;
     }
     return mha(s, cfg, name, gv_args_get(args, 0), n > 1 ? gv_args_get(args, 1) : GV_NO_MASK,
@@ -382,8 +381,8 @@ static gv_tree *mha_alias_call(gv_scope *s, const void *cfg, const gv_tree *args
 static gv_tree *self_call(gv_scope *s, const void *cfg, const gv_tree *args) {
     int n = nargs(args);
     if (n < 1 || n > 2) {
-        gv_graph_fail(gv_scope_graph(s), GV_ERR_ARG, "%s: %d args; expected (x) or (x, mask)",
-                      gv_scope_path(s)[0] ? gv_scope_path(s) : "SelfAttention", n);
+        gv_graph_fail(gv_scope_graph(s), GV_ERR_ARG, "SelfAttention: %d args; expected (x) or "
+                      "(x, mask)", n);
         return NULL;
     }
     gv_value x = gv_args_get(args, 0);

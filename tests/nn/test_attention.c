@@ -414,6 +414,46 @@ Test(flax_attention, query_scaled_before_the_einsum) {
     gv_tensor_free(ts[0]), gv_tensor_free(ts[1]);
 }
 
+/* docs/modules.md's example: a compact module holding SelfAttention with a
+ * causal mask made inside the trace */
+static int64_t HEADS = 2;
+static gv_tree *decoder_block(gv_scope *s, const void *cfg, const gv_tree *args) {
+    (void)cfg;
+    gv_value x = gv_args_get(args, 0);
+    int64_t b = gv_value_shape(x)[0], len = gv_value_shape(x)[1];
+    gv_value mask = gv_make_causal_mask(gv_full(gv_scope_graph(s), GV_F32, GV_DIMS(b, len), 1.0), 0);
+    gv_mha_cfg c = gv_mha_defaults(HEADS);
+    c.qkv_features = 8;
+    gv_module attn = {&gv_SelfAttention, &c};
+    gv_tree *in = gv_args2(x, mask);
+    gv_tree *out = gv_scope_call(s, NULL, &attn, NULL, in);
+    gv_tree_free(in);
+    return out;
+}
+static const gv_module_type Block = {"Block", decoder_block, NULL, 0};
+
+Test(flax_attention, nested_with_a_traced_causal_mask) {
+    gv_module_options o = scheme_opts(1);
+    gv_module m = {&Block, NULL};
+    gv_tree *args = args_of(1, "x");
+    gv_tree *vars = GVT_NN(gv_init(&m, gv_prng_key(0), args, &o));
+    cr_expect_eq(gv_tree_num_leaves(vars), 8);
+    cr_expect(gv_tree_contains(vars, "params/SelfAttention_0/query/kernel"));
+    /* Flax's top-level params under the nested path give Flax's causal output */
+    gv_mha_cfg top = gv_mha_defaults(2);
+    top.qkv_features = 8;
+    gv_module sa = {&gv_SelfAttention, &top};
+    gv_tree *tv = GVT_NN(gv_init(&sa, gv_prng_key(0), args, &o));
+    gv_tree *nested = gv_tree_new_dict();
+    GVT_OK(gv_tree_insert(nested, "params/SelfAttention_0", gv_tree_clone(gv_tree_get(tv, "params"))));
+    expect_apply("nested causal", &m, nested, args, NULL, &o, get(case_of(1, "self"), "out_causal"));
+    HEADS = 3; /* 8 % 3: the error names the nested module */
+    gv_tree_free(gv_init(&m, gv_prng_key(0), args, &o));
+    cr_expect(strstr(gv_last_error(), "SelfAttention_0") != NULL, "%s", gv_last_error());
+    HEADS = 2;
+    gv_tree_free(nested), gv_tree_free(tv), gv_tree_free(vars), gv_tree_free(args);
+}
+
 /* ---- errors: trace errors naming the module ---- */
 
 static gv_status init_status(const gv_module *m, gv_tree *args) {
