@@ -487,3 +487,36 @@ Test(flax_attention, argument_errors_name_the_module) {
     gv_module dg = {&gv_DenseGeneral, &d};
     GVT_FAILS(init_status(&dg, args_of(1, "x")), GV_ERR_ARG, "repeated");
 }
+
+static gv_tree *bad_attention(gv_graph *g, const gv_tree *in, void *ud) {
+    int which = *(const int *)ud;
+    gv_value q = gv_tree_leaf_value(gv_tree_get(in, "0")), k = gv_tree_leaf_value(gv_tree_get(in, "1"));
+    gv_value v = gv_tree_leaf_value(gv_tree_get(in, "2")), m = gv_tree_leaf_value(gv_tree_get(in, "3"));
+    gv_attention_options o = gv_attention_options_defaults();
+    o.dropout_rate = 0.5;
+    gv_value r = which == 0   ? gv_dot_product_attention(q, v, v, GV_NO_MASK, NULL)
+                 : which == 1 ? gv_dot_product_attention(q, k, v, gv_transpose(m, NULL), NULL)
+                 : which == 2 ? gv_dot_product_attention(q, k, q, GV_NO_MASK, NULL)
+                              : gv_dot_product_attention(q, k, v, m, &o);
+    (void)g;
+    return gv_value_ok(r) ? gv_tree_new_value_leaf(r) : NULL;
+}
+
+Test(flax_attention, function_argument_errors) {
+    gv_tensor *ts[4] = {input("fq"), input("fk"), input("fv"), input("fmask")};
+    gv_tree *in = GVT_NN(gv_args_tensors(ts, 4));
+    static const char *needle[4] = {"query [2,3,2,3] and key [2,5,2,4] are not",
+                                    "does not broadcast",
+                                    "value [2,3,2,3] does not match key [2,5,2,3]",
+                                    "dropout needs a dropout_rng"};
+    for (int which = 0; which < 4; which++) {
+        gv_clear_error();
+        gv_fn *f = gv_trace(bad_attention, &which, in);
+        cr_expect_null(f, "case %d traced", which);
+        cr_expect(strstr(gv_last_error(), needle[which]) != NULL, "case %d: %s", which,
+                  gv_last_error());
+        gv_fn_free(f);
+    }
+    gv_tree_free(in);
+    for (int i = 0; i < 4; i++) gv_tensor_free(ts[i]);
+}
