@@ -21,7 +21,8 @@ defaults (docs/random.md). With the defaults, XLA's algebraic simplifier
 makes softmax's division by the sum a product with its reciprocal, which
 grove's attention writes out (src/nn/attention.c).
 
-Measured on an AVX2+FMA machine; XLA's defaults depend on the CPU's ISA."""
+Made on an x86-64 CPU with AVX-512 and FMA; XLA's default code depends on
+the CPU's instruction set, so another machine may write other last bits."""
 import json
 import os
 import struct
