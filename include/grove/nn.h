@@ -3,6 +3,9 @@
  *
  *   gv_tree *variables = gv_init(&model, key, example_args, NULL);   // {'params': {...}}
  *   gv_tree *out;  gv_apply_eager(&model, variables, args, NULL, NULL, &out);
+ *   // y, updates = model.apply(variables, x, mutable=['batch_stats']): out is (y, updates)
+ *   gv_apply_eager(&model, variables, args, NULL, &(gv_module_options){.train = true,
+ *       .mutable_collections = (const char *[]){"batch_stats"}, .nmutable = 1}, &out);
  *
  * A call function declares its params and children inline, and the same
  * code runs in both modes: in init mode gv_param draws the initial value

@@ -4,8 +4,10 @@
  * ...}, so it is saved, restored and passed through compiled steps like any
  * other tree. Like a TrainState subclass, more fields can be added to the
  * dict (e.g. "batch_stats", or the last "loss"); apply_gradients carries
- * them through unchanged. The apply function (a module) and the optimiser
- * are static: they are not in the tree. */
+ * them through unchanged and gv_train_state_replace sets one (the
+ * tutorial's BatchNorm TrainState: gv_train_state_create_with_batch_stats
+ * below). The apply function (a module) and the optimiser are static: they
+ * are not in the tree. */
 #ifndef GROVE_TRAIN_STATE_H
 #define GROVE_TRAIN_STATE_H
 
