@@ -61,6 +61,33 @@ extern const gv_module_type gv_Conv;
 /* nn.Conv as a value function in the current scope. */
 gv_value gv_conv_apply(gv_scope *s, const gv_conv_cfg *cfg, gv_value x);
 
+/* nn.ConvTranspose (lax.conv_transpose): params "kernel" (kernel_size...,
+ * in_features, features), or (kernel_size..., features, in_features) with
+ * transpose_kernel, then "bias" (features,). y = conv_general_dilated(x,
+ * kernel, stride 1, pads, lhs_dilation = strides, rhs_dilation =
+ * kernel_dilation), the kernel's spatial axes flipped and I/O swapped when
+ * transpose_kernel (the gradient of a Conv). "SAME" gives out = in *
+ * stride, "VALID" in * stride + max(k - stride, 0), k the dilated kernel
+ * (lax._conv_transpose_padding); explicit_padding is lax's, on the dilated
+ * input. Batch dims as for Conv. */
+typedef struct gv_conv_transpose_cfg {
+    int64_t features;
+    int nspatial;
+    const int64_t *kernel_size;
+    const int64_t *strides;          /* NULL = 1 */
+    const char *padding;             /* NULL = "SAME"; or "VALID" */
+    const int64_t *explicit_padding; /* 2 * nspatial, overrides padding */
+    const int64_t *kernel_dilation;  /* NULL = 1 */
+    bool use_bias;                   /* Flax default true */
+    bool transpose_kernel;           /* Flax default false */
+    gv_initializer kernel_init;      /* default lecun_normal */
+    gv_initializer bias_init;        /* default zeros */
+} gv_conv_transpose_cfg;
+gv_conv_transpose_cfg gv_conv_transpose_defaults(int64_t features, int nspatial,
+                                                 const int64_t *kernel_size);
+extern const gv_module_type gv_ConvTranspose;
+gv_value gv_conv_transpose_apply(gv_scope *s, const gv_conv_transpose_cfg *cfg, gv_value x);
+
 /* nn.max_pool(x, window_shape, strides, padding): the maximum over each
  * window (lax.reduce_window with -inf padding). x is [batch..., spatial...,
  * features] with nwindow spatial dims; strides NULL = 1; padding NULL =

@@ -1,4 +1,5 @@
-/* Convolution and pooling layers: nn.Conv (flax.linen.linear._Conv) and
+/* Convolution and pooling layers: nn.Conv (flax.linen.linear._Conv),
+ * nn.ConvTranspose and
  * nn.max_pool / nn.avg_pool (flax.linen.pooling), with Flax's parameter
  * names, shapes, creation order, initialisers and padding rules. */
 #include <math.h>
@@ -106,6 +107,101 @@ static gv_tree *conv_call(gv_scope *s, const void *cfg, const gv_tree *args) {
     return one(gv_conv_apply(s, cfg, gv_args_get(args, 0)));
 }
 const gv_module_type gv_Conv = {"Conv", conv_call, NULL, 0};
+
+/* ---- ConvTranspose: lax.conv_transpose ---- */
+
+gv_conv_transpose_cfg gv_conv_transpose_defaults(int64_t features, int nspatial,
+                                                 const int64_t *kernel_size) {
+    return (gv_conv_transpose_cfg){.features = features, .nspatial = nspatial,
+                                   .kernel_size = kernel_size, .use_bias = true,
+                                   .kernel_init = gv_init_lecun_normal(),
+                                   .bias_init = gv_init_zeros()};
+}
+
+/* lax._conv_transpose_padding: the padding of the stride-dilated input that
+ * gives out = in * stride ("SAME") or in * stride + max(k - stride, 0)
+ * ("VALID"), k the dilated kernel size. */
+static bool transpose_pads(const char *mode, int64_t k, int64_t s, int64_t *lo, int64_t *hi) {
+    int64_t len, a;
+    if (!strcmp(mode, "SAME")) {
+        len = k + s - 2;
+        a = s > k - 1 ? k - 1 : (len + 1) / 2;
+    } else if (!strcmp(mode, "VALID")) {
+        len = k + s - 2 + (k - s > 0 ? k - s : 0);
+        a = k - 1;
+    } else {
+        return false;
+    }
+    *lo = a, *hi = len - a;
+    return true;
+}
+
+static gv_value reverse_axis(gv_value x, int axis) {
+    int64_t k = gv_value_shape(x)[axis];
+    gv_value idx = gv_add_scalar(gv_mul_scalar(gv_iota(x.graph, GV_I32, 1, &k, 0), -1.0), (double)(k - 1));
+    return gv_take(x, idx, axis);
+}
+
+gv_value gv_conv_transpose_apply(gv_scope *s, const gv_conv_transpose_cfg *cfg, gv_value x) {
+    gv_graph *g = gv_scope_graph(s);
+    if (!gv_value_ok(x)) return x;
+    int n = cfg->nspatial, r = gv_value_rank(x);
+    if (n < 1 || !cfg->kernel_size)
+        return gv_value_fail(g, GV_ERR_ARG, "ConvTranspose: kernel_size needs at least one entry");
+    if (r < n + 1) {
+        char *sx = gv_shape_str(r, gv_value_shape(x));
+        gv_value v = gv_value_fail(g, GV_ERR_SHAPE, "ConvTranspose: input %s has fewer than the "
+                                   "%d spatial dims and a feature dim", sx, n);
+        free(sx);
+        return v;
+    }
+    const int64_t *xs = gv_value_shape(x);
+    int64_t in = xs[r - 1];
+    int nbatch = r - n - 1;
+    int64_t shp[n + 2];
+    shp[0] = 1;
+    for (int i = 0; i < nbatch; i++) shp[0] *= xs[i];
+    for (int i = 0; i <= n; i++) shp[1 + i] = xs[nbatch + i];
+    gv_value x4 = nbatch == 1 ? x : gv_reshape(x, n + 2, shp);
+    int64_t st[n], rd[n], pad[2 * n];
+    const char *mode = cfg->padding ? cfg->padding : "SAME";
+    for (int i = 0; i < n; i++) {
+        st[i] = cfg->strides ? cfg->strides[i] : 1;
+        rd[i] = cfg->kernel_dilation ? cfg->kernel_dilation[i] : 1;
+        if (cfg->explicit_padding) {
+            pad[2 * i] = cfg->explicit_padding[2 * i], pad[2 * i + 1] = cfg->explicit_padding[2 * i + 1];
+        } else if (!transpose_pads(mode, (cfg->kernel_size[i] - 1) * rd[i] + 1, st[i], &pad[2 * i],
+                                   &pad[2 * i + 1])) {
+            return gv_value_fail(g, GV_ERR_ARG, "ConvTranspose: padding \"%s\" is not SAME, VALID "
+                                 "or explicit", mode);
+        }
+    }
+    int64_t ksh[n + 2];
+    memcpy(ksh, cfg->kernel_size, (size_t)n * sizeof *ksh);
+    ksh[n] = cfg->transpose_kernel ? cfg->features : in;
+    ksh[n + 1] = cfg->transpose_kernel ? in : cfg->features;
+    gv_value w = gv_param(s, "kernel", cfg->kernel_init, n + 2, ksh);
+    if (cfg->transpose_kernel && gv_value_ok(w)) {
+        /* lax: flip the spatial axes, swap I and O */
+        for (int i = 0; i < n; i++) w = reverse_axis(w, i);
+        int perm[n + 2];
+        for (int i = 0; i < n + 2; i++) perm[i] = i;
+        perm[n] = n + 1, perm[n + 1] = n;
+        w = gv_transpose(w, perm);
+    }
+    gv_value y = gv_conv_general_dilated(x4, w, NULL, pad, st, rd, 1);
+    if (cfg->use_bias) y = gv_add(y, gv_param(s, "bias", cfg->bias_init, GV_DIMS(cfg->features)));
+    if (!gv_value_ok(y) || nbatch == 1) return y;
+    int64_t osh[r];
+    memcpy(osh, xs, (size_t)nbatch * sizeof *osh);
+    for (int i = 0; i <= n; i++) osh[nbatch + i] = gv_value_shape(y)[1 + i];
+    return gv_reshape(y, r, osh);
+}
+
+static gv_tree *conv_transpose_call(gv_scope *s, const void *cfg, const gv_tree *args) {
+    return one(gv_conv_transpose_apply(s, cfg, gv_args_get(args, 0)));
+}
+const gv_module_type gv_ConvTranspose = {"ConvTranspose", conv_transpose_call, NULL, 0};
 
 /* ---- pooling: lax.reduce_window as a chain of strided slices ----
  *

@@ -2,9 +2,10 @@
 """Regenerates tests/golden/flax_conv_golden.json with the real Flax: nn.Conv
 (init params; outputs for SAME, VALID, strided, explicit padding, kernel
 dilation, input dilation, grouped, depthwise and 1-d causal configurations;
-gradients of sum(out * w) w.r.t. the input, kernel and bias) and
-nn.max_pool / nn.avg_pool (outputs and input gradients), on small NHWC
-inputs.
+gradients of sum(out * w) w.r.t. the input, kernel and bias),
+nn.max_pool / nn.avg_pool (outputs and input gradients) and nn.ConvTranspose
+(SAME, VALID, explicit with kernel dilation, transpose_kernel, 1-d; as
+Conv), on small NHWC inputs.
 
     sh tests/golden/make-venv.sh
     ~/.cache/grove/venv/bin/python tests/golden/make_flax_conv_golden.py
@@ -83,10 +84,24 @@ POOLS = [
                                                        count_include_pad=False)),
 ]
 
+TRANSPOSES = [
+    ('conv_transpose_same', x2, dict(features=4, kernel_size=(3, 3), strides=(2, 2))),
+    ('conv_transpose_valid', x2, dict(features=3, kernel_size=(2, 3), strides=(2, 1),
+                                      padding='VALID')),
+    ('conv_transpose_explicit_dilated', x2, dict(features=3, kernel_size=(3, 2),
+                                                 padding=((1, 2), (0, 1)),
+                                                 kernel_dilation=(1, 2))),
+    ('conv_transpose_transpose_kernel', x2, dict(features=5, kernel_size=(3, 3), strides=(2, 2),
+                                                 transpose_kernel=True)),
+    ('conv_transpose_1d', x1, dict(features=2, kernel_size=(4,), strides=(3,))),
+]
+MODULES = [(n, x, nn.Conv(**kw)) for n, x, kw in CONVS]
+MODULES += [(n, x, nn.ConvTranspose(**kw)) for n, x, kw in TRANSPOSES]
+
 if INIT_ONLY:
     inits = {name: jax.tree_util.tree_map(np.asarray,
-                                          nn.Conv(**kw).init(jax.random.PRNGKey(0), x)['params'])
-             for name, x, kw in CONVS}
+                                          m.init(jax.random.PRNGKey(0), x)['params'])
+             for name, x, m in MODULES}
     sys.stdout.buffer.write(pickle.dumps(inits))
     sys.exit(0)
 
@@ -94,9 +109,8 @@ env = {k: v for k, v in os.environ.items() if k != 'XLA_FLAGS'}
 INITS = pickle.loads(subprocess.run([sys.executable, __file__, '--init-only'], env=env,
                                     check=True, capture_output=True).stdout)
 
-cases = []
-for name, x, kw in CONVS:
-    m = nn.Conv(**kw)
+
+def module_case(name, x, m):
     p = jax.tree_util.tree_map(jnp.asarray, INITS[name])
     y = m.apply({'params': p}, x)
     w = rs.standard_normal(y.shape).astype(np.float32)
@@ -104,8 +118,13 @@ for name, x, kw in CONVS:
     def loss(params, xx):
         return jnp.sum(m.apply({'params': params}, xx) * w)
     gp, gx = jax.grad(loss, argnums=(0, 1))(p, jnp.asarray(x))
-    cases.append({'name': name, 'x': tensor(x), 'w': tensor(w), 'init': flat(INITS[name]),
-                  'out': tensor(y), 'grad_x': tensor(gx), 'grad_params': flat(gp)})
+    return {'name': name, 'x': tensor(x), 'w': tensor(w), 'init': flat(INITS[name]),
+            'out': tensor(y), 'grad_x': tensor(gx), 'grad_params': flat(gp)}
+
+
+# the cases in this order, so that each case's w stays what it was when a
+# later list was added
+cases = [module_case(name, x, m) for name, x, m in MODULES[:len(CONVS)]]
 
 for name, f in POOLS:
     y = f(jnp.asarray(x2))
@@ -113,6 +132,8 @@ for name, f in POOLS:
     gx = jax.grad(lambda xx: jnp.sum(f(xx) * w))(jnp.asarray(x2))
     cases.append({'name': name, 'x': tensor(x2), 'w': tensor(w), 'out': tensor(y),
                   'grad_x': tensor(gx)})
+
+cases += [module_case(name, x, m) for name, x, m in MODULES[len(CONVS):]]
 
 doc = {'flax': __import__('flax').__version__, 'jax': jax.__version__,
        'xla_flags': os.environ['XLA_FLAGS'], 'cases': cases}

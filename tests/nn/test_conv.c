@@ -79,8 +79,28 @@ static const int64_t K33[2] = {3, 3}, K32[2] = {3, 2}, K23[2] = {2, 3}, K22[2] =
 static const int64_t S22[2] = {2, 2}, S12[2] = {1, 2}, D21[2] = {2, 1};
 static const int64_t PAD_EXPLICIT[4] = {1, 0, 2, 1}, PAD_INPUT_DIL[4] = {0, 0, 1, 1};
 
+static gv_module conv_transpose_of(const char *name) {
+    static const int64_t s21[2] = {2, 1}, k4[1] = {4}, s3[1] = {3}, d12[2] = {1, 2};
+    static const int64_t pad[4] = {1, 2, 0, 1};
+    static gv_conv_transpose_cfg c;
+    if (!strcmp(name, "conv_transpose_same")) c = gv_conv_transpose_defaults(4, 2, K33), c.strides = S22;
+    else if (!strcmp(name, "conv_transpose_valid")) {
+        c = gv_conv_transpose_defaults(3, 2, K23);
+        c.strides = s21, c.padding = "VALID";
+    } else if (!strcmp(name, "conv_transpose_explicit_dilated")) {
+        c = gv_conv_transpose_defaults(3, 2, K32);
+        c.explicit_padding = pad, c.kernel_dilation = d12;
+    } else if (!strcmp(name, "conv_transpose_transpose_kernel")) {
+        c = gv_conv_transpose_defaults(5, 2, K33);
+        c.strides = S22, c.transpose_kernel = true;
+    } else if (!strcmp(name, "conv_transpose_1d")) c = gv_conv_transpose_defaults(2, 1, k4), c.strides = s3;
+    else cr_assert_fail("no module for case %s", name);
+    return (gv_module){&gv_ConvTranspose, &c};
+}
+
 static gv_module conv_of(const char *name) {
     static gv_conv_cfg c;
+    if (!strncmp(name, "conv_transpose", 14)) return conv_transpose_of(name);
     if (!strcmp(name, "conv_same")) c = gv_conv_defaults(5, 2, K33);
     else if (!strcmp(name, "conv_valid")) c = gv_conv_defaults(5, 2, K32), c.padding = "VALID";
     else if (!strcmp(name, "conv_strided")) c = gv_conv_defaults(6, 2, K33), c.strides = S22;
@@ -224,7 +244,13 @@ static dist run_case(const char *name, bool compiled) {
  * gradient (84 terms, one channel each). The bias gradient sums the
  * cotangent over batch and positions in grove's order, up to 1.25. The
  * pools are bit for bit except avg_pool_valid (1 unit): its window is 2x3,
- * and XLA's reduce_window then adds the six terms in an order of its own. */
+ * and XLA's reduce_window then adds the six terms in an order of its own.
+ * ConvTranspose is a conv of the stride-dilated input, which XLA sums in an
+ * order of its own (not the holes' zeros in window order): up to 3 units for
+ * the outputs and 4 for the kernel gradients through the reference kernel
+ * (0 with stride 1), the same through the plan (5 for the kernel-dilated
+ * kernel gradient); their bias gradients sum 2 * 12 * 14 cotangents, in
+ * grove's order: up to 5 units. */
 static const struct {
     const char *name;
     dist eval, plan;
@@ -244,6 +270,11 @@ static const struct {
     {"avg_pool_valid", {1, 1, 0, 0}, {1, 1, 0, 0}},
     {"avg_pool_same", {0, 0, 0, 0}, {0, 0, 0, 0}},
     {"avg_pool_same_exclude_pad", {0, 0, 0, 0}, {0, 0, 0, 0}},
+    {"conv_transpose_same", {3, 0, 3, 5}, {2, 2, 2, 5}},
+    {"conv_transpose_valid", {1, 0, 4, 4}, {1, 1, 1.5, 4}},
+    {"conv_transpose_explicit_dilated", {0, 0, 0, 0}, {1.5, 1, 5, 0}},
+    {"conv_transpose_transpose_kernel", {2, 0, 4, 2}, {2, 2, 2.5, 2}},
+    {"conv_transpose_1d", {1, 1, 1, 1}, {2, 1, 2, 1}},
 };
 enum { NCASES = sizeof MAX_ULPS / sizeof *MAX_ULPS };
 
@@ -286,4 +317,132 @@ Test(flax_golden, conv_init_paths_shapes_and_bits) {
         cr_expect_eq(nd, 0, "%s: %d params differ from Flax's init, first %s", name, nd, first);
         gv_tree_free(want), gv_tree_free(vars), gv_tree_free(args), gv_tensor_free(x);
     }
+}
+
+/* ---- Flax's paths, batch dims and errors ---- */
+
+static gv_tree *net_call(gv_scope *s, const void *cfg, const gv_tree *args) {
+    (void)cfg;
+    gv_conv_cfg a = gv_conv_defaults(4, 2, K33), b = gv_conv_defaults(2, 2, K22);
+    gv_conv_transpose_cfg t = gv_conv_transpose_defaults(3, 2, K22);
+    b.use_bias = false, t.strides = S22;
+    gv_module ma = {&gv_Conv, &a}, mb = {&gv_Conv, &b}, mt = {&gv_ConvTranspose, &t};
+    gv_value x = gv_relu(gv_scope_call1(s, NULL, &ma, gv_args_get(args, 0)));
+    x = gv_max_pool(x, 2, K22, S22, NULL, NULL);
+    x = gv_scope_call1(s, NULL, &mb, x);
+    return gv_tree_new_value_leaf(gv_scope_call1(s, NULL, &mt, x));
+}
+static const gv_module_type Net = {"Net", net_call, NULL, 0};
+
+Test(conv_module, compact_names_and_shapes) {
+    gv_module m = {&Net, NULL};
+    gv_tensor *x = gv_tensor_ones(GV_F32, GV_DIMS(2, 8, 6, 3));
+    gv_tree *args = gv_args_tensors(&x, 1);
+    gv_tree *vars = GVT_NN(gv_init(&m, gv_prng_key(0), args, NULL));
+    static const struct { const char *path; int rank; int64_t shape[4]; } want[] = {
+        {"params/Conv_0/kernel", 4, {3, 3, 3, 4}}, {"params/Conv_0/bias", 1, {4}},
+        {"params/Conv_1/kernel", 4, {2, 2, 4, 2}}, {"params/ConvTranspose_0/kernel", 4, {2, 2, 2, 3}},
+        {"params/ConvTranspose_0/bias", 1, {3}}};
+    cr_expect_eq(gv_tree_num_leaves(vars), 5);
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        const gv_tensor *t = gv_tree_get_tensor(vars, want[i].path);
+        cr_assert_not_null(t, "no %s", want[i].path);
+        cr_expect_eq(gv_tensor_rank(t), want[i].rank, "%s", want[i].path);
+        for (int d = 0; d < want[i].rank; d++)
+            cr_expect_eq(gv_tensor_shape(t)[d], want[i].shape[d], "%s dim %d", want[i].path, d);
+    }
+    gv_tree *out = NULL;
+    GVT_OK(gv_apply_eager(&m, vars, args, NULL, NULL, &out));
+    const gv_tensor *y = gv_tree_leaf_tensor(out);
+    /* 8x6 -> Conv SAME 8x6 -> pool 4x3 -> Conv 4x3 -> ConvTranspose x2: 8x6 */
+    cr_expect(gv_tensor_rank(y) == 4 && gv_tensor_shape(y)[1] == 8 && gv_tensor_shape(y)[2] == 6 &&
+              gv_tensor_shape(y)[3] == 3);
+    gv_tree_free(out), gv_tree_free(vars), gv_tree_free(args), gv_tensor_free(x);
+}
+
+/* Equal within 1e-6 of the largest magnitude (eager apply runs a compiled
+ * plan, whose convs sum in the BLAS's order). */
+static bool close_to(const gv_tensor *a, const gv_tensor *b) {
+    if (gv_tensor_size(a) != gv_tensor_size(b)) return false;
+    const float *p = gv_tensor_data_const(a), *q = gv_tensor_data_const(b);
+    float big = 0;
+    for (int64_t i = 0; i < gv_tensor_size(a); i++) big = fmaxf(big, fabsf(q[i]));
+    for (int64_t i = 0; i < gv_tensor_size(a); i++)
+        if (!(fabsf(p[i] - q[i]) <= 1e-6f * big)) return false;
+    return big > 0;
+}
+
+/* Flax adds a batch axis to an unbatched input and flattens several. */
+static gv_tree *batch_dims_fn(gv_graph *g, const gv_tree *in, void *ud) {
+    (void)g, (void)ud;
+    static const int64_t pad[4] = {1, 1, 0, 2};
+    gv_value w = gv_tree_get_value(in, "w"), x = gv_tree_get_value(in, "x");
+    gv_value ref = gv_conv_general_dilated(gv_reshape(x, GV_DIMS(6, 5, 4, 2)), w, S12, pad, NULL,
+                                           NULL, 1);
+    gv_tree *out = gv_tree_new_dict();
+    gv_tree_insert_value(out, "ref", ref);
+    gv_tree_insert_value(out, "one", gv_slice_axis(ref, 0, 0, 1));
+    return out;
+}
+
+Test(conv_module, batch_dims_like_flax) {
+    static const int64_t pad[4] = {1, 1, 0, 2};
+    gv_conv_cfg c = gv_conv_defaults(3, 2, K23);
+    c.strides = S12, c.explicit_padding = pad, c.use_bias = false;
+    gv_module m = {&gv_Conv, &c};
+    gv_tensor *x = GVT_NN(gv_tensor_zeros(GV_F32, GV_DIMS(2, 3, 5, 4, 2)));
+    for (int64_t i = 0; i < gv_tensor_size(x); i++) gv_tensor_set_flat(x, i, sin(0.3 * (double)i));
+    gv_tree *args = gv_args_tensors(&x, 1);
+    gv_tree *vars = GVT_NN(gv_init(&m, gv_prng_key(3), args, NULL));
+    gv_tree *out = NULL;
+    GVT_OK(gv_apply_eager(&m, vars, args, NULL, NULL, &out));
+    const gv_tensor *y = gv_tree_leaf_tensor(out);
+    cr_assert(gv_tensor_rank(y) == 5 && gv_tensor_shape(y)[0] == 2 && gv_tensor_shape(y)[1] == 3 &&
+              gv_tensor_shape(y)[2] == 6 && gv_tensor_shape(y)[3] == 2 && gv_tensor_shape(y)[4] == 3);
+    /* the same numbers as the primitive on the flattened batch */
+    gv_tree *in = gv_tree_new_dict();
+    GVT_OK(gv_tree_insert_tensor(in, "w", gv_tree_get_tensor(vars, "params/kernel")));
+    GVT_OK(gv_tree_insert_tensor(in, "x", x));
+    gv_fn *f = GVT_NN(gv_trace(batch_dims_fn, NULL, in));
+    gv_tree *ref = NULL;
+    GVT_OK(gv_fn_eval(f, in, &ref));
+    const gv_tensor *r = gv_tree_get_tensor(ref, "ref");
+    cr_expect(close_to(y, r));
+    /* unbatched: [5, 4, 2] gives the first batch element's output */
+    gv_tensor *x1 = GVT_NN(gv_tensor_zeros(GV_F32, GV_DIMS(5, 4, 2)));
+    memcpy(gv_tensor_data(x1), gv_tensor_data_const(x), gv_tensor_nbytes(x1));
+    gv_tree *args1 = gv_args_tensors(&x1, 1), *out1 = NULL;
+    GVT_OK(gv_apply_eager(&m, vars, args1, NULL, NULL, &out1));
+    const gv_tensor *y1 = gv_tree_leaf_tensor(out1), *r1 = gv_tree_get_tensor(ref, "one");
+    cr_expect(gv_tensor_rank(y1) == 3 && gv_tensor_size(y1) == gv_tensor_size(r1));
+    cr_expect(close_to(y1, r1));
+    gv_tree_free(out1), gv_tree_free(args1), gv_tensor_free(x1);
+    gv_tree_free(ref), gv_fn_free(f), gv_tree_free(in);
+    gv_tree_free(out), gv_tree_free(vars), gv_tree_free(args), gv_tensor_free(x);
+}
+
+static void expect_init_error(gv_module m, int rank, const int64_t *shape, const char *needle) {
+    gv_tensor *x = GVT_NN(gv_tensor_zeros(GV_F32, rank, shape));
+    gv_tree *args = gv_args_tensors(&x, 1);
+    gv_clear_error();
+    gv_tree *vars = gv_init(&m, gv_prng_key(0), args, NULL);
+    cr_expect_null(vars, "init succeeded, expected '%s'", needle);
+    cr_expect(strstr(gv_last_error(), needle), "error '%s' lacks '%s'", gv_last_error(), needle);
+    gv_tree_free(vars), gv_tree_free(args), gv_tensor_free(x);
+}
+
+Test(conv_module, argument_errors) {
+    gv_conv_cfg c = gv_conv_defaults(6, 2, K33);
+    c.feature_group_count = 4;
+    expect_init_error((gv_module){&gv_Conv, &c}, GV_DIMS(1, 5, 5, 6), "feature_group_count");
+    c = gv_conv_defaults(6, 2, K33);
+    c.input_dilation = S22;
+    expect_init_error((gv_module){&gv_Conv, &c}, GV_DIMS(1, 5, 5, 6), "explicit_padding");
+    c = gv_conv_defaults(6, 2, K33);
+    c.padding = "CIRCULAR";
+    expect_init_error((gv_module){&gv_Conv, &c}, GV_DIMS(1, 5, 5, 6), "CIRCULAR");
+    c = gv_conv_defaults(6, 2, K33);
+    c.padding = "VALID";
+    expect_init_error((gv_module){&gv_Conv, &c}, GV_DIMS(1, 2, 5, 6), "larger than the padded input");
+    expect_init_error((gv_module){&gv_Conv, &c}, GV_DIMS(5, 6), "spatial dims");
 }
