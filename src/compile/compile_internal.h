@@ -157,11 +157,14 @@ void gv_gemm_run(const gv_node *n, const gv_node *a, const gv_node *b, const flo
 void gv_sgemm_1thread(bool ta, bool tb, int64_t m, int64_t n, int64_t k,
                       const float *A, int64_t lda, const float *B, int64_t ldb, float *C,
                       int64_t ldc);
+/* C = A B (m x n, row stride n), split across threads as matmul's GEMMs are. */
+void gv_sgemm(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, const float *B,
+              int64_t ldb, float *C, int threads);
 /* float32 conv_general_dilated as im2col + GEMM (conv.c): scratch holds
  * gv_conv_scratch_floats(n, w) floats. */
 int64_t gv_conv_scratch_floats(const gv_node *n, const gv_node *w);
 void gv_conv_run(const gv_node *n, const gv_node *x, const gv_node *w, const float *X,
-                 const float *W, float *Y, float *scratch);
+                 const float *W, float *Y, float *scratch, int threads);
 bool gv_reduce_collapse(const gv_node *n, const gv_node *x, int64_t dims[3]);
 void gv_reduce_run(gv_opcode op, const int64_t dims[3], const float *x, float *y);
 

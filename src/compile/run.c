@@ -28,7 +28,7 @@ static gv_status execute(gv_plan *p) {
         case GV_STEP_CONV: {
             const gv_node *n = &g->nodes[s->node];
             gv_conv_run(n, &g->nodes[n->in[0]], &g->nodes[n->in[1]], ptr(bases, s->in[0]),
-                        ptr(bases, s->in[1]), ptr(bases, s->out), p->conv_scratch);
+                        ptr(bases, s->in[1]), ptr(bases, s->out), p->conv_scratch, p->threads);
             break;
         }
         case GV_STEP_REDUCE:

@@ -139,8 +139,8 @@ static gv_value conv_emit(gv_value x, gv_value w, int s, const int64_t *st, cons
  *             pad lo, hi'' = (Od - Sd) + (Kd - lo - 1),
  *             lhs_dilation = ld, rhs_dilation = stride), per group
  * with Sd, Kd, Od the dilated input, kernel and output (stride) sizes. lax
- * computes the grouped dw with batch_group_count; here each group is one
- * conv of its slices and the groups are concatenated. */
+ * computes the grouped dw with batch_group_count; here the groups become
+ * feature groups of one conv (below). */
 void gv_conv_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value ct, gv_value *cts) {
     (void)out;
     gv_value x = ins[0], w = ins[1];
@@ -171,20 +171,29 @@ void gv_conv_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value c
     sh4[s] = Og, sh4[s + 1] = C;
     wr = gv_reshape(wr, r, sh4);
     cts[0] = conv_emit(ct, wr, s, ld, plo, phi, st, rd, G);
-    /* dw, one conv per group */
-    int px[r], pc[r], pw[r];
-    px[0] = s + 1, px[s + 1] = 0;
+    /* dw: one conv whose batch is the group's input channels and whose
+     * feature groups are the G groups of the batch: x [N, S..., G*Cg] ->
+     * [Cg, S..., G*N] (feature g*N + n), ct [N, So..., O] -> [So..., N, O]
+     * as the kernel (in features N per group); the result [Cg, K..., O] is
+     * the kernel's gradient with its first axis moved behind K */
+    int64_t xsh5[r + 1];
+    xsh5[0] = xsh[0];
+    for (int d = 0; d < s; d++) xsh5[1 + d] = xsh[1 + d];
+    xsh5[s + 1] = G, xsh5[s + 2] = Cg;
+    int px[r + 1];
+    px[0] = s + 2;
     for (int d = 0; d < s; d++) px[1 + d] = 1 + d;
+    px[s + 1] = s + 1, px[s + 2] = 0;
+    int64_t xsh4[r];
+    xsh4[0] = Cg;
+    for (int d = 0; d < s; d++) xsh4[1 + d] = xsh[1 + d];
+    xsh4[s + 1] = G * xsh[0];
+    gv_value xt = gv_reshape(gv_transpose(gv_reshape(x, r + 1, xsh5), px), r, xsh4);
+    int pc[r], pw[r];
     for (int d = 0; d < s; d++) pc[d] = 1 + d, pw[d] = 1 + d;
     pc[s] = 0, pc[s + 1] = s + 1, pw[s] = 0, pw[s + 1] = s + 1;
-    gv_value parts[G > 0 ? G : 1];
-    for (int64_t gi = 0; gi < G; gi++) {
-        gv_value xg = G == 1 ? x : gv_slice_axis(x, s + 1, gi * Cg, (gi + 1) * Cg);
-        gv_value cg = G == 1 ? ct : gv_slice_axis(ct, s + 1, gi * Og, (gi + 1) * Og);
-        gv_value y = conv_emit(gv_transpose(xg, px), gv_transpose(cg, pc), s, rd, lo, qhi, ld, st, 1);
-        parts[gi] = gv_transpose(y, pw);
-    }
-    cts[1] = G == 1 ? parts[0] : gv_concatenate(parts, (int)G, s + 1);
+    gv_value y = conv_emit(xt, gv_transpose(ct, pc), s, rd, lo, qhi, ld, st, G);
+    cts[1] = gv_transpose(y, pw);
 }
 
 gv_value gv_conv_general_dilated(gv_value lhs, gv_value rhs, const int64_t *window_strides,

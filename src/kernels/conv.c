@@ -10,8 +10,9 @@
  * Padding and dilation holes are zeros in P, as in the reference kernel
  * (src/graph/ops_conv.c), which this is tested against
  * (tests/compile/test_differential.c): the terms are the same, only the
- * BLAS's summation order differs. One thread: the BLAS call runs as
- * gemm.c's single-thread calls do. */
+ * BLAS's summation order differs. The patches are built on one thread;
+ * without groups the GEMM is split across the plan's threads as matmul's
+ * are (gemm.c), with groups it is one single-thread BLAS call per group. */
 #include <string.h>
 
 #include "compile/compile_internal.h"
@@ -24,7 +25,7 @@ int64_t gv_conv_scratch_floats(const gv_node *n, const gv_node *w) {
 }
 
 void gv_conv_run(const gv_node *n, const gv_node *x, const gv_node *w, const float *X,
-                 const float *W, float *Y, float *scratch) {
+                 const float *W, float *Y, float *scratch, int threads) {
     int s = n->rank - 2;
     const int64_t *st = n->attr, *lo = n->attr + s, *ld = n->attr + 3 * s, *rd = n->attr + 4 * s;
     int64_t N = x->shape[0], C = x->shape[s + 1], O = n->shape[s + 1], G = n->iattr[0];
@@ -63,6 +64,9 @@ void gv_conv_run(const gv_node *n, const gv_node *x, const gv_node *w, const flo
                 for (int64_t o = 0; o < nout; o++) memset(Yb + o * O, 0, (size_t)Og * sizeof *Yb);
                 continue;
             }
-            gv_sgemm_1thread(false, false, nout, Og, kc, scratch, kc, W + g * Og, O, Yb, O);
+            if (G == 1) /* the output rows are whole: gemm.c may split it across threads */
+                gv_sgemm(nout, O, kc, scratch, kc, W, O, Yb, threads);
+            else
+                gv_sgemm_1thread(false, false, nout, Og, kc, scratch, kc, W + g * Og, O, Yb, O);
         }
 }

@@ -62,6 +62,11 @@ static void sgemm_split(bool ta, bool tb, int64_t m, int64_t nn, int64_t k, cons
     }
 }
 
+void gv_sgemm(int64_t m, int64_t n, int64_t k, const float *A, int64_t lda, const float *B,
+              int64_t ldb, float *C, int threads) {
+    sgemm_split(false, false, m, n, k, A, lda, B, ldb, C, threads);
+}
+
 void gv_gemm_run(const gv_node *n, const gv_node *a, const gv_node *b, const float *A,
                  const float *B, float *C, int threads) {
     bool ta = n->iattr[0], tb = n->iattr[1];

@@ -549,6 +549,7 @@ static const conv_case conv_cases[] = {
     {4, {1, 6, 6, 6}, {3, 3, 2, 9}, {1, 2}, {-1, 1, 0, 0}, {2, 1}, {1, 1}, 3},
     {4, {2, 4, 4, 3}, {3, 3, 1, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 3}, /* out shaped as x */
     {4, {2, 16, 16, 8}, {3, 3, 8, 16}, {1, 1}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 1},
+    {4, {1, 32, 32, 16}, {3, 3, 16, 64}, {1, 1}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 1}, /* GEMM split on 2 threads */
 };
 
 static gv_value build_conv(gv_graph *g, const gv_value *x, const dcase *c, gv_tree *out) {
