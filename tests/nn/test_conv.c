@@ -5,7 +5,9 @@
  * and bias for SAME, VALID, strided, explicit, dilated, grouped, depthwise
  * and causal configurations; the pools' outputs and input gradients. Each
  * through the reference evaluator (the conv primitive's direct loops) and a
- * compiled plan (im2col + the BLAS GEMM), measured separately.
+ * compiled plan (im2col + the BLAS GEMM), measured separately. Then
+ * Flax's compact names, batch dims, and the module's and the primitive's
+ * argument errors.
  *
  * Tolerances (measured; MAX_ULPS below) are in units of the last place of
  * the largest magnitude in the compared array (a sum that cancels has no
@@ -445,4 +447,46 @@ Test(conv_module, argument_errors) {
     c.padding = "VALID";
     expect_init_error((gv_module){&gv_Conv, &c}, GV_DIMS(1, 2, 5, 6), "larger than the padded input");
     expect_init_error((gv_module){&gv_Conv, &c}, GV_DIMS(5, 6), "spatial dims");
+}
+
+/* The primitive's shape and dtype rule. */
+typedef struct prim_case {
+    gv_dtype dt;
+    int rx, rw;
+    int64_t x[4], w[4];
+    int groups;
+    const char *needle;
+} prim_case;
+
+static gv_tree *prim_fn(gv_graph *g, const gv_tree *in, void *ud) {
+    const prim_case *c = ud;
+    (void)g;
+    return gv_tree_new_value_leaf(gv_conv_general_dilated(gv_tree_get_value(in, "x"),
+                                                          gv_tree_get_value(in, "w"), NULL, NULL,
+                                                          NULL, NULL, c->groups));
+}
+
+Test(conv_primitive, shape_and_dtype_errors) {
+    static const prim_case cases[] = {
+        {GV_F32, 4, 4, {1, 5, 5, 4}, {3, 3, 3, 2}, 1, "differ from lhs features"},
+        {GV_F32, 4, 4, {1, 5, 5, 4}, {3, 3, 2, 3}, 2, "divide the input and output features"},
+        {GV_F32, 4, 3, {1, 5, 5, 4}, {3, 4, 2}, 1, "same rank"},
+        {GV_F32, 2, 2, {5, 4}, {4, 2}, 1, "lhs must be [N, spatial..., C]"},
+        {GV_F32, 4, 4, {1, 2, 5, 4}, {3, 3, 4, 2}, 1, "larger than the padded input"},
+        {GV_I32, 4, 4, {1, 5, 5, 4}, {3, 3, 4, 2}, 1, "float32 or two float64"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        const prim_case *c = &cases[i];
+        gv_tensor *x = GVT_NN(gv_tensor_zeros(c->dt, c->rx, c->x)), *w = GVT_NN(gv_tensor_zeros(c->dt, c->rw, c->w));
+        gv_tree *in = gv_tree_new_dict();
+        GVT_OK(gv_tree_insert_tensor(in, "x", x));
+        GVT_OK(gv_tree_insert_tensor(in, "w", w));
+        gv_clear_error();
+        gv_fn *f = gv_trace(prim_fn, (void *)c, in);
+        cr_expect_null(f, "case %zu traced", i);
+        cr_expect(strstr(gv_last_error(), c->needle), "case %zu: '%s' lacks '%s'", i, gv_last_error(),
+                  c->needle);
+        cr_expect(strstr(gv_last_error(), "conv_general_dilated"), "case %zu: '%s'", i, gv_last_error());
+        gv_fn_free(f), gv_tree_free(in), gv_tensor_free(x), gv_tensor_free(w);
+    }
 }
