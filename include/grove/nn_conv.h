@@ -29,7 +29,9 @@ gv_value gv_conv_general_dilated(gv_value lhs, gv_value rhs, const int64_t *wind
  *
  * Padding, for Conv and the pools: `padding` names lax's rule, "SAME" (the
  * default for Conv, NULL), "VALID" (the default for the pools, NULL),
- * "SAME_LOWER" or, for Conv, "CAUSAL" (1-d: (k-1)*dilation zeros before);
+ * "SAME_LOWER" or, for Conv, "CAUSAL" (1-d: (k-1)*dilation zeros before)
+ * and "CIRCULAR" (wrapped around by (k-1)//2 before and k//2 after, k the
+ * dilated kernel, then VALID, as Flax does);
  * or `explicit_padding` gives 2*n numbers, (lo, hi) per spatial dim, and
  * then padding is ignored. SAME pads so that out = ceil(in / stride), lo =
  * total // 2, as lax.padtype_to_pads does (on the undilated input, with the

@@ -74,9 +74,23 @@ gv_value gv_conv_apply(gv_scope *s, const gv_conv_cfg *cfg, gv_value x) {
     if (dilated_input && !cfg->explicit_padding && strcmp(mode, "CAUSAL"))
         return gv_value_fail(g, GV_ERR_ARG, "Conv: padding \"%s\" with input_dilation: lax has no "
                              "string padding for a dilated input; give explicit_padding", mode);
+    bool circular = !cfg->explicit_padding && !strcmp(mode, "CIRCULAR");
     for (int i = 0; i < n; i++) {
         if (cfg->explicit_padding) {
             pad[2 * i] = cfg->explicit_padding[2 * i], pad[2 * i + 1] = cfg->explicit_padding[2 * i + 1];
+        } else if (circular) {
+            /* Flax: jnp.pad(x, ((k-1)//2, k//2), mode='wrap') with k the dilated
+             * kernel, then VALID */
+            int64_t kd = (cfg->kernel_size[i] - 1) * rd[i] + 1, lo = (kd - 1) / 2, hi = kd / 2;
+            int64_t len = shp[1 + i];
+            if (lo > len || hi > len)
+                return gv_value_fail(g, GV_ERR_SHAPE, "Conv: circular padding of %lld and %lld "
+                                     "wraps more than the %lld elements of spatial dim %d",
+                                     (long long)lo, (long long)hi, (long long)len, i);
+            gv_value parts[3] = {gv_slice_axis(x4, 1 + i, len - lo, len), x4,
+                                 gv_slice_axis(x4, 1 + i, 0, hi)};
+            x4 = gv_concatenate(parts, 3, 1 + i);
+            pad[2 * i] = pad[2 * i + 1] = 0;
         } else if (!strcmp(mode, "CAUSAL")) {
             if (n != 1)
                 return gv_value_fail(g, GV_ERR_ARG, "Conv: causal padding is only implemented "
@@ -86,7 +100,7 @@ gv_value gv_conv_apply(gv_scope *s, const gv_conv_cfg *cfg, gv_value x) {
             int64_t kd = (cfg->kernel_size[i] - 1) * rd[i] + 1;
             if (!pads_for(mode, shp[1 + i], kd, st[i], &pad[2 * i], &pad[2 * i + 1]))
                 return gv_value_fail(g, GV_ERR_ARG, "Conv: padding \"%s\" is not SAME, "
-                                     "SAME_LOWER, VALID, CAUSAL or explicit", mode);
+                                     "SAME_LOWER, VALID, CAUSAL, CIRCULAR or explicit", mode);
         }
     }
     int64_t ksh[n + 2];

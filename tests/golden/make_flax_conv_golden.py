@@ -5,7 +5,7 @@ dilation, input dilation, grouped, depthwise and 1-d causal configurations;
 gradients of sum(out * w) w.r.t. the input, kernel and bias),
 nn.max_pool / nn.avg_pool (outputs and input gradients) and nn.ConvTranspose
 (SAME, VALID, explicit with kernel dilation, transpose_kernel, 1-d; as
-Conv), on small NHWC inputs.
+Conv), then Conv with CIRCULAR padding, on small NHWC inputs.
 
     sh tests/golden/make-venv.sh
     ~/.cache/grove/venv/bin/python tests/golden/make_flax_conv_golden.py
@@ -95,8 +95,12 @@ TRANSPOSES = [
                                                  transpose_kernel=True)),
     ('conv_transpose_1d', x1, dict(features=2, kernel_size=(4,), strides=(3,))),
 ]
+MORE_CONVS = [
+    ('conv_circular', x2, dict(features=3, kernel_size=(3, 4), padding='CIRCULAR')),
+]
 MODULES = [(n, x, nn.Conv(**kw)) for n, x, kw in CONVS]
 MODULES += [(n, x, nn.ConvTranspose(**kw)) for n, x, kw in TRANSPOSES]
+MODULES += [(n, x, nn.Conv(**kw)) for n, x, kw in MORE_CONVS]
 
 if INIT_ONLY:
     inits = {name: jax.tree_util.tree_map(np.asarray,

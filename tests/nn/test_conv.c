@@ -118,6 +118,9 @@ static gv_module conv_of(const char *name) {
     else if (!strcmp(name, "conv_depthwise")) {
         c = gv_conv_defaults(4, 2, K33);
         c.feature_group_count = 4, c.use_bias = false;
+    } else if (!strcmp(name, "conv_circular")) {
+        static const int64_t k34[2] = {3, 4};
+        c = gv_conv_defaults(3, 2, k34), c.padding = "CIRCULAR";
     } else if (!strcmp(name, "conv1d_causal")) c = gv_conv_defaults(3, 1, K3), c.padding = "CAUSAL";
     else cr_assert_fail("no module for case %s", name);
     return (gv_module){&gv_Conv, &c};
@@ -242,7 +245,7 @@ static dist run_case(const char *name, bool compiled) {
  * dilated view (strided, explicit and input-dilated input gradients, the
  * input-dilated kernel gradient) XLA's own transpose rule sums in another
  * order: up to 3 units. The plan's convs are im2col + the BLAS GEMM, whose
- * blocked FMA order is its own: up to 3 units, 5 for the depthwise kernel
+ * blocked FMA order is its own: up to 3.5 units, 5 for the depthwise kernel
  * gradient (84 terms, one channel each). The bias gradient sums the
  * cotangent over batch and positions in grove's order, up to 1.25. The
  * pools are bit for bit except avg_pool_valid (1 unit): its window is 2x3,
@@ -277,6 +280,7 @@ static const struct {
     {"conv_transpose_explicit_dilated", {0, 0, 0, 0}, {1.5, 1, 5, 0}},
     {"conv_transpose_transpose_kernel", {2, 0, 4, 2}, {2, 2, 2.5, 2}},
     {"conv_transpose_1d", {1, 1, 1, 1}, {2, 1, 2, 1}},
+    {"conv_circular", {0, 0, 0, 0}, {3, 2, 3.5, 0}},
 };
 enum { NCASES = sizeof MAX_ULPS / sizeof *MAX_ULPS };
 
@@ -441,7 +445,7 @@ Test(conv_module, argument_errors) {
     c.input_dilation = S22;
     expect_init_error((gv_module){&gv_Conv, &c}, GV_DIMS(1, 5, 5, 6), "explicit_padding");
     c = gv_conv_defaults(6, 2, K33);
-    c.padding = "CIRCULAR";
+    c.padding = "REFLECT";
     expect_init_error((gv_module){&gv_Conv, &c}, GV_DIMS(1, 5, 5, 6), "CIRCULAR");
     c = gv_conv_defaults(6, 2, K33);
     c.padding = "VALID";
