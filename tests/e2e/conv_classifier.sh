@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The Fashion-MNIST CNN end to end on a slice (1,024 training images, 1
-# epoch, 1,000 test images): it learns above chance, checkpoints the state
+# The Fashion-MNIST CNN end to end on a slice (512 training images, 1
+# epoch, 500 test images; short enough for the sanitizer build): it learns
+# above chance (10%; BatchNorm's running averages, momentum 0.99, have seen
+# only 4 steps, so the test accuracy stays low), checkpoints the state
 # with its batch_stats, a fresh process restores it and gets the same test
 # accuracy (which uses the running averages, so they must have been saved);
 # bad arguments are refused with a message and nothing is written.
@@ -9,16 +11,16 @@ set -euo pipefail
 bin=$1
 dir=$(mktemp -d /tmp/grove-conv-classifier-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-"$bin" "$dir/run" 1 1024 1000 >"$dir/out" 2>&1 || { cat "$dir/out" >&2; exit 1; }
+"$bin" "$dir/run" 1 512 500 >"$dir/out" 2>&1 || { cat "$dir/out" >&2; exit 1; }
 cat "$dir/out"
 grep -q '^batch_stats ' "$dir/out"      # the gv_tabulate table lists the collection
 acc=$(sed -n 's/^epoch 1: loss [0-9.]* train accuracy [0-9.]* test accuracy \([0-9.]*\)$/\1/p' "$dir/out")
 test -n "$acc" || { echo "no test accuracy printed" >&2; exit 1; }
-awk -v a="$acc" 'BEGIN { exit !(a > 0.25) }' || { echo "test accuracy $acc <= 0.25" >&2; exit 1; }
+awk -v a="$acc" 'BEGIN { exit !(a > 0.2) }' || { echo "test accuracy $acc <= 0.2" >&2; exit 1; }
 step=$(sed -n 's/^best step \([0-9]*\)$/\1/p' "$dir/out")
-test "$step" -eq 8                      # 1024 / 128 steps
+test "$step" -eq 4                      # 512 / 128 steps
 test -d "$dir/run/$step"
-"$bin" "$dir/run" --restore 1000 >"$dir/restored" 2>&1 || { cat "$dir/restored" >&2; exit 1; }
+"$bin" "$dir/run" --restore 500 >"$dir/restored" 2>&1 || { cat "$dir/restored" >&2; exit 1; }
 cat "$dir/restored"
 grep -qx "restored step $step: test accuracy $acc" "$dir/restored"
 # bad arguments: a message naming the problem, the usage, exit 2, nothing written
