@@ -546,8 +546,13 @@ Test(checkpoint_manager, async_error_surfaces) {
 /* Every write slowed, so that saves are still queued when the manager is
  * released; and failing with ENOSPC once fail_writes is set. */
 static atomic_int fail_writes;
+/* While the gate is closed, the writer thread waits in its first write: a
+ * test queues saves behind it knowing none has been written yet, however
+ * loaded the machine is (a sleep alone made that a race). */
+static atomic_int gate_closed;
 static ssize_t slow_write(int fd, const void *buf, size_t n, void *ud) {
     (void)ud;
+    while (atomic_load(&gate_closed)) usleep(1000);
     usleep(20000);
     if (atomic_load(&fail_writes)) {
         errno = ENOSPC;
@@ -596,8 +601,10 @@ Test(checkpoint_manager, close_reports_every_failed_queued_save) {
     GVT_OK(save_state(m, 1, NAN));
     GVT_OK(gv_checkpoint_manager_wait_until_finished(m));
     atomic_store(&fail_writes, 1);
+    atomic_store(&gate_closed, 1);
     GVT_OK(save_state(m, 2, NAN));
-    GVT_OK(save_state(m, 3, NAN)); /* queued behind 2, whose write is still slow */
+    GVT_OK(save_state(m, 3, NAN)); /* queued behind 2, whose write waits at the gate */
+    atomic_store(&gate_closed, 0);
     gv_clear_error();
     cr_assert_eq(gv_checkpoint_manager_close(m), GV_ERR_IO, "%s", gv_last_error());
     gv_atomic_io_set_hooks(NULL);
