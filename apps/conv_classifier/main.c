@@ -12,8 +12,8 @@
  * accuracy 0.8825, test accuracy 0.6440. The test accuracy uses BatchNorm's
  * running averages, which with momentum 0.99 (PyTorch's 0.01, as
  * bench/torch_conv_step.py has it) still carry 10% of their initial (0, 1)
- * after 234 steps; a run on all 60,000 images (1,404 steps) leaves 1e-6
- * of it. docs/conv.md has the run. */
+ * after 234 steps. One epoch on all 60,000 images (468 steps): train
+ * 0.8562, test 0.8689. docs/conv.md has the runs. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
