@@ -28,27 +28,11 @@ gv_tree *gv_tx_zeros_tree(const gv_transform *tx, gv_graph *g, const gv_tree *t,
     return z;
 }
 
-/* A dict state from (key, subtree) pairs, taking the subtrees (NULL-safe:
- * a NULL subtree fails the whole and frees the rest). */
-static gv_tree *dict_take(size_t n, const char *const *keys, gv_tree *const *kids) {
-    gv_tree *d = gv_tree_new_dict();
-    bool ok = d != NULL;
-    for (size_t i = 0; i < n; i++) {
-        if (ok && kids[i] && gv_tree_insert(d, keys[i], kids[i]) == GV_OK) continue;
-        ok = false;
-        gv_tree_free(kids[i]);
-    }
-    if (!ok) gv_tree_free(d);
-    return ok ? d : NULL;
-}
-
-static gv_tree *value_leaf(gv_value v) { return gv_value_ok(v) ? gv_tree_new_value_leaf(v) : NULL; }
-
 /* ---- ema ---- */
 
 static gv_tree *ema_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
-    return dict_take(2, (const char *[]){"count", "ema"},
-                     (gv_tree *[]){value_leaf(gv_tx_zero_count(g)),
+    return gv_tx_dict_take(2, (const char *[]){"count", "ema"},
+                     (gv_tree *[]){gv_tx_value_leaf(gv_tx_zero_count(g)),
                                    gv_tx_zeros_tree(tx, g, params, -1)});
 }
 
@@ -81,7 +65,7 @@ static gv_status ema_update(const gv_transform *tx, gv_graph *g, const gv_tree *
     }
     gv_tree *out = gv_tx_rebuild(updates, u), *ema = gv_tx_rebuild(et, e);
     free(u), free(e);
-    gv_tree *s = dict_take(2, (const char *[]){"count", "ema"}, (gv_tree *[]){value_leaf(c), ema});
+    gv_tree *s = gv_tx_dict_take(2, (const char *[]){"count", "ema"}, (gv_tree *[]){gv_tx_value_leaf(c), ema});
     return gv_tx_finish(out, s, nu, ns);
 }
 
@@ -129,16 +113,16 @@ static gv_tree *skip_test(const gv_transform *tx, gv_graph *g, const gv_value *u
             cnt = i ? gv_add(cnt, s) : s;
         }
         *skip = gv_gt(cnt, gv_scalar(g, GV_I32, 0.0));
-        return dict_take(2, (const char *[]){"num_not_finite", "should_skip"},
-                         (gv_tree *[]){value_leaf(cnt), value_leaf(*skip)});
+        return gv_tx_dict_take(2, (const char *[]){"num_not_finite", "should_skip"},
+                         (gv_tree *[]){gv_tx_value_leaf(cnt), gv_tx_value_leaf(*skip)});
     }
     case GV_SKIP_LARGE_UPDATES: {
         gv_value nsq = gv_tx_global_norm_sq(u, n, g);
         /* logical_not(norm_sq < max): NaN skips */
         gv_value ok = gv_lt(nsq, gv_scalar(g, gv_value_dtype(nsq), c->o.max_squared_norm));
         *skip = gv_eq(ok, gv_full_like(ok, 0.0));
-        return dict_take(2, (const char *[]){"norm_squared", "should_skip"},
-                         (gv_tree *[]){value_leaf(nsq), value_leaf(*skip)});
+        return gv_tx_dict_take(2, (const char *[]){"norm_squared", "should_skip"},
+                         (gv_tree *[]){gv_tx_value_leaf(nsq), gv_tx_value_leaf(*skip)});
     }
     default:
         *skip = gv_scalar(g, GV_BOOL, 0.0);
@@ -162,10 +146,10 @@ static gv_tree *ms_init(const gv_transform *tx, gv_graph *g, const gv_tree *para
     gv_tree *skip_state = skip_test(tx, g, p, n, &skip);
     free(p);
     gv_tree *inner = gv_tx_init_inner(tx->kids[0], g, params);
-    return dict_take(5, MS_KEYS,
+    return gv_tx_dict_take(5, MS_KEYS,
                      (gv_tree *[]){gv_tx_zeros_tree(tx, g, params, GV_F32),
-                                   value_leaf(gv_tx_zero_count(g)), inner,
-                                   value_leaf(gv_tx_zero_count(g)), skip_state});
+                                   gv_tx_value_leaf(gv_tx_zero_count(g)), inner,
+                                   gv_tx_value_leaf(gv_tx_zero_count(g)), skip_state});
 }
 
 /* An int32 scalar field of the state. */
@@ -262,9 +246,9 @@ static gv_status ms_update(const gv_transform *tx, gv_graph *g, const gv_tree *u
     free(acc_old);
 
     out = gv_tx_rebuild(inner_u, iu);
-    s = dict_take(5, MS_KEYS,
-                  (gv_tree *[]){gv_tx_rebuild(acc_t, acc), value_leaf(gstep2),
-                                gv_tx_rebuild(inner_s, is_new), value_leaf(mini2), skip_state});
+    s = gv_tx_dict_take(5, MS_KEYS,
+                  (gv_tree *[]){gv_tx_rebuild(acc_t, acc), gv_tx_value_leaf(gstep2),
+                                gv_tx_rebuild(inner_s, is_new), gv_tx_value_leaf(mini2), skip_state});
     skip_state = NULL;
     if (gv_graph_status(g) != GV_OK) st = gv_error(gv_graph_status(g), "%s", gv_graph_error(g));
 done:

@@ -380,24 +380,11 @@ gv_transform *gv_multi_transform_fn(const gv_labelled_transform *txs, size_t n,
 
 static const char *const AIF_KEYS[4] = {"inner_state", "last_finite", "notfinite_count",
                                         "total_notfinite"};
-
-static gv_tree *value_leaf(gv_value v) { return gv_value_ok(v) ? gv_tree_new_value_leaf(v) : NULL; }
-
-static gv_tree *dict4(gv_tree *a, gv_tree *b, gv_tree *c, gv_tree *d) {
-    gv_tree *kids[4] = {a, b, c, d}, *s = gv_tree_new_dict();
-    bool ok = s != NULL;
-    for (int i = 0; i < 4; i++) {
-        if (ok && kids[i] && gv_tree_insert(s, AIF_KEYS[i], kids[i]) == GV_OK) continue;
-        ok = false;
-        gv_tree_free(kids[i]);
-    }
-    if (!ok) gv_tree_free(s);
-    return ok ? s : NULL;
-}
+#define AIF_STATE(a, b, c, d) gv_tx_dict_take(4, AIF_KEYS, (gv_tree *[]){a, b, c, d})
 
 static gv_tree *aif_init(const gv_transform *tx, gv_graph *g, const gv_tree *params) {
-    return dict4(gv_tx_init_inner(tx->kids[0], g, params), value_leaf(gv_scalar(g, GV_BOOL, 1.0)),
-                 value_leaf(gv_tx_zero_count(g)), value_leaf(gv_tx_zero_count(g)));
+    return AIF_STATE(gv_tx_init_inner(tx->kids[0], g, params), gv_tx_value_leaf(gv_scalar(g, GV_BOOL, 1.0)),
+                 gv_tx_value_leaf(gv_tx_zero_count(g)), gv_tx_value_leaf(gv_tx_zero_count(g)));
 }
 
 static gv_status aif_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
@@ -439,8 +426,8 @@ static gv_status aif_update(const gv_transform *tx, gv_graph *g, const gv_tree *
         for (size_t i = 0; i < n; i++) iu[i] = gv_select(apply, iu[i], gv_zeros_like(u[i]));
         for (size_t i = 0; i < nso; i++) sn[i] = gv_select(apply, sn[i], so[i]);
         out = gv_tx_rebuild(updates, iu);
-        s = dict4(gv_tx_rebuild(inner_s, sn), value_leaf(fin), value_leaf(nfc2),
-                  value_leaf(gv_select(fin, totc, gv_tx_safe_increment(totc))));
+        s = AIF_STATE(gv_tx_rebuild(inner_s, sn), gv_tx_value_leaf(fin), gv_tx_value_leaf(nfc2),
+                  gv_tx_value_leaf(gv_select(fin, totc, gv_tx_safe_increment(totc))));
     }
     free(u), free(iu), free(so), free(sn);
     gv_tree_free(inner_u), gv_tree_free(inner_state);

@@ -131,22 +131,9 @@ static gv_dtype highest_float(const gv_tree *params) {
     return rank < 0 ? GV_F32 : best;
 }
 
-static gv_tree *value_leaf(gv_value v) { return gv_value_ok(v) ? gv_tree_new_value_leaf(v) : NULL; }
-
 /* {"count", "hyperparams", "hyperparams_states", "inner_state"}, taking the parts */
-static gv_tree *inj_state(gv_tree *count, gv_tree *hps, gv_tree *hst, gv_tree *inner) {
-    static const char *const keys[4] = {"count", "hyperparams", "hyperparams_states",
-                                        "inner_state"};
-    gv_tree *kids[4] = {count, hps, hst, inner}, *s = gv_tree_new_dict();
-    bool ok = s != NULL;
-    for (int i = 0; i < 4; i++) {
-        if (ok && kids[i] && gv_tree_insert(s, keys[i], kids[i]) == GV_OK) continue;
-        ok = false;
-        gv_tree_free(kids[i]);
-    }
-    if (!ok) gv_tree_free(s);
-    return ok ? s : NULL;
-}
+static const char *const INJ_KEYS[4] = {"count", "hyperparams", "hyperparams_states", "inner_state"};
+#define inj_state(a, b, c, d) gv_tx_dict_take(4, INJ_KEYS, (gv_tree *[]){a, b, c, d})
 
 /* The hyper-parameter values at count (schedules) or from hps (a state's
  * "hyperparams", NULL at init: the constructor's values); also the two
@@ -202,7 +189,7 @@ static gv_tree *inj_init(const gv_transform *tx, gv_graph *g, const gv_tree *par
     gv_tree *inner = gv_tx_init_inner(tx->kids[0], g, params);
     gv_tx_hp_pop(&f);
     free(vals);
-    return inj_state(value_leaf(gv_tx_zero_count(g)), hps, hst, inner);
+    return inj_state(gv_tx_value_leaf(gv_tx_zero_count(g)), hps, hst, inner);
 }
 
 static gv_status inj_update(const gv_transform *tx, gv_graph *g, const gv_tree *updates,
@@ -232,7 +219,7 @@ static gv_status inj_update(const gv_transform *tx, gv_graph *g, const gv_tree *
         gv_tree_free(hps), gv_tree_free(hst);
         return st;
     }
-    gv_tree *s = inj_state(value_leaf(gv_tx_safe_increment(count)), hps, hst, is);
+    gv_tree *s = inj_state(gv_tx_value_leaf(gv_tx_safe_increment(count)), hps, hst, is);
     return gv_tx_finish(iu, s, nu, ns);
 }
 

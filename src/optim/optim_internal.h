@@ -140,6 +140,12 @@ gv_value gv_tx_isfinite(gv_value x);
  * each leaf's dtype when dtype < 0, else every leaf gets dtype. */
 gv_tree *gv_tx_zeros_tree(const gv_transform *tx, gv_graph *g, const gv_tree *t, int dtype);
 
+/* A dict state from n (key, subtree) pairs, taking the subtrees (NULL-safe:
+ * a NULL subtree fails the whole and frees the others). */
+gv_tree *gv_tx_dict_take(size_t n, const char *const *keys, gv_tree *const *kids);
+/* A leaf of v, or NULL for an invalid value. */
+gv_tree *gv_tx_value_leaf(gv_value v);
+
 /* optax.numerics.safe_increment on an int32 scalar count. */
 gv_value gv_tx_safe_increment(gv_value count);
 

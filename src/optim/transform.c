@@ -72,6 +72,22 @@ gv_status gv_tx_no_learning_rate(const char *name) {
     return st;
 }
 
+/* A dict state from (key, subtree) pairs, taking the subtrees (NULL-safe:
+ * a NULL subtree fails the whole and frees the rest). */
+gv_tree *gv_tx_dict_take(size_t n, const char *const *keys, gv_tree *const *kids) {
+    gv_tree *d = gv_tree_new_dict();
+    bool ok = d != NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (ok && kids[i] && gv_tree_insert(d, keys[i], kids[i]) == GV_OK) continue;
+        ok = false;
+        gv_tree_free(kids[i]);
+    }
+    if (!ok) gv_tree_free(d);
+    return ok ? d : NULL;
+}
+
+gv_tree *gv_tx_value_leaf(gv_value v) { return gv_value_ok(v) ? gv_tree_new_value_leaf(v) : NULL; }
+
 /* ---- hyper-parameters ---- */
 
 static _Thread_local gv_tx_hp_frame *hp_top;
