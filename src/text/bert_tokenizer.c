@@ -1,0 +1,2 @@
+/* grove: the BERT WordPiece tokenizer (include/grove/tokenizer.h). */
+#include "grove/tokenizer.h"
