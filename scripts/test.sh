@@ -8,6 +8,9 @@ bash scripts/install-deps.sh
 # the end-to-end tests train on slices of real MNIST
 GROVE_MNIST_DIR=$(bash scripts/fetch-mnist.sh)
 export GROVE_MNIST_DIR
+# the BERT tests and the fine-tuning app read the pretrained MiniLM
+GROVE_BERT_DIR=$(bash scripts/fetch-bert.sh)
+export GROVE_BERT_DIR
 
 jobs=$(nproc 2>/dev/null || echo 2)
 run() {  # run <build dir> <cmake args...>

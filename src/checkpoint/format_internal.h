@@ -40,6 +40,11 @@ gv_tree *gv_safetensors_parse_buffer(const void *data, size_t size, const char *
 /* The same from a file, reading tensor data straight into the tensors. */
 gv_tree *gv_safetensors_read_file(const char *path, bool *has_structure);
 
+/* The same, for a model file of someone else's (a Hugging Face checkpoint):
+ * float16 and bfloat16 entries are read as float32 (exactly: every such
+ * value is a float32 value) and counted in *nconverted (may be NULL). */
+gv_tree *gv_safetensors_read_file_widening(const char *path, size_t *nconverted);
+
 /* The grove dtype of a safetensors dtype name (safetensors.c's table):
  * GV_OK with *out set; GV_ERR_UNSUPPORTED for a valid safetensors dtype
  * grove cannot hold yet; GV_ERR_FORMAT for any other name. Sets no error. */

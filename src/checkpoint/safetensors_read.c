@@ -74,7 +74,10 @@ typedef struct st_entry {
     uint64_t begin, end;
     gv_tensor *t;
     bool used;
+    int half;           /* 0, or the float16 / bfloat16 element stored (converted to float32) */
 } st_entry;
+
+enum { ST_F16 = 1, ST_BF16 = 2 };
 
 typedef struct st_file {
     const st_src *src;
@@ -86,6 +89,8 @@ typedef struct st_file {
     uint64_t data_start, data_len;
     json_object *meta;   /* borrowed, may be NULL */
     bool grove;
+    bool half_to_f32;    /* read F16 and BF16 entries as float32 */
+    size_t nconverted;
 } st_file;
 
 static void file_free(st_file *f) {
@@ -137,6 +142,12 @@ static gv_status parse_entry(st_file *f, st_entry *e, json_object *v) {
         return gv_error(GV_ERR_FORMAT, "'%s': entry '%s': dtype is not a string", L, e->name);
     const char *dn = json_object_get_string(jd);
     gv_status dst = gv_safetensors_dtype_from_name(dn, &e->dtype);
+    if (dst == GV_ERR_UNSUPPORTED && f->half_to_f32 &&
+        (strcmp(dn, "F16") == 0 || strcmp(dn, "BF16") == 0)) {
+        e->half = dn[0] == 'F' ? ST_F16 : ST_BF16;
+        e->dtype = GV_F32;
+        dst = GV_OK;
+    }
     if (dst == GV_ERR_UNSUPPORTED)
         return gv_error(GV_ERR_UNSUPPORTED, "'%s': entry '%s': dtype %s is not supported by grove yet",
                         L, e->name, dn);
@@ -174,8 +185,8 @@ static gv_status parse_entry(st_file *f, st_entry *e, json_object *v) {
                         "'%s': entry '%s': data_offsets [%" PRIu64 ", %" PRIu64
                         "] outside the %" PRIu64 "-byte data region",
                         L, e->name, e->begin, e->end, f->data_len);
-    uint64_t nbytes;
-    if (__builtin_mul_overflow(count, (uint64_t)gv_dtype_size(e->dtype), &nbytes) ||
+    uint64_t nbytes, esize = e->half ? 2 : (uint64_t)gv_dtype_size(e->dtype);
+    if (__builtin_mul_overflow(count, esize, &nbytes) ||
         nbytes != e->end - e->begin)
         return gv_error(GV_ERR_FORMAT,
                         "'%s': entry '%s': shape and dtype %s need %" PRIu64
@@ -271,6 +282,35 @@ static gv_status parse_header(st_file *f) {
 
 /* ---- reading: data and tree ---------------------------------------------------- */
 
+/* IEEE binary16 -> binary32, exactly (every half value is a float value):
+ * signed zeros, subnormals (normalised here), infinities and NaNs (payload
+ * kept in the top mantissa bits). */
+static uint32_t f16_to_f32_bits(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
+    if (exp == 0x1f) return sign | 0x7f800000u | (man << 13);
+    if (exp == 0) {
+        if (man == 0) return sign;
+        int e = -1; /* normalise: shift until the implicit bit appears */
+        do {
+            e++;
+            man <<= 1;
+        } while (!(man & 0x400u));
+        return sign | ((uint32_t)(127 - 15 - e) << 23) | ((man & 0x3ffu) << 13);
+    }
+    return sign | ((exp + 127 - 15) << 23) | (man << 13);
+}
+
+/* The count 16-bit values at the start of buf become count floats, in place
+ * (from the last one down, since each float is wider). */
+static void widen_half(void *buf, size_t count, int kind) {
+    const uint16_t *h = buf;
+    uint32_t *w = buf;
+    for (size_t i = count; i-- > 0;) {
+        uint16_t v = h[i];
+        w[i] = kind == ST_BF16 ? (uint32_t)v << 16 : f16_to_f32_bits(v);
+    }
+}
+
 static const char *meta_get(const st_file *f, const char *key) {
     json_object *v;
     if (!f->meta || !json_object_object_get_ex(f->meta, key, &v)) return NULL;
@@ -294,6 +334,10 @@ static gv_status read_data(st_file *f, uLong *crc) {
         if (st) return st;
         const unsigned char *p = gv_tensor_data_const(e->t);
         *crc = crc32_z(*crc, p, nb);
+        if (e->half) {
+            widen_half(gv_tensor_data(e->t), nb / 2, e->half);
+            f->nconverted++;
+        }
         if (e->dtype == GV_BOOL)
             for (size_t k = 0; k < nb; k++)
                 if (p[k] > 1)
@@ -424,10 +468,11 @@ static gv_tree *build_tree(st_file *f) {
     return t;
 }
 
-static gv_tree *read_src(const st_src *src, bool *has_structure) {
+static gv_tree *read_src(const st_src *src, bool *has_structure, bool half_to_f32,
+                         size_t *nconverted) {
     if (!GV_ST_HOST_LE)
         return gv_error(GV_ERR_UNSUPPORTED, "big-endian hosts are not supported"), NULL;
-    st_file f = {.src = src};
+    st_file f = {.src = src, .half_to_f32 = half_to_f32};
     gv_tree *tree = NULL;
     if (parse_header(&f)) goto out;
     const char *fmt = meta_get(&f, "format");
@@ -460,6 +505,7 @@ static gv_tree *read_src(const st_src *src, bool *has_structure) {
     }
     tree = build_tree(&f);
     if (tree && has_structure) *has_structure = f.grove;
+    if (tree && nconverted) *nconverted = f.nconverted;
 out:
     file_free(&f);
     return tree;
@@ -469,10 +515,11 @@ gv_tree *gv_safetensors_parse_buffer(const void *data, size_t size, const char *
                                      bool *has_structure) {
     if (!data && size) return gv_error(GV_ERR_ARG, "gv_safetensors_parse_buffer: data is NULL"), NULL;
     st_src src = {.fd = -1, .mem = data, .size = size, .label = label ? label : "<buffer>"};
-    return read_src(&src, has_structure);
+    return read_src(&src, has_structure, false, NULL);
 }
 
-gv_tree *gv_safetensors_read_file(const char *path, bool *has_structure) {
+static gv_tree *read_file(const char *path, bool *has_structure, bool half_to_f32,
+                          size_t *nconverted) {
     if (!path) return gv_error(GV_ERR_ARG, "path is NULL"), NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -494,9 +541,17 @@ gv_tree *gv_safetensors_read_file(const char *path, bool *has_structure) {
         return NULL;
     }
     st_src src = {.fd = fd, .size = (uint64_t)sb.st_size, .label = path};
-    gv_tree *t = read_src(&src, has_structure);
+    gv_tree *t = read_src(&src, has_structure, half_to_f32, nconverted);
     close(fd);
     return t;
+}
+
+gv_tree *gv_safetensors_read_file(const char *path, bool *has_structure) {
+    return read_file(path, has_structure, false, NULL);
+}
+
+gv_tree *gv_safetensors_read_file_widening(const char *path, size_t *nconverted) {
+    return read_file(path, NULL, true, nconverted);
 }
 
 /* ---- public restore ---------------------------------------------------------------- */
