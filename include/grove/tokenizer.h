@@ -70,9 +70,18 @@ int32_t gv_bert_pad_id(const gv_bert_tokenizer *t);
 int32_t gv_bert_unk_id(const gv_bert_tokenizer *t);
 
 /* tokenizer.tokenize(text) as ids, without [CLS]/[SEP]: *ids malloc'd (the
- * caller frees), *n their count (0 for an empty text; *ids may then be NULL). */
+ * caller frees), *n their count (0 for an empty text; *ids may then be NULL).
+ * "[CLS]", "[SEP]", "[PAD]", "[UNK]" and "[MASK]" written in the text are
+ * those tokens, as in transformers (case-sensitive: "[cls]" is split like
+ * any word); a [MASK] that the vocabulary lacks is plain text here
+ * (transformers would give it a new id). A tokenizer is read-only after
+ * loading: threads may tokenize with one tokenizer at the same time. */
 gv_status gv_bert_tokenize(const gv_bert_tokenizer *t, const char *text, int32_t **ids,
                            size_t *n);
+/* The same for len bytes of text, which may hold U+0000 (dropped, as
+ * _clean_text does). */
+gv_status gv_bert_tokenize_n(const gv_bert_tokenizer *t, const char *text, size_t len,
+                             int32_t **ids, size_t *n);
 
 /* tokenizer(texts, padding=..., truncation=True, max_length=...,
  * return_tensors='np'): [CLS] ids [SEP] (truncated to max_length), padded with
@@ -80,7 +89,10 @@ gv_status gv_bert_tokenize(const gv_bert_tokenizer *t, const char *text, int32_t
  * attention_mask 1 for real tokens, 0 for padding; token_type_ids 0 (or
  * 1 for the second text of a pair and its [SEP]). */
 typedef struct gv_bert_encode_options {
-    int64_t max_length;          /* 0 = the tokenizer's model_max_length; >= 2 (or 3 with pairs) */
+    int64_t max_length;          /* 0 = the tokenizer's model_max_length; >= 2 (or 3 with pairs).
+                                    max_length 2 fits only empty texts: transformers cannot
+                                    truncate a single text to nothing (it logs an error and
+                                    returns it whole), grove says GV_ERR_ARG */
     bool pad_to_max_length;      /* padding='max_length' (default: padding='longest') */
     bool no_truncation;          /* truncation=False: a text longer than max_length is
                                     GV_ERR_ARG naming its index (default: truncate) */
@@ -94,6 +106,7 @@ typedef struct gv_bert_batch {
     gv_tensor *token_type_ids;   /* int32 [n, length] */
 } gv_bert_batch;
 
+/* n >= 1 texts; NULL options = the defaults. On failure *out is zeroed. */
 gv_status gv_bert_encode(const gv_bert_tokenizer *t, const char *const *texts, size_t n,
                          const gv_bert_encode_options *o, gv_bert_batch *out);
 /* Frees the three tensors and zeroes the struct (a zeroed struct is a no-op). */
