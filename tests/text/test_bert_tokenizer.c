@@ -331,6 +331,7 @@ Test(bert_tokenizer_tiny, punctuation_case_accents_and_special_tokens) {
     t = tiny(&(gv_bert_tokenizer_options){.keep_case = true});
     EXPECT_IDS(t, "Hello hello", 1, 19);
     EXPECT_IDS(t, "caf\xc3\xa9", 28, 10, 11, 27);  /* cased: accents kept, c ##a ##f ##é */
+    EXPECT_IDS(t, "e\xcc\x81 ce\xcc\x81", 26, 28, 27); /* e + U+0301 is é after NFC */
     gv_bert_tokenizer_free(t);
     t = tiny(&(gv_bert_tokenizer_options){.keep_case = true, .strip_accents = 1});
     EXPECT_IDS(t, "caf\xc3\xa9", 20);
