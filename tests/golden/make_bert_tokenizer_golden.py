@@ -151,8 +151,10 @@ def main():
             "input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"],
             "token_type_ids": enc["token_type_ids"],
         })
+    # texts as UTF-8, not \u escapes: json-c 0.16 decodes some surrogate-pair
+    # escapes (\ud877\udffe, \ud836\udc87, ...) to U+FFFD
     with open(OUT, "w", encoding="utf-8") as f:
-        json.dump(out, f, indent=1)
+        json.dump(out, f, indent=1, ensure_ascii=False)
         f.write("\n")
     print(f"wrote {OUT}: {sum(len(c['cases']) for c in out['configs'])} texts, "
           f"{len(out['batches'])} batches")
