@@ -98,10 +98,10 @@ static bool utf8_encode(bytebuf *out, const int32_t *cp, size_t n, size_t *offs)
     return true;
 }
 
-/* Valid UTF-8 to code points; on invalid input *bad is the byte offset. */
+/* Valid UTF-8 to code points (out NULL: only check); on invalid input
+ * *bad is the byte offset. */
 static gv_status utf8_decode(const char *s, size_t len, cpbuf *out, size_t *bad) {
-    out->n = 0;
-    if (!cp_reserve(out, len)) return GV_ERR_NOMEM;
+    if (out && (out->n = 0, !cp_reserve(out, len))) return GV_ERR_NOMEM;
     size_t i = 0;
     while (i < len) {
         utf8proc_int32_t c;
@@ -111,7 +111,7 @@ static gv_status utf8_decode(const char *s, size_t len, cpbuf *out, size_t *bad)
             *bad = i;
             return GV_ERR_ARG;
         }
-        out->v[out->n++] = c;
+        if (out) out->v[out->n++] = c;
         i += (size_t)k;
     }
     return GV_OK;
@@ -221,11 +221,7 @@ static gv_status vocab_split_lines(gv_bert_tokenizer *t, size_t len, const char 
         if (c != '\n' && c != '\r') continue;
         if (i == len && start == len) break; /* the text ended with a newline */
         size_t bad;
-        cpbuf scratch = {0};
-        gv_status st = utf8_decode(t->text + start, i - start, &scratch, &bad);
-        free(scratch.v);
-        if (st == GV_ERR_NOMEM) return gv_error(st, "'%s': out of memory", path);
-        if (st != GV_OK)
+        if (utf8_decode(t->text + start, i - start, NULL, &bad) != GV_OK)
             return gv_error(GV_ERR_FORMAT, "'%s': line %zu is not valid UTF-8 (byte %zu of the file)",
                             path, line, start + bad);
         t->text[i < len ? i : len] = '\0';
