@@ -8,13 +8,17 @@
  *   gv_bert_batch_free(&b);
  *   gv_bert_tokenizer_free(tok);
  *
- * Basic tokenisation: clean the text (drop U+0000, U+FFFD and control
- * characters, whitespace to a space), put spaces around CJK ideographs,
- * split on whitespace, lower-case and strip accents (NFD, drop Mn), split
- * off punctuation (the ASCII symbol ranges and Unicode P*); then greedy
- * longest-match-first WordPiece with "##" continuations, a word longer than
- * max_input_chars_per_word or with no match being [UNK]. The Unicode tables
- * (categories, NFD, lower case) are utf8proc's.
+ * Special tokens written in the text ("[CLS]", "[MASK]", ...) are cut out
+ * first and kept as they are. Basic tokenisation of the rest: clean the
+ * text (drop U+0000, U+FFFD and control characters, whitespace to a space),
+ * put spaces around CJK ideographs, NFC, split on whitespace, lower-case
+ * (Python's str.lower(), one character at a time) and strip accents (NFD,
+ * drop Mn), split off punctuation (the ASCII symbol ranges and Unicode P*);
+ * then greedy longest-match-first WordPiece with "##" continuations, a word
+ * longer than max_input_chars_per_word code points or with no match being
+ * [UNK]. The Unicode tables (categories, NFD/NFC, lower case) are
+ * utf8proc's; src/text/bert_tokenizer.c lists where they differ from
+ * Python's unicodedata and how that is handled.
  *
  * Input text must be valid UTF-8 (anything else is GV_ERR_ARG naming the
  * byte offset). */
