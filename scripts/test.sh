@@ -10,7 +10,8 @@ GROVE_MNIST_DIR=$(bash scripts/fetch-mnist.sh)
 export GROVE_MNIST_DIR
 # the BERT tests and the fine-tuning app read the pretrained MiniLM
 GROVE_BERT_DIR=$(bash scripts/fetch-bert.sh)
-export GROVE_BERT_DIR
+GROVE_SENTIMENT_DIR=$(bash scripts/fetch-sentiment.sh)
+export GROVE_BERT_DIR GROVE_SENTIMENT_DIR
 
 jobs=$(nproc 2>/dev/null || echo 2)
 run() {  # run <build dir> <cmake args...>
