@@ -7,13 +7,16 @@
  *   full      adam on every param
  *   forward   the same loss in train mode without a gradient: the floor
  *             for the frozen step, which must compute the forward anyway
- * each compiled with its state donated and measured in a forked child of its
- * own (kernels, arena, the state's bytes, peak RSS from the child's
- * getrusage, compile time, median step time), and PyTorch's frozen and full
- * steps (bench/torch_bert_step.py: requires_grad_(False) on the backbone and
- * Adam over the classifier, or Adam over everything). A check first: the
- * torch model's pooler output against grove's gv_BertModel (eval mode,
- * gv_apply_eager) on a fixed padded input, and the bench's step compiled
+ * Each is compiled with its state donated and measured in a forked child of
+ * its own, so its peak RSS (getrusage in the child) is its own: kernels,
+ * arena, the state's bytes, peak RSS, load and compile time, median and
+ * fastest step. The three children load side by side, then step in rounds,
+ * one step each in a rotating order while the others wait, so drift on the
+ * shared machine hits all three alike. Then PyTorch's frozen and full steps
+ * (bench/torch_bert_step.py: requires_grad_(False) on the backbone and Adam
+ * over the classifier, or Adam over everything). Checked first: the torch
+ * model's pooler output against grove's gv_BertModel (eval mode,
+ * gv_apply_eager) on a fixed padded input, and the bench's steps compiled
  * against bert_ft's own.
  *
  * The steps are finetune.c's train_step, traced here with
@@ -30,6 +33,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -194,8 +198,20 @@ static int by_value(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* One variant at full size, timed. */
-static bool run_variant(const opts *o, variant v, result *r) {
+static void put(int fd, char c) {
+    while (write(fd, &c, 1) < 0 && errno == EINTR) {}
+}
+static char get(int fd) {
+    char c = 0;
+    ssize_t n;
+    while ((n = read(fd, &c, 1)) < 0 && errno == EINTR) {}
+    return n == 1 ? c : 0;
+}
+
+/* One variant at full size in a child: load, compile, two warm-up steps
+ * (the arena's pages faulted in), 'R' up; then one timed step per 'r' down
+ * ('a' up after it) until 'q'. */
+static bool run_variant(const opts *o, variant v, result *r, int down, int up) {
     gv_bert_config cfg;
     if (load_config(o, &cfg)) return set_err(r, "config");
     bert_ft f;
@@ -225,13 +241,14 @@ static bool run_variant(const opts *o, variant v, result *r) {
     r->compile_s = bench_now() - t0;
     r->st = gv_plan_get_stats(plan);
 
-    int cap = o->steps > 0 ? o->steps : 64, n = 0;
-    double *ms = malloc((size_t)cap * sizeof *ms), t_end = 0;
+    int cap = 64, n = 0;
+    double *ms = malloc((size_t)cap * sizeof *ms);
     uint32_t *k = gv_tensor_data(key);
     gv_tree *out = NULL;
     gv_tensor *loss, *acc;
-    for (int i = -2; ms; i++) { /* two warm-up steps: the arena's pages faulted in */
-        if (i == 0) t_end = bench_now() + o->seconds;
+    for (int i = -2; ms; i++) {
+        if (i == 0) put(up, 'R');
+        if (i >= 0 && get(down) != 'r') break;
         k[0] = (uint32_t)(i + 2); /* a new dropout key each step */
         t0 = bench_now();
         if (gv_jit_call(step, in, &out)) return free(ms), set_err(r, "step");
@@ -242,13 +259,13 @@ static bool run_variant(const opts *o, variant v, result *r) {
         if (i < 0) continue;
         if (n == cap) {
             double *grown = realloc(ms, (size_t)(cap *= 2) * sizeof *ms);
-            if (!grown) break;
+            if (!grown) return free(ms), snprintf(r->err, sizeof r->err, "out of memory"), false;
             ms = grown;
         }
         ms[n++] = dt;
-        if (o->steps > 0 ? n >= o->steps : n >= 3 && bench_now() >= t_end) break;
+        put(up, 'a');
     }
-    if (!ms || n == 0) return free(ms), snprintf(r->err, sizeof r->err, "out of memory"), false;
+    if (!ms || n == 0) return free(ms), snprintf(r->err, sizeof r->err, "no steps"), false;
     qsort(ms, (size_t)n, sizeof *ms, by_value);
     r->nsteps = n;
     r->median_ms = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
@@ -303,38 +320,57 @@ static bool run_check(const opts *o, result *r) {
     return true;
 }
 
-/* Runs fn in a forked child and reads its result from a pipe: each child's
- * peak RSS is its own (the parent holds no model when it forks). */
-static bool in_child(bool (*fn)(const opts *, variant, result *), const opts *o, variant v,
-                     result *r) {
-    int fd[2];
+/* A forked child of its own for each measurement, so each peak RSS is its
+ * own (the parent holds no model when it forks). down: commands to it; up:
+ * its one-byte replies ('E' for an error), then its result. */
+typedef struct child {
+    pid_t pid;
+    int down, up;
+} child;
+
+static bool child_start(child *c, const opts *o, variant v, bool check, result *r) {
+    int d[2], u[2];
     memset(r, 0, sizeof *r);
-    if (pipe(fd)) return snprintf(r->err, sizeof r->err, "pipe: %s", strerror(errno)), false;
+    *c = (child){-1, -1, -1};
+    if (pipe(d) || pipe(u))
+        return snprintf(r->err, sizeof r->err, "pipe: %s", strerror(errno)), false;
     fflush(stdout), fflush(stderr);
     pid_t pid = fork();
     if (pid < 0) return snprintf(r->err, sizeof r->err, "fork: %s", strerror(errno)), false;
     if (pid == 0) {
-        close(fd[0]);
-        r->ok = fn(o, v, r);
+        close(d[1]), close(u[0]);
+        r->ok = check ? run_check(o, r) : run_variant(o, v, r, d[0], u[1]);
+        if (!r->ok && !check) put(u[1], 'E'); /* in place of 'R' or 'a': the result follows */
         const char *p = (const char *)r;
         for (size_t left = sizeof *r; left;) {
-            ssize_t w = write(fd[1], p, left);
+            ssize_t w = write(u[1], p, left);
             if (w <= 0 && errno != EINTR) break;
             if (w > 0) p += w, left -= (size_t)w;
         }
         _exit(0);
     }
-    close(fd[1]);
+    close(d[0]), close(u[1]);
+    *c = (child){pid, d[1], u[0]};
+    return true;
+}
+
+/* 'q' down (a child that failed has gone: SIGPIPE is ignored), then the
+ * child's result, and the child reaped. */
+static bool child_finish(child *c, result *r) {
+    if (c->pid < 0) return false;
+    put(c->down, 'q');
+    close(c->down);
     size_t got = 0;
     for (char *p = (char *)r; got < sizeof *r;) {
-        ssize_t n = read(fd[0], p + got, sizeof *r - got);
+        ssize_t n = read(c->up, p + got, sizeof *r - got);
         if (n == 0) break;
         if (n > 0) got += (size_t)n;
         else if (errno != EINTR) break;
     }
-    close(fd[0]);
+    close(c->up);
     int status = 0;
-    waitpid(pid, &status, 0);
+    waitpid(c->pid, &status, 0);
+    c->pid = -1;
     if (got < sizeof *r) {
         memset(r, 0, sizeof *r);
         if (WIFSIGNALED(status))
@@ -343,11 +379,6 @@ static bool in_child(bool (*fn)(const opts *, variant, result *), const opts *o,
         return false;
     }
     return r->ok;
-}
-
-static bool check_child(const opts *o, variant v, result *r) {
-    (void)v;
-    return run_check(o, r);
 }
 
 /* ---- PyTorch ---- */
@@ -483,6 +514,17 @@ static int usage(void) {
     return 2;
 }
 
+/* the 1-minute load average: others' jobs share these cores */
+static double loadavg(void) {
+    double l = NAN;
+    FILE *f = fopen("/proc/loadavg", "r");
+    if (f) {
+        if (fscanf(f, "%lf", &l) != 1) l = NAN;
+        fclose(f);
+    }
+    return l;
+}
+
 static double mib(double bytes) { return bytes / (1024.0 * 1024.0); }
 
 int main(int argc, char **argv) {
@@ -499,8 +541,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--no-torch")) o.torch = false;
         else return usage();
     }
+    /* o.dir and o.blas go into the PyTorch command line, in single quotes */
     if (o.batch < 1 || o.length < 2 || o.length > 512 || o.threads < 1 ||
-        (o.steps < 1 && !(o.seconds > 0)) || strspn(o.blas, "abcdefghijklmnopqrstuvwxyz-") != strlen(o.blas))
+        (o.steps < 1 && !(o.seconds > 0)) || strchr(o.dir, '\'') ||
+        strspn(o.blas, "abcdefghijklmnopqrstuvwxyz-") != strlen(o.blas))
         return usage();
     char path[4096];
     snprintf(path, sizeof path, "%s/model.safetensors", o.dir);
@@ -527,18 +571,12 @@ int main(int argc, char **argv) {
 
     char cpu[128];
     cpu_name(cpu, sizeof cpu);
-    double load[3] = {0};
-    FILE *lf = fopen("/proc/loadavg", "r");
-    if (lf) {
-        if (fscanf(lf, "%lf %lf %lf", &load[0], &load[1], &load[2]) != 3) load[0] = NAN;
-        fclose(lf);
-    }
     printf("BERT fine-tuning step, backbone frozen vs fully fine-tuned: %s, 2 labels\n", o.dir);
     printf("batch %lld x length %lld, dropout 0.1, adam lr %g, %d thread%s (grove plans, "
            "torch.set_num_threads)\n", (long long)o.batch, (long long)o.length, LR, o.threads,
            o.threads == 1 ? "" : "s");
     printf("machine: %s, %ld CPUs online, AVX-512 %s; load average %.2f before the run\n", cpu,
-           sysconf(_SC_NPROCESSORS_ONLN), cpu_has("avx512f") ? "yes" : "no", load[0]);
+           sysconf(_SC_NPROCESSORS_ONLN), cpu_has("avx512f") ? "yes" : "no", loadavg());
     printf("grove's BLAS: %s; kernels %s (OPENBLAS_CORETYPE%s%s)\n", openblas_get_config(),
            openblas_get_corename(), core_env ? "=" : " ",
            core_set_here ? "SkylakeX, set by this bench: OpenBLAS picked Prescott"
@@ -547,7 +585,9 @@ int main(int argc, char **argv) {
 
     /* the check */
     static result chk, res[NVARIANTS];
-    bool cok = in_child(check_child, &o, 0, &chk);
+    signal(SIGPIPE, SIG_IGN);
+    child cc;
+    bool cok = child_start(&cc, &o, 0, true, &chk) && child_finish(&cc, &chk);
     if (!cok) printf("check: grove failed: %s\n", chk.err);
     else {
         printf("load: %d params from the checkpoint, %d newly initialised, %d checkpoint tensors "
@@ -567,9 +607,21 @@ int main(int argc, char **argv) {
     }
     fflush(stdout);
 
-    bool ok[NVARIANTS];
+    /* the variants load and compile side by side, then take their timed
+     * steps in rounds, one step each in a rotating order, so drift on this
+     * shared machine hits all three alike */
+    child ch[NVARIANTS];
+    bool ok[NVARIANTS], live[NVARIANTS];
+    for (int v = 0; v < NVARIANTS; v++) live[v] = child_start(&ch[v], &o, (variant)v, false, &res[v]);
+    for (int v = 0; v < NVARIANTS; v++) live[v] = live[v] && get(ch[v].up) == 'R';
+    double t_end = bench_now() + o.seconds;
+    for (int k = 0; o.steps > 0 ? k < o.steps : k < 3 || bench_now() < t_end; k++)
+        for (int j = 0; j < NVARIANTS; j++) {
+            int v = (k + j) % NVARIANTS;
+            if (live[v]) put(ch[v].down, 'r'), live[v] = get(ch[v].up) == 'a';
+        }
     for (int v = 0; v < NVARIANTS; v++) {
-        ok[v] = in_child(run_variant, &o, (variant)v, &res[v]);
+        ok[v] = child_finish(&ch[v], &res[v]);
         if (!ok[v]) fprintf(stderr, "bert_freeze_bench: %s: %s\n", names[v], res[v].err);
     }
     torch_res tr[2] = {{0}};
@@ -581,12 +633,12 @@ int main(int argc, char **argv) {
 
     printf("\nRSS in MiB: \"RSS ready\" is the child's peak once the model is loaded and the "
            "state created, before compiling; \"peak RSS\" its peak at the end\n");
-    printf("\n| %-15s | %10s | %7s | %5s | %5s | %9s | %9s | %9s | %9s | %6s | %8s | %9s | %6s |\n",
+    printf("\n| %-15s | %10s | %7s | %5s | %5s | %9s | %9s | %9s | %9s | %6s | %8s | %9s | %7s | %6s |\n",
            "step", "trained", "kernels", "fused", "gemms", "arena MiB", "state MiB", "RSS ready",
-           "peak RSS", "load", "compile", "median ms", "steps");
-    printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "-----------------", "-----------:",
+           "peak RSS", "load", "compile", "median ms", "fastest", "steps");
+    printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "-----------------", "-----------:",
            "--------:", "------:", "------:", "----------:", "----------:", "----------:",
-           "----------:", "-------:", "---------:", "----------:", "-------:");
+           "----------:", "-------:", "---------:", "----------:", "--------:", "-------:");
     for (int v = 0; v < NVARIANTS; v++) {
         char label[32];
         snprintf(label, sizeof label, "grove %s", names[v]);
@@ -596,38 +648,50 @@ int main(int argc, char **argv) {
         }
         const result *r = &res[v];
         printf("| %-15s | %10lld | %7d | %5d | %5d | %9.1f | %9.1f | %9.1f | %9.1f | %5.1fs | "
-               "%7.1fs | %9.1f | %6d |\n", label, v == FORWARD ? 0LL : (long long)r->trained,
+               "%7.1fs | %9.1f | %7.1f | %6d |\n", label, v == FORWARD ? 0LL : (long long)r->trained,
                r->st.kernels, r->st.fused_kernels, r->st.gemms, mib((double)r->st.arena_bytes),
                mib((double)r->state_bytes), r->rss_loaded_kib / 1024.0, r->rss_peak_kib / 1024.0,
-               r->load_s, r->compile_s, r->median_ms, r->nsteps);
+               r->load_s, r->compile_s, r->median_ms, r->min_ms, r->nsteps);
     }
     for (int i = 0; i < 2; i++)
         if (tr[i].ok)
             printf("| pytorch %-7s | %10s | %7s | %5s | %5s | %9s | %9s | %9s | %9.1f | %6s | %8s | "
-                   "%9.1f | %6d |\n", names[i], i == FROZEN ? "classifier" : "all", "-", "-", "-",
-                   "-", "-", "-", tr[i].rss_kib / 1024.0, "-", "-", tr[i].ms, tr[i].steps);
+                   "%9.1f | %7.1f | %6d |\n", names[i], i == FROZEN ? "classifier" : "all", "-", "-",
+                   "-", "-", "-", "-", tr[i].rss_kib / 1024.0, "-", "-", tr[i].ms, tr[i].min_ms,
+                   tr[i].steps);
     if (tr[0].ok || tr[1].ok)
         printf("\npytorch %s, BLAS %s (%s)\n", "1.13", tr[tr[0].ok ? 0 : 1].blas,
                tr[tr[0].ok ? 0 : 1].kernels);
     printf("\n");
+    for (int v = 0; v < NVARIANTS; v++)
+        if (ok[v])
+            printf("grove %s plan: %d traced nodes -> %d, all intermediates %.1f MiB without reuse, "
+                   "%d outputs written in place into the donated state\n", names[v],
+                   res[v].st.nodes_traced, res[v].st.nodes_optimized,
+                   mib((double)res[v].st.intermediate_bytes), res[v].st.donated_outputs);
+    printf("\nratios: median (fastest)\n");
     if (ok[FROZEN] && ok[FULL])
-        printf("grove: frozen step %.2fx faster than full, arena %.2fx smaller, peak RSS %.2fx "
-               "smaller\n", res[FULL].median_ms / res[FROZEN].median_ms,
+        printf("grove: frozen step %.2fx (%.2fx) faster than full, arena %.2fx smaller, peak RSS "
+               "%.2fx smaller\n", res[FULL].median_ms / res[FROZEN].median_ms,
+               res[FULL].min_ms / res[FROZEN].min_ms,
                (double)res[FULL].st.arena_bytes / (double)res[FROZEN].st.arena_bytes,
                (double)res[FULL].rss_peak_kib / (double)res[FROZEN].rss_peak_kib);
     if (ok[FROZEN] && ok[FORWARD])
-        printf("grove: frozen step / forward alone: %.3fx time, %+d kernels (the classifier's "
-               "gradient and adam)\n", res[FROZEN].median_ms / res[FORWARD].median_ms,
+        printf("grove: frozen step / forward alone: %.3fx (%.3fx) time, %+d kernels (the "
+               "classifier's gradient and adam)\n", res[FROZEN].median_ms / res[FORWARD].median_ms,
+               res[FROZEN].min_ms / res[FORWARD].min_ms,
                res[FROZEN].st.kernels - res[FORWARD].st.kernels);
     if (tr[0].ok && tr[1].ok)
-        printf("pytorch: frozen step %.2fx faster than full\n", tr[1].ms / tr[0].ms);
+        printf("pytorch: frozen step %.2fx (%.2fx) faster than full\n", tr[1].ms / tr[0].ms,
+               tr[1].min_ms / tr[0].min_ms);
     for (int i = 0; i < 2; i++)
         if (ok[i] && tr[i].ok)
-            printf("grove vs pytorch, %s: %.2fx (pytorch ms / grove ms)\n", names[i],
-                   tr[i].ms / res[i].median_ms);
+            printf("grove vs pytorch, %s: %.2fx (%.2fx) (pytorch ms / grove ms)\n", names[i],
+                   tr[i].ms / res[i].median_ms, tr[i].min_ms / res[i].min_ms);
     for (int v = 0; v < NVARIANTS; v++)
         if (ok[v])
-            printf("grove %s: loss %.4f at the first step, %.4f at the last; fastest step %.1f ms\n",
-                   names[v], res[v].loss0, res[v].loss1, res[v].min_ms);
+            printf("grove %s: loss %.4f at the first step, %.4f at the last\n", names[v],
+                   res[v].loss0, res[v].loss1);
+    printf("load average %.2f after the run\n", loadavg());
     return ok[FROZEN] && ok[FULL] && ok[FORWARD] ? 0 : 1;
 }
