@@ -16,11 +16,10 @@
  * (bench/torch_bert_step.py: requires_grad_(False) on the backbone and Adam
  * over the classifier, or Adam over everything). Checked first: the torch
  * model's pooler output against grove's gv_BertModel (eval mode,
- * gv_apply_eager) on a fixed padded input, and the bench's steps compiled
- * against bert_ft's own.
+ * gv_apply_eager) on a fixed padded input.
  *
- * The steps are finetune.c's train_step, traced here with
- * gv_plan_options.threads: bert_ft_init compiles its step for one thread.
+ * The steps are the app's own (apps/bert_finetune/finetune.c, bert_ft_init
+ * with --threads); the forward-only floor is its loss function alone.
  *
  *   bert_freeze_bench [--batch B] [--length L] [--steps N | --seconds S]
  *                     [--threads T] [--no-torch] [--blas NAME|auto]
@@ -75,53 +74,11 @@ typedef struct result {
     long rss_loaded_kib, rss_peak_kib;
     /* the check */
     int nloaded, ninitialized, nunused;
-    int plans_match[2];     /* bench step == bert_ft's step: frozen, full */
-    gv_plan_stats mine[2], theirs[2];
     int npooled;
     float pooled[MAX_POOLED];
 } result;
 
-/* ---- the steps: finetune.c's, traced for opts.threads ---- */
-
-typedef struct step_ctx {
-    bert_ft *f;
-} step_ctx;
-
-static gv_value logits_of(gv_graph *g, const bert_ft *f, const gv_tree *params,
-                          const gv_tree *batch, gv_value key) {
-    gv_value ids, mask, types, labels;
-    gv_unpack(batch, "{input_ids, attention_mask, token_type_ids, labels}", &ids, &mask, &types,
-              &labels);
-    gv_tree *out = gv_apply(g, &f->model, gv_pack(g, "{params}", params),
-                            gv_tuple(g, ids, mask, types), gv_pack(g, "{dropout}", key),
-                            &(gv_module_options){.train = true});
-    return out ? gv_tree_leaf_value(out) : (gv_value){g, -1};
-}
-
-/* loss_fn(params, batch, key) -> (loss, accuracy), as finetune.c */
-static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
-    const gv_tree *params, *batch;
-    gv_value key, labels;
-    gv_unpack(in, "(params, batch, key)", &params, &batch, &key);
-    gv_unpack(batch, "{labels}", &labels);
-    gv_value logits = logits_of(g, ud, params, batch, key);
-    gv_value xent = gv_softmax_cross_entropy_with_integer_labels(logits, labels, -1);
-    return gv_pack(g, "(loss, accuracy)", gv_mean(xent, NULL, 0, false),
-                   gv_accuracy(logits, labels));
-}
-
-/* train_step(state, batch, key) -> (state', {loss, accuracy}), as finetune.c */
-static gv_tree *train_step(gv_graph *g, const gv_tree *in, void *ud) {
-    const bert_ft *f = ud;
-    const gv_tree *state, *batch, *grads;
-    gv_value key, loss, acc;
-    gv_unpack(in, "(state, batch, key)", &state, &batch, &key);
-    gv_tree *args = gv_pack(g, "(params, batch, key)", gv_train_state_params(state), batch, key);
-    gv_unpack(gv_value_and_grad_call(g, loss_fn, ud, args, 0, true), "((loss, acc), grads)",
-              &loss, &acc, &grads);
-    gv_tree *next = gv_train_state_apply_gradients(g, f->tx, state, grads);
-    return gv_pack(g, "(state, {loss, accuracy})", next, loss, acc);
-}
+/* ---- the forward-only floor ---- */
 
 /* forward_step(state, batch, key) -> (step, {loss, accuracy}): the frozen
  * step without the classifier's gradient and update (nothing donated) */
@@ -131,7 +88,7 @@ static gv_tree *forward_step(gv_graph *g, const gv_tree *in, void *ud) {
     gv_unpack(in, "(state, batch, key)", &state, &batch, &key);
     gv_unpack(state, "{step}", &step);
     gv_tree *args = gv_pack(g, "(params, batch, key)", gv_train_state_params(state), batch, key);
-    gv_unpack(loss_fn(g, args, ud), "(loss, acc)", &loss, &acc);
+    gv_unpack(bert_ft_loss_fn(g, args, ud), "(loss, acc)", &loss, &acc);
     return gv_pack(g, "(step, {loss, accuracy})", step, loss, acc);
 }
 
@@ -215,7 +172,7 @@ static bool run_variant(const opts *o, variant v, result *r, int down, int up) {
     gv_bert_config cfg;
     if (load_config(o, &cfg)) return set_err(r, "config");
     bert_ft f;
-    if (bert_ft_init(&f, &cfg, v != FULL, LR)) return set_err(r, "bert_ft_init");
+    if (bert_ft_init(&f, &cfg, v != FULL, LR, o->threads)) return set_err(r, "bert_ft_init");
     double t0 = bench_now();
     gv_tree *vars = gv_bert_from_pretrained(&f.model, o->dir, gv_prng_key(0), NULL);
     if (!vars) return set_err(r, "from_pretrained");
@@ -231,10 +188,10 @@ static bool run_variant(const opts *o, variant v, result *r, int down, int up) {
     if (!in) return set_err(r, "inputs");
     r->state_bytes = gv_tree_nbytes(state);
     r->rss_loaded_kib = maxrss_kib();
-    gv_jit *step = v == FORWARD
-                       ? gv_jit_new(forward_step, &f, &(gv_plan_options){.threads = o->threads})
-                       : gv_jit_new(train_step, &f, &(gv_plan_options){
-                             .threads = o->threads, .donate_argnums = GV_ARGNUMS(0)});
+    gv_jit *fwd = v == FORWARD
+                      ? gv_jit_new(forward_step, &f, &(gv_plan_options){.threads = o->threads})
+                      : NULL;
+    gv_jit *step = v == FORWARD ? fwd : f.step; /* the app's own train step */
     t0 = bench_now();
     const gv_plan *plan = step ? gv_jit_plan(step, in) : NULL;
     if (!plan) return set_err(r, "compile");
@@ -299,24 +256,6 @@ static bool run_check(const opts *o, result *r) {
     r->npooled = (int)gv_tensor_size(pooled);
     memcpy(r->pooled, gv_tensor_data(pooled), (size_t)r->npooled * sizeof(float));
 
-    for (int freeze = 1; freeze >= 0; freeze--) {
-        int i = freeze ? 0 : 1;
-        bert_ft f;
-        if (bert_ft_init(&f, &cfg, freeze, LR)) return set_err(r, "bert_ft_init");
-        gv_tree *cvars = gv_bert_from_pretrained(&f.model, o->dir, gv_prng_key(0), NULL);
-        gv_tree *state = cvars ? gv_train_state_create(f.tx, gv_tree_get(cvars, "params")) : NULL;
-        gv_tensor *key = gv_tensor_zeros(GV_U32, GV_DIMS(2));
-        gv_tree *in = state && key ? gv_pack(NULL, "(state, batch, key)", state, batch, key) : NULL;
-        gv_jit *mine = gv_jit_new(train_step, &f, &(gv_plan_options){
-            .threads = o->threads, .donate_argnums = GV_ARGNUMS(0)});
-        const gv_plan *pm = in && mine ? gv_jit_plan(mine, in) : NULL;
-        const gv_plan *pt = pm ? gv_jit_plan(f.step, in) : NULL;
-        if (!pt) return set_err(r, "compile (check)");
-        r->mine[i] = gv_plan_get_stats(pm), r->theirs[i] = gv_plan_get_stats(pt);
-        r->plans_match[i] = !memcmp(&r->mine[i], &r->theirs[i], sizeof r->mine[i]);
-        gv_jit_free(mine), gv_tree_free(in), gv_tensor_free(key), gv_tree_free(state);
-        gv_tree_free(cvars), bert_ft_free(&f);
-    }
     return true;
 }
 
@@ -592,11 +531,6 @@ int main(int argc, char **argv) {
     else {
         printf("load: %d params from the checkpoint, %d newly initialised, %d checkpoint tensors "
                "unused\n", chk.nloaded, chk.ninitialized, chk.nunused);
-        for (int i = 0; i < 2; i++)
-            printf("check: the bench's %s step compiles to bert_ft's plan ([%d, %d]): %s "
-                   "(%d vs %d kernels, %zu vs %zu arena bytes)\n", names[i], CHECK_B, CHECK_L,
-                   chk.plans_match[i] ? "yes" : "NO", chk.mine[i].kernels, chk.theirs[i].kernels,
-                   chk.mine[i].arena_bytes, chk.theirs[i].arena_bytes);
         if (o.torch) {
             double maxabs, d = torch_check(&o, &chk, &maxabs);
             if (isnan(d)) printf("check: no PyTorch (is python3-torch installed?): skipped\n");

@@ -28,7 +28,7 @@ static gv_value logits_of(gv_graph *g, const bert_ft *f, const gv_tree *params,
 }
 
 /* loss_fn(params, batch, key) -> (loss, accuracy) */
-static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
+gv_tree *bert_ft_loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
     const gv_tree *params, *batch;
     gv_value key, labels;
     gv_unpack(in, "(params, batch, key)", &params, &batch, &key);
@@ -46,7 +46,7 @@ static gv_tree *train_step(gv_graph *g, const gv_tree *in, void *ud) {
     gv_value key, loss, acc;
     gv_unpack(in, "(state, batch, key)", &state, &batch, &key);
     gv_tree *args = gv_pack(g, "(params, batch, key)", gv_train_state_params(state), batch, key);
-    gv_unpack(gv_value_and_grad_call(g, loss_fn, ud, args, 0, true), "((loss, acc), grads)",
+    gv_unpack(gv_value_and_grad_call(g, bert_ft_loss_fn, ud, args, 0, true), "((loss, acc), grads)",
               &loss, &acc, &grads);
     gv_tree *next = gv_train_state_apply_gradients(g, f->tx, state, grads);
     return gv_pack(g, "(state, {loss, accuracy})", next, loss, acc);
@@ -65,7 +65,8 @@ static gv_tree *eval_step(gv_graph *g, const gv_tree *in, void *ud) {
                    gv_sum(hit, NULL, 0, false));
 }
 
-gv_status bert_ft_init(bert_ft *f, const gv_bert_config *cfg, bool freeze, double lr) {
+gv_status bert_ft_init(bert_ft *f, const gv_bert_config *cfg, bool freeze, double lr,
+                       int threads) {
     *f = (bert_ft){.cfg = *cfg};
     f->model = (gv_module){&gv_BertForSequenceClassification, &f->cfg};
     if (freeze) {
@@ -77,9 +78,10 @@ gv_status bert_ft_init(bert_ft *f, const gv_bert_config *cfg, bool freeze, doubl
     } else {
         f->tx = gv_adam(.learning_rate = lr);
     }
-    f->step = f->tx ? gv_jit_new(train_step, f, &(gv_plan_options){.donate_argnums = GV_ARGNUMS(0)})
+    f->step = f->tx ? gv_jit_new(train_step, f, &(gv_plan_options){
+                          .donate_argnums = GV_ARGNUMS(0), .threads = threads})
                     : NULL;
-    f->eval = f->step ? gv_jit_new(eval_step, f, NULL) : NULL;
+    f->eval = f->step ? gv_jit_new(eval_step, f, &(gv_plan_options){.threads = threads}) : NULL;
     if (!f->eval) {
         gv_status st = gv_last_status() ? gv_last_status() : GV_ERR_NOMEM;
         bert_ft_free(f);

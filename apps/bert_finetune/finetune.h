@@ -17,9 +17,16 @@ typedef struct bert_ft {
     gv_jit *eval;        /* eval_step(params, batch) -> {loss, accuracy, correct} */
 } bert_ft;
 
-/* cfg is copied; lr: Adam's learning rate. */
-gv_status bert_ft_init(bert_ft *f, const gv_bert_config *cfg, bool freeze, double lr);
+/* cfg is copied; lr: Adam's learning rate; threads: the plans' OpenMP
+ * threads (gv_plan_options.threads, 0 = 1). */
+gv_status bert_ft_init(bert_ft *f, const gv_bert_config *cfg, bool freeze, double lr,
+                       int threads);
 void bert_ft_free(bert_ft *f);
+
+/* loss_fn(params, batch, key) -> (loss, accuracy) with dropout on, the
+ * function the train step differentiates (a gv_trace_fn; userdata: the
+ * bert_ft). */
+gv_tree *bert_ft_loss_fn(gv_graph *g, const gv_tree *in, void *ud);
 
 /* The batch tree both steps take: {input_ids, attention_mask, token_type_ids,
  * labels}, the tensors retained (labels int32 [n]). */

@@ -13,7 +13,7 @@
  *
  *   bert_finetune --model DIR --data DIR [--out DIR] [--epochs N] [--batch N]
  *                 [--max-length N] [--lr X] [--seed N] [--train-limit N]
- *                 [--test-limit N] [--full]
+ *                 [--test-limit N] [--threads N] [--full]
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -42,6 +42,7 @@ static void usage(FILE *f) {
             "  --max-length N     tokens per sentence, [CLS] and [SEP] included (default 64)\n"
             "  --lr X             Adam's learning rate (default 1e-3)\n"
             "  --seed N           the split, the head's init, shuffling, dropout (default 0)\n"
+            "  --threads N        threads of the compiled steps (default 2)\n"
             "  --train-limit N    use the first N training sentences (default all)\n"
             "  --test-limit N     use the first N test sentences (default all)\n"
             "  --full             train every param (default: the classifier head only)\n",
@@ -298,7 +299,8 @@ static bool save_classifier(const char *out, const gv_tree *params) {
 
 int main(int argc, char **argv) {
     const char *model_dir = NULL, *data_dir = NULL, *out = NULL;
-    long epochs = 3, batch = 32, max_length = 64, seed = 0, train_limit = -1, test_limit = -1;
+    long epochs = 3, batch = 32, max_length = 64, seed = 0, train_limit = -1, test_limit = -1,
+         threads = 2;
     double lr = 1e-3;
     bool full = false;
     setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines as they come, also into a file */
@@ -320,6 +322,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--batch")) ok = int_flag(a, v, 1, 4096, &batch);
         else if (!strcmp(a, "--max-length")) ok = int_flag(a, v, 2, 100000, &max_length);
         else if (!strcmp(a, "--seed")) ok = int_flag(a, v, 0, 2147483647, &seed);
+        else if (!strcmp(a, "--threads")) ok = int_flag(a, v, 1, 256, &threads);
         else if (!strcmp(a, "--train-limit")) ok = int_flag(a, v, 1, 1000000000, &train_limit);
         else if (!strcmp(a, "--test-limit")) ok = int_flag(a, v, 1, 1000000000, &test_limit);
         else if (!strcmp(a, "--lr")) {
@@ -338,13 +341,25 @@ int main(int argc, char **argv) {
         return usage(stderr), 2;
     }
 
+    /* what the run holds, freed at the end whatever happens */
+    int rc = 1;
+    gv_tree *vars = NULL, *state = NULL;
+    gv_bert_tokenizer *tok = NULL;
+    examples train = {0}, test = {0};
+    size_t train_all = 0, test_all = 0;
+    bert_ft f = {0};
+
     /* the pretrained backbone, a new head, the tokenizer */
     gv_bert_config cfg;
-    if (gv_bert_config_load(model_dir, &cfg) != GV_OK) return fail("--model");
+    if (gv_bert_config_load(model_dir, &cfg) != GV_OK) {
+        rc = fail("--model");
+        goto done;
+    }
     if (max_length > cfg.max_position_embeddings) {
         fprintf(stderr, "%s: --max-length %ld is more than the model's max_position_embeddings "
                 "%lld\n", prog, max_length, (long long)cfg.max_position_embeddings);
-        return 2;
+        rc = 2;
+        goto done;
     }
     cfg.num_labels = 2;
     gv_key keys[4]; /* init, data split, shuffling, dropout */
@@ -352,36 +367,47 @@ int main(int argc, char **argv) {
     gv_module model = {&gv_BertForSequenceClassification, &cfg};
     gv_load_report report;
     double t0 = now();
-    gv_tree *vars = gv_bert_from_pretrained(&model, model_dir, keys[0], &report);
-    if (!vars) return fail("--model");
+    vars = gv_bert_from_pretrained(&model, model_dir, keys[0], &report);
+    if (!vars) {
+        rc = fail("--model");
+        goto done;
+    }
     printf("%s: %lld layers, hidden %lld, %lld heads, vocabulary %lld (%.1f s)\n", model_dir,
            (long long)cfg.num_hidden_layers, (long long)cfg.hidden_size,
            (long long)cfg.num_attention_heads, (long long)cfg.vocab_size, now() - t0);
     gv_load_report_print(&report, stdout);
     gv_load_report_free(&report);
-    gv_bert_tokenizer *tok = gv_bert_tokenizer_from_pretrained(model_dir);
-    if (!tok) return fail("--model");
+    tok = gv_bert_tokenizer_from_pretrained(model_dir);
+    if (!tok) {
+        rc = fail("--model");
+        goto done;
+    }
     if ((int64_t)gv_bert_tokenizer_vocab_size(tok) > cfg.vocab_size) {
         fprintf(stderr, "%s: --model: vocab.txt has %zu tokens, the model %lld\n", prog,
                 gv_bert_tokenizer_vocab_size(tok), (long long)cfg.vocab_size);
-        return 1;
+        goto done;
     }
 
-    examples train, test;
-    if (!load_data(data_dir, keys[1], &train, &test)) return 1;
-    size_t train_all = train.n, test_all = test.n; /* the texts to free at the end */
+    if (!load_data(data_dir, keys[1], &train, &test)) goto done;
+    train_all = train.n, test_all = test.n; /* the texts to free at the end */
     if (train_limit > 0 && (size_t)train_limit < train.n) train.n = (size_t)train_limit;
     if (test_limit > 0 && (size_t)test_limit < test.n) test.n = (size_t)test_limit;
     if (train.n < (size_t)batch) {
         fprintf(stderr, "%s: %zu training sentences are fewer than one batch of %ld\n", prog,
                 train.n, batch);
-        return 2;
+        rc = 2;
+        goto done;
     }
 
-    bert_ft f;
-    if (bert_ft_init(&f, &cfg, !full, lr) != GV_OK) return fail("the train step");
-    gv_tree *state = gv_train_state_create(f.tx, gv_tree_get(vars, "params"));
-    if (!state) return fail("the train state");
+    if (bert_ft_init(&f, &cfg, !full, lr, (int)threads) != GV_OK) {
+        rc = fail("the train step");
+        goto done;
+    }
+    state = gv_train_state_create(f.tx, gv_tree_get(vars, "params"));
+    if (!state) {
+        rc = fail("the train state");
+        goto done;
+    }
     printf("training %s with adam(%g): batch %ld, %ld tokens, %ld epochs\n",
            full ? "every param" : "the classifier head (backbone frozen)", lr, batch, max_length,
            epochs);
@@ -389,7 +415,10 @@ int main(int argc, char **argv) {
     double tr_acc, te_acc, tr_loss, te_loss;
     if (!evaluate(&f, &bt, gv_train_state_params(state), &train, batch, &tr_acc, &tr_loss) ||
         !evaluate(&f, &bt, gv_train_state_params(state), &test, batch, &te_acc, &te_loss))
-        return fail("evaluating");
+        {
+        rc = fail("evaluating");
+        goto done;
+    }
     printf("before: train accuracy %.4f (loss %.4f), test accuracy %.4f (loss %.4f)\n", tr_acc,
            tr_loss, te_acc, te_loss);
 
@@ -398,7 +427,10 @@ int main(int argc, char **argv) {
         double te0 = now(), lsum = 0, asum = 0;
         gv_tensor *perm = gv_random_permutation_eager(
             GV_PRNG_DEFAULT, gv_random_fold_in_eager(keys[2], (uint32_t)e), (int64_t)train.n);
-        if (!perm) return fail("shuffling");
+        if (!perm) {
+            rc = fail("shuffling");
+            goto done;
+        }
         const int32_t *p = gv_tensor_data_const(perm);
         for (int64_t s = 0; s < steps_per_epoch; s++) {
             gv_tree *b = make_batch(&bt, &train, p + s * batch, (size_t)batch);
@@ -406,13 +438,20 @@ int main(int argc, char **argv) {
             gv_key k = gv_random_fold_in_eager(keys[3], (uint32_t)(e * steps_per_epoch + s));
             gv_status st = b ? bert_ft_step(&f, state, b, k, &loss, &acc) : gv_last_status();
             gv_tree_free(b);
-            if (st) return fail("the train step");
+            if (st) {
+                gv_tensor_free(perm);
+                rc = fail("the train step");
+                goto done;
+            }
             lsum += loss, asum += acc;
         }
         gv_tensor_free(perm);
         double secs = now() - te0;
         if (!evaluate(&f, &bt, gv_train_state_params(state), &test, batch, &te_acc, &te_loss))
-            return fail("evaluating");
+            {
+        rc = fail("evaluating");
+        goto done;
+    }
         printf("epoch %ld: train loss %.4f, train accuracy %.4f (dropout on), test accuracy %.4f "
                "(%.1f s, %.0f ms/step)\n", e + 1, lsum / (double)steps_per_epoch,
                asum / (double)steps_per_epoch, te_acc, secs,
@@ -420,16 +459,21 @@ int main(int argc, char **argv) {
     }
     if (!evaluate(&f, &bt, gv_train_state_params(state), &train, batch, &tr_acc, &tr_loss) ||
         !evaluate(&f, &bt, gv_train_state_params(state), &test, batch, &te_acc, &te_loss))
-        return fail("evaluating");
+        {
+        rc = fail("evaluating");
+        goto done;
+    }
     printf("after:  train accuracy %.4f (loss %.4f), test accuracy %.4f (loss %.4f)\n", tr_acc,
            tr_loss, te_acc, te_loss);
 
     bool ok = freeze_check(&f, gv_train_state_params(state));
     if (ok && out) ok = save_classifier(out, gv_train_state_params(state));
+    rc = ok ? 0 : 1;
+done:
     bert_ft_free(&f);
     gv_tree_free(state), gv_tree_free(vars);
     gv_bert_tokenizer_free(tok);
     train.n = train_all, test.n = test_all;
     examples_free(&train), examples_free(&test);
-    return ok ? 0 : 1;
+    return rc;
 }
