@@ -4,11 +4,16 @@
 #ifndef GROVE_BENCH_BENCHUTIL_H
 #define GROVE_BENCH_BENCHUTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "grove/compile.h"
 
 double bench_now(void);
+/* The median of v[0..n) (n >= 1), sorting v ascending in place. */
+double bench_median(double *v, int n);
+/* The CPU's model name from /proc/cpuinfo ("unknown CPU" without it). */
+void bench_cpu_name(char *buf, size_t len);
 /* Steps per second of step(ctx): 20 warm-up calls, then the median of 5
  * rounds of about seconds/5 each. */
 double bench_steps_per_s(void (*step)(void *), void *ctx, double seconds);

@@ -150,11 +150,6 @@ static gv_tree *check_batch(void) {
     return b;
 }
 
-static int by_value(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void put(int fd, char c) {
     while (write(fd, &c, 1) < 0 && errno == EINTR) {}
 }
@@ -223,9 +218,8 @@ static bool run_variant(const opts *o, variant v, result *r, int down, int up) {
         put(up, 'a');
     }
     if (!ms || n == 0) return free(ms), snprintf(r->err, sizeof r->err, "no steps"), false;
-    qsort(ms, (size_t)n, sizeof *ms, by_value);
     r->nsteps = n;
-    r->median_ms = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+    r->median_ms = bench_median(ms, n); /* sorts ms */
     r->min_ms = ms[0];
     free(ms);
     r->rss_peak_kib = maxrss_kib();
@@ -434,19 +428,6 @@ static bool cpu_has(const char *flag) {
     return has;
 }
 
-static void cpu_name(char *buf, size_t len) {
-    snprintf(buf, len, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-            snprintf(buf, len, "%s", strchr(line, ':') + 2);
-            buf[strcspn(buf, "\n")] = '\0';
-            break;
-        }
-    if (f) fclose(f);
-}
-
 static int usage(void) {
     fprintf(stderr, "usage: bert_freeze_bench [--batch B] [--length L] [--steps N | --seconds S] "
                     "[--threads T] [--no-torch] [--blas NAME|auto]\n");
@@ -509,7 +490,7 @@ int main(int argc, char **argv) {
     }
 
     char cpu[128];
-    cpu_name(cpu, sizeof cpu);
+    bench_cpu_name(cpu, sizeof cpu);
     printf("BERT fine-tuning step, backbone frozen vs fully fine-tuned: %s, 2 labels\n", o.dir);
     printf("batch %lld x length %lld, dropout 0.1, adam lr %g, %d thread%s (grove plans, "
            "torch.set_num_threads)\n", (long long)o.batch, (long long)o.length, LR, o.threads,

@@ -165,29 +165,6 @@ static void run_steps(run *r, int k, bool timed) {
     }
 }
 
-static int by_value(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n) {
-    qsort(v, (size_t)n, sizeof *v, by_value);
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void cpu_name(char *buf, size_t len) {
-    snprintf(buf, len, "unknown CPU");
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[256];
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-            snprintf(buf, len, "%s", strchr(line, ':') + 2);
-            buf[strcspn(buf, "\n")] = '\0';
-            break;
-        }
-    if (f) fclose(f);
-}
-
 int main(int argc, char **argv) {
     int rounds = 125, steps = 4, threads = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
@@ -217,7 +194,7 @@ int main(int argc, char **argv) {
         for (int v = 0; v < NVARIANTS; v++) run_steps(&r[(k + v) % NVARIANTS], steps, true);
 
     char cpu[128];
-    cpu_name(cpu, sizeof cpu);
+    bench_cpu_name(cpu, sizeof cpu);
     printf("Freezing a backbone: MLP 256-512-512-512 + Dense(10), batch %d, adam, %d thread%s\n"
            "%s; median of %d steps each (%d rounds of %d, the variants in turn)\n\n",
            B, threads, threads == 1 ? "" : "s", cpu, rounds * steps, rounds, steps);
@@ -227,7 +204,7 @@ int main(int argc, char **argv) {
            "------------:", "----------:", "--------:");
     double base = 0;
     for (int v = 0; v < NVARIANTS; v++) {
-        double med = median(r[v].ms, r[v].n);
+        double med = bench_median(r[v].ms, r[v].n);
         if (v == TRAIN_ALL) base = med;
         printf("| %-10s | %7d | %5d | %5d | %11zu | %9.3f | %6.2fx |\n", names[v], r[v].st.kernels,
                r[v].st.fused_kernels, r[v].st.gemms, r[v].st.arena_bytes, med, base / med);

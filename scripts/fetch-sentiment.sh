@@ -32,7 +32,8 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-log() { echo "$prog: $*" >&2; }
+# shellcheck source=scripts/fetch-lib.sh
+. "$(dirname "$0")/fetch-lib.sh"
 
 PACKAGE=sentiment@5.0.2
 TGZ=sentiment-5.0.2.tgz
@@ -44,26 +45,10 @@ SHA[imdb.json]=44a7b9082ed732ee2de3c858ea5ee2e99aca34f239a1c4359d3a300bf099bdb5
 SHA[yelp.json]=9f3f47983f21eeb819380767b74bfa648eca208f156241111454b3e122773ff7
 
 dir=${dir:-${GROVE_DATA:-${HOME:?HOME is not set}/.cache/grove}/sentiment-sentences}
-for tool in sha256sum mktemp tar; do
-  command -v "$tool" >/dev/null || { log "error: '$tool' is needed"; exit 1; }
-done
-if ! mkdir -p -- "$dir"; then log "error: cannot create the cache directory '$dir'"; exit 1; fi
-work=$(mktemp -d "${TMPDIR:-/tmp}/grove-fetch.XXXXXX")
-cleanup() { rm -rf -- "$work"; rm -f -- "$dir"/.*.tmp.$$; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-sha_of() { sha256sum -- "$1" | cut -d' ' -f1; }
-missing() {
-  local f out=()
-  for f in "${FILES[@]}"; do
-    if [ ! -f "$dir/$f" ] || [ "$(sha_of "$dir/$f")" != "${SHA[$f]}" ]; then out+=("$f"); fi
-  done
-  echo "${out[*]:-}"
-}
+fetch_init tar
 
 log "sentiment sentences into $dir"
-left=$(missing)
+left=$(fetch_missing)
 if [ -z "$left" ]; then
   log "cache: all files present and verified"
   echo "$dir"
@@ -90,14 +75,7 @@ if ! tar -xzf "$work/$TGZ" -C "$work" --no-same-owner --no-same-permissions \
   exit 1
 fi
 for f in $left; do
-  src="$work/package/test/fixtures/$f"
-  if [ ! -f "$src" ] || [ "$(sha_of "$src")" != "${SHA[$f]}" ]; then
-    log "error: $TGZ has no verified test/fixtures/$f"
-    exit 1
-  fi
-  cp -- "$src" "$dir/.$f.tmp.$$"
-  mv -f -- "$dir/.$f.tmp.$$" "$dir/$f"
-  log "npm: $f verified"
+  fetch_install "$work/package/test/fixtures/$f" "$f" "npm ($TGZ)"
 done
 log "sentiment sentences are in $dir"
 echo "$dir"

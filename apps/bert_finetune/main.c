@@ -219,6 +219,18 @@ static bool evaluate(bert_ft *f, const batcher *bt, const gv_tree *params, const
     return true;
 }
 
+/* Prints "label train accuracy ..., test accuracy ..." of params. */
+static bool report_accuracy(bert_ft *f, const batcher *bt, const gv_tree *params, const examples *train,
+                   const examples *test, int64_t batch, const char *label) {
+    double tr_acc, te_acc, tr_loss, te_loss;
+    if (!evaluate(f, bt, params, train, batch, &tr_acc, &tr_loss) ||
+        !evaluate(f, bt, params, test, batch, &te_acc, &te_loss))
+        return fail("evaluating") == 0;
+    printf("%s train accuracy %.4f (loss %.4f), test accuracy %.4f (loss %.4f)\n", label, tr_acc,
+           tr_loss, te_acc, te_loss);
+    return true;
+}
+
 /* ---- the tutorial's checks ---- */
 
 static gv_tensor *ones_like(gv_tensor *leaf, void *ud) {
@@ -412,15 +424,8 @@ int main(int argc, char **argv) {
            full ? "every param" : "the classifier head (backbone frozen)", lr, batch, max_length,
            epochs);
     batcher bt = {tok, max_length};
-    double tr_acc, te_acc, tr_loss, te_loss;
-    if (!evaluate(&f, &bt, gv_train_state_params(state), &train, batch, &tr_acc, &tr_loss) ||
-        !evaluate(&f, &bt, gv_train_state_params(state), &test, batch, &te_acc, &te_loss))
-        {
-        rc = fail("evaluating");
+    if (!report_accuracy(&f, &bt, gv_train_state_params(state), &train, &test, batch, "before:"))
         goto done;
-    }
-    printf("before: train accuracy %.4f (loss %.4f), test accuracy %.4f (loss %.4f)\n", tr_acc,
-           tr_loss, te_acc, te_loss);
 
     int64_t steps_per_epoch = (int64_t)train.n / batch; /* the last partial batch is dropped */
     for (long e = 0; e < epochs; e++) {
@@ -446,25 +451,18 @@ int main(int argc, char **argv) {
             lsum += loss, asum += acc;
         }
         gv_tensor_free(perm);
-        double secs = now() - te0;
-        if (!evaluate(&f, &bt, gv_train_state_params(state), &test, batch, &te_acc, &te_loss))
-            {
-        rc = fail("evaluating");
-        goto done;
-    }
+        double secs = now() - te0, te_acc, te_loss;
+        if (!evaluate(&f, &bt, gv_train_state_params(state), &test, batch, &te_acc, &te_loss)) {
+            rc = fail("evaluating");
+            goto done;
+        }
         printf("epoch %ld: train loss %.4f, train accuracy %.4f (dropout on), test accuracy %.4f "
                "(%.1f s, %.0f ms/step)\n", e + 1, lsum / (double)steps_per_epoch,
                asum / (double)steps_per_epoch, te_acc, secs,
                1e3 * secs / (double)steps_per_epoch);
     }
-    if (!evaluate(&f, &bt, gv_train_state_params(state), &train, batch, &tr_acc, &tr_loss) ||
-        !evaluate(&f, &bt, gv_train_state_params(state), &test, batch, &te_acc, &te_loss))
-        {
-        rc = fail("evaluating");
+    if (!report_accuracy(&f, &bt, gv_train_state_params(state), &train, &test, batch, "after: "))
         goto done;
-    }
-    printf("after:  train accuracy %.4f (loss %.4f), test accuracy %.4f (loss %.4f)\n", tr_acc,
-           tr_loss, te_acc, te_loss);
 
     bool ok = freeze_check(&f, gv_train_state_params(state));
     if (ok && out) ok = save_classifier(out, gv_train_state_params(state));

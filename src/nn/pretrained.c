@@ -559,6 +559,8 @@ gv_tree *gv_bert_from_pretrained(const gv_module *m, const char *dir, gv_key key
                                    nconverted};
         L.unused = (strlist){0};
     }
+fail:
+    if (st != GV_OK) gv_tree_free(variables), variables = NULL;
     strlist_free(&L.unused);
     free(L.loaded);
     leaf_list_free(&L.target);
@@ -566,14 +568,4 @@ gv_tree *gv_bert_from_pretrained(const gv_module *m, const char *dir, gv_key key
     gv_tree_free(ckpt);
     free(file);
     return variables;
-fail:
-    (void)st;
-    strlist_free(&L.unused);
-    free(L.loaded);
-    leaf_list_free(&L.target);
-    leaf_list_free(&src);
-    gv_tree_free(ckpt);
-    gv_tree_free(variables);
-    free(file);
-    return NULL;
 }
