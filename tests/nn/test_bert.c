@@ -863,3 +863,41 @@ Test(bert_parity, minilm_new_head_as_transformers_draws_it) {
         gv_tree_free(head), gv_tree_free(want), gv_tree_free(mine);
     free(dir);
 }
+
+/* Each config field the forward pass reads changes its output (the golden
+ * files fix one value of each: a field read from the wrong place, or a
+ * default used in its stead, would pass them at 1e-12 but not here). */
+Test(bert_parity, config_fields_reach_the_forward_pass) {
+    tiny t;
+    tiny_load(&t);
+    gv_tree *args = gv_args_tensors((gv_tensor *[]){t.ids, t.mask, t.types}, 3);
+    gv_key k = gv_prng_key(7);
+    gv_tensor *kt = gv_tensor_from_data(GV_U32, GV_DIMS(2), k.k, sizeof k.k);
+    gv_tree *rngs = gv_pack(NULL, "{dropout}", kt);
+    gv_tree *base_out = NULL;
+    gv_module m = {&gv_BertForSequenceClassification, &t.cfg};
+    GVT_OK(gv_apply_eager(&m, t.vars, args, rngs, &(gv_module_options){.train = true}, &base_out));
+    const gv_tensor *base = gv_tree_leaf_tensor(base_out);
+    struct {
+        const char *what;
+        gv_bert_config c;
+    } cases[6];
+    for (int i = 0; i < 6; i++) cases[i].c = t.cfg;
+    cases[0].what = "layer_norm_eps 0.5", cases[0].c.layer_norm_eps = 0.5;
+    cases[1].what = "hidden_act gelu_new", cases[1].c.hidden_act = GV_BERT_GELU_NEW;
+    cases[2].what = "hidden_act relu", cases[2].c.hidden_act = GV_BERT_RELU;
+    cases[3].what = "hidden_dropout_prob 0.3", cases[3].c.hidden_dropout_prob = 0.3;
+    cases[4].what = "attention_probs_dropout_prob 0", cases[4].c.attention_probs_dropout_prob = 0;
+    cases[5].what = "classifier_dropout 0", cases[5].c.classifier_dropout = 0;
+    for (int i = 0; i < 6; i++) {
+        gv_module mi = {&gv_BertForSequenceClassification, &cases[i].c};
+        gv_tree *out = NULL;
+        GVT_OK(gv_apply_eager(&mi, t.vars, args, rngs, &(gv_module_options){.train = true}, &out));
+        double d = max_diff(base, gv_tree_leaf_tensor(out), NULL);
+        cr_assert_gt(d, 1e-4, "%s: the logits moved by %.3g only", cases[i].what, d);
+        gv_tree_free(out);
+    }
+    gv_tree_free(base_out), gv_tree_free(args), gv_tree_free(rngs);
+    gv_tensor_free(kt);
+    tiny_free(&t);
+}
