@@ -45,7 +45,13 @@ static double grove_steps_per_s(int64_t batch, int threads, double seconds, gv_p
         exit(1);
     }
     *st = vae_trainer_stats(r.t);
+    if (getenv("GROVE_BENCH_PROFILE")) gv_plan_profile_enable(vae_trainer_plan(r.t), true);
     double rate = bench_steps_per_s(vae_step, &r, seconds);
+    if (getenv("GROVE_BENCH_PROFILE")) {
+        char *rep = gv_plan_profile_report(vae_trainer_plan(r.t));
+        printf("batch %lld, %d threads:\n%s", (long long)batch, threads, rep ? rep : gv_last_error());
+        free(rep);
+    }
     vae_trainer_free(r.t);
     gv_tensor_free(r.x), gv_tensor_free(r.y);
     gv_tree_free(vars);

@@ -191,6 +191,12 @@ gv_plan_stats vae_trainer_stats(const vae_trainer *t) {
     return gv_plan_get_stats(gv_jit_plan(t->step, t->args));
 }
 
+gv_plan *vae_trainer_plan(vae_trainer *t) {
+    /* the jit owns its plans and hands them out read-only; profiling is the
+     * one thing a caller may switch on in one */
+    return (gv_plan *)gv_jit_plan(t->step, t->args);
+}
+
 static gv_status copy_leaf(const char *path, const gv_tree *leaf, void *ud) {
     const gv_tree *dst = ud;
     gv_tree *node = gv_tree_get(dst, path);

@@ -75,6 +75,8 @@ gv_tree *vae_trainer_state(vae_trainer *t);
 /* Replace the state's values with a restored state of the same structure. */
 gv_status vae_trainer_load_state(vae_trainer *t, const gv_tree *state);
 gv_plan_stats vae_trainer_stats(const vae_trainer *t);
+/* The compiled step's plan (per-kernel profiling: gv_plan_profile_enable). */
+gv_plan *vae_trainer_plan(vae_trainer *t);
 
 /* mse and kl of the model on one batch with z drawn from `key` (the
  * training forward pass, no update): the test-set reconstruction loss. The

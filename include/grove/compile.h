@@ -93,11 +93,20 @@ typedef struct gv_plan_stats {
     size_t arena_bytes;       /* the arena (peak of live intermediates) */
     size_t intermediate_bytes;/* sum of all intermediates without reuse */
     int32_t donated_outputs;  /* outputs written in place into donated inputs */
+    int32_t precompiled_kernels; /* fused passes with a pre-compiled shape (one C loop,
+                              * e.g. an Adam/AdamW update) instead of the interpreter */
 } gv_plan_stats;
 
 gv_plan_stats gv_plan_get_stats(const gv_plan *plan);
 /* One line per kernel: what runs, on which buffers. Caller frees. */
 char *gv_plan_dump(const gv_plan *plan);
+/* Per-kernel timing (what jax.profiler shows per XLA op): once enabled,
+ * every run adds each kernel's wall time to its total (two clock reads per
+ * kernel, nothing allocated). The report lists the kernels by total time,
+ * with their share, calls and what they are (as gv_plan_dump names them),
+ * then the time per kind of kernel. Enabling clears the totals. */
+gv_status gv_plan_profile_enable(gv_plan *plan, bool on);
+char *gv_plan_profile_report(const gv_plan *plan);
 
 /* ---- jit: a cache of plans keyed by input shapes ---- */
 

@@ -66,8 +66,24 @@ typedef struct gv_fepi {
     gv_bufref buf;
 } gv_fepi;
 
+/* A program with one of fused_shapes.c's pre-compiled structures: run as
+ * one loop, kernel(in, out, u, n) over n elements of the full loads in[] and
+ * stores out[], with the uniform values u[]. */
+enum { GV_FSHAPE_MAX = 16 };
+typedef void (*gv_fshape_kernel)(const float *const *in, float *const *out, const float *u,
+                                 int64_t n);
+typedef struct gv_fshape {
+    const char *name;
+    gv_fshape_kernel kernel;
+    int nuniform, nload, nstore;
+    int16_t ureg[GV_FSHAPE_MAX];  /* uniform value k is register ureg[k] */
+    int16_t load[GV_FSHAPE_MAX];  /* full load k is f->load[load[k]] */
+} gv_fshape;
+
 typedef struct gv_fused {
     int64_t size;        /* elements of the domain */
+    bool specialised;    /* runs shape.kernel instead of the interpreter */
+    struct gv_fshape shape;
     int nred;
     gv_fepi *red;
     int nregs;
@@ -87,6 +103,8 @@ void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int thr
 /* Whether the fused block loops implement op (a gv_opcode): the compiler
  * fuses nothing else, so an op without a fused form runs its reference kernel. */
 bool gv_fused_supports(int op);
+/* Whether f has a pre-compiled shape (fused_shapes.c); fills *out if so. */
+bool gv_fused_specialise(const gv_fused *f, gv_fshape *out);
 
 /* ---- steps ---- */
 typedef enum gv_step_kind {
@@ -141,6 +159,8 @@ struct gv_plan {
     gv_tree **in_leaves;     /* per-run leaf nodes */
     gv_tree **out_leaves;
     int32_t fused_kernels, gemms, donated;
+    double *prof_ns;         /* per step: total ns while profiling (NULL: off) */
+    int64_t prof_runs;
 };
 
 /* Base indices. */

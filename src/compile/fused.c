@@ -217,6 +217,23 @@ static void run_block(const gv_fused *f, void *const *bases, float *R, float **r
     }
 }
 
+/* Elements [lo, hi) of a program with a pre-compiled shape (after its
+ * uniform registers are filled). */
+static void run_shape(const gv_fused *f, void *const *bases, float *const *regs, int64_t lo,
+                      int64_t hi) {
+    const gv_fshape *s = &f->shape;
+    const float *in[GV_FSHAPE_MAX];
+    float *out[GV_FSHAPE_MAX], u[GV_FSHAPE_MAX];
+    for (int k = 0; k < s->nload; k++) {
+        const gv_fload *l = &f->load[s->load[k]];
+        in[k] = (const float *)((char *)bases[l->buf.base] + l->buf.offset) + lo;
+    }
+    for (int k = 0; k < s->nstore; k++)
+        out[k] = (float *)((char *)bases[f->store[k].buf.base] + f->store[k].buf.offset) + lo;
+    for (int k = 0; k < s->nuniform; k++) u[k] = regs[s->ureg[k]][0];
+    if (hi > lo) s->kernel(in, out, u, hi - lo);
+}
+
 void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int threads) {
     int64_t nblocks = (f->size + GV_FBLOCK - 1) / GV_FBLOCK;
     size_t per_thread = (size_t)f->nregs * GV_FBLOCK;
@@ -225,6 +242,29 @@ void gv_fused_run(const gv_fused *f, void *const *bases, float *scratch, int thr
         float *out = (float *)((char *)bases[e->buf.base] + e->buf.offset);
         float init = e->op == GV_OP_REDUCE_SUM ? 0.0f : e->op == GV_OP_REDUCE_MAX ? -INFINITY : INFINITY;
         for (int64_t i = 0, n = e->dims[0] * e->dims[2]; i < n; i++) out[i] = init;
+    }
+    if (f->specialised) {
+        if (threads > 1 && nblocks >= 64) {
+#pragma omp parallel num_threads(threads)
+            {
+                int tid = 0, nt = 1;
+#ifdef _OPENMP
+                extern int omp_get_thread_num(void), omp_get_num_threads(void);
+                tid = omp_get_thread_num(), nt = omp_get_num_threads();
+#endif
+                float *R = scratch + (size_t)tid * per_thread, *regs[f->nregs];
+                prepare_uniform(f, bases, R, regs);
+                /* contiguous halves, split at a multiple of 16 elements (a cache line) */
+                int64_t lo = (f->size * tid / nt) & ~(int64_t)15;
+                int64_t hi = tid == nt - 1 ? f->size : (f->size * (tid + 1) / nt) & ~(int64_t)15;
+                run_shape(f, bases, regs, lo, hi);
+            }
+            return;
+        }
+        float *regs[f->nregs];
+        prepare_uniform(f, bases, scratch, regs);
+        run_shape(f, bases, regs, 0, f->size);
+        return;
     }
     if (threads > 1 && nblocks >= 64 && f->nred == 0) { /* below 16K elements a fork/join costs more */
 #pragma omp parallel num_threads(threads)

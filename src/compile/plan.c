@@ -312,6 +312,7 @@ static gv_status build_fused(builder *b, int32_t g, int32_t root, gv_step *s) {
         e->buf = b->v[i].buf;
     }
     free(reg);
+    f->specialised = gv_fused_specialise(f, &f->shape);
     return GV_OK;
 }
 
@@ -787,6 +788,7 @@ void gv_plan_free(gv_plan *p) {
         }
     }
     free(p->steps);
+    free(p->prof_ns);
     for (int32_t k = 0; k < p->nconsts; k++) gv_tensor_free(p->consts[k]);
     free(p->consts);
     free(p->bases);

@@ -2,6 +2,7 @@
  * shape-keyed cache of plans. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "compile_internal.h"
 #include "grove/eval_shape.h"
@@ -12,10 +13,10 @@ static inline void *ptr(void *const *bases, gv_bufref r) {
     return (char *)bases[r.base] + r.offset;
 }
 
-static gv_status execute(gv_plan *p) {
+static void run_step(gv_plan *p, int32_t k) {
     void *const *bases = p->bases;
     const gv_graph *g = p->opt.graph;
-    for (int32_t k = 0; k < p->nsteps; k++) {
+    {
         const gv_step *s = &p->steps[k];
         switch (s->kind) {
         case GV_STEP_FUSED: gv_fused_run(&s->fused, bases, p->scratch, p->threads); break;
@@ -50,6 +51,27 @@ static gv_status execute(gv_plan *p) {
             break;
         }
     }
+}
+
+static double now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return 1e9 * (double)ts.tv_sec + (double)ts.tv_nsec;
+}
+
+static gv_status execute(gv_plan *p) {
+    if (!p->prof_ns) {
+        for (int32_t k = 0; k < p->nsteps; k++) run_step(p, k);
+        return GV_OK;
+    }
+    double t = now_ns();
+    for (int32_t k = 0; k < p->nsteps; k++) {
+        run_step(p, k);
+        double t1 = now_ns();
+        p->prof_ns[k] += t1 - t;
+        t = t1;
+    }
+    p->prof_runs++;
     return GV_OK;
 }
 
@@ -179,7 +201,54 @@ gv_plan_stats gv_plan_get_stats(const gv_plan *p) {
     s.arena_bytes = p->arena_bytes;
     s.intermediate_bytes = p->intermediate_bytes;
     s.donated_outputs = p->donated;
+    for (int32_t k = 0; k < p->nsteps; k++)
+        s.precompiled_kernels += p->steps[k].kind == GV_STEP_FUSED && p->steps[k].fused.specialised;
     return s;
+}
+
+/* One kernel's line of the dump: what runs, on which buffers. */
+static void step_line(gv_tree_sb *sb, const gv_plan *p, int32_t k) {
+    const gv_graph *g = p->opt.graph;
+    const gv_step *s = &p->steps[k];
+    const gv_node *n = &g->nodes[s->node];
+    char *shape = gv_shape_str(n->rank, n->shape);
+    switch (s->kind) {
+    case GV_STEP_FUSED:
+        gv_tree_sb_printf(sb, "%3d fused   %d ops, %d loads, %d stores, %d reductions over "
+                          "%lld elements%s%s%s:", k, s->fused.ninstr, s->fused.nload,
+                          s->fused.nstore, s->fused.nred, (long long)s->fused.size,
+                          s->fused.specialised ? " (pre-compiled " : "",
+                          s->fused.specialised ? s->fused.shape.name : "",
+                          s->fused.specialised ? ")" : "");
+        for (int i = 0, shown = 0; i < s->fused.ninstr; i++) {
+            int op = s->fused.instr[i].op;
+            if (op == GV_FOP_ALIAS || op == GV_FOP_LOAD) continue;
+            if (shown++ == 10) {
+                gv_tree_sb_printf(sb, " ...");
+                break;
+            }
+            gv_tree_sb_printf(sb, " %s", op == GV_FOP_COPY ? "copy" : gv_opdefs[op].name);
+        }
+        for (int i = 0; i < s->fused.nred; i++)
+            gv_tree_sb_printf(sb, " +%s", gv_opdefs[s->fused.red[i].op].name);
+        gv_tree_sb_printf(sb, "\n");
+        break;
+    case GV_STEP_GEMM:
+        gv_tree_sb_printf(sb, "%3d gemm    %s%s%s -> base %d +%zu\n", k, shape,
+                          n->iattr[0] ? " A^T" : "", n->iattr[1] ? " B^T" : "", s->out.base,
+                          s->out.offset);
+        break;
+    case GV_STEP_REDUCE:
+    case GV_STEP_CONV:
+    case GV_STEP_REF:
+        gv_tree_sb_printf(sb, "%3d %-7s %s -> base %d +%zu\n", k, gv_opdefs[n->op].name, shape,
+                          s->out.base, s->out.offset);
+        break;
+    case GV_STEP_COPY:
+        gv_tree_sb_printf(sb, "%3d copy    %zu bytes -> base %d\n", k, s->copy_bytes, s->out.base);
+        break;
+    }
+    free(shape);
 }
 
 char *gv_plan_dump(const gv_plan *p) {
@@ -188,40 +257,69 @@ char *gv_plan_dump(const gv_plan *p) {
         return NULL;
     }
     gv_tree_sb sb = {0};
-    const gv_graph *g = p->opt.graph;
-    static const char *bases[] = {"arena"};
-    for (int32_t k = 0; k < p->nsteps; k++) {
-        const gv_step *s = &p->steps[k];
-        const gv_node *n = &g->nodes[s->node];
-        char *shape = gv_shape_str(n->rank, n->shape);
-        switch (s->kind) {
-        case GV_STEP_FUSED:
-            gv_tree_sb_printf(&sb, "%3d fused   %d ops, %d loads, %d stores, %d reductions over "
-                              "%lld elements\n", k, s->fused.ninstr, s->fused.nload,
-                              s->fused.nstore, s->fused.nred, (long long)s->fused.size);
-            break;
-        case GV_STEP_GEMM:
-            gv_tree_sb_printf(&sb, "%3d gemm    %s%s%s -> base %d +%zu\n", k, shape,
-                              n->iattr[0] ? " A^T" : "", n->iattr[1] ? " B^T" : "", s->out.base,
-                              s->out.offset);
-            break;
-        case GV_STEP_REDUCE:
-        case GV_STEP_CONV:
-        case GV_STEP_REF:
-            gv_tree_sb_printf(&sb, "%3d %-7s %s -> base %d +%zu\n", k, gv_opdefs[n->op].name, shape,
-                              s->out.base, s->out.offset);
-            break;
-        case GV_STEP_COPY:
-            gv_tree_sb_printf(&sb, "%3d copy    %zu bytes -> base %d\n", k, s->copy_bytes,
-                              s->out.base);
-            break;
-        }
-        free(shape);
-    }
-    (void)bases;
+    for (int32_t k = 0; k < p->nsteps; k++) step_line(&sb, p, k);
     gv_tree_sb_printf(&sb, "arena %zu bytes (intermediates %zu without reuse)\n", p->arena_bytes,
                       p->intermediate_bytes);
     return gv_tree_sb_finish(&sb, "gv_plan_dump");
+}
+
+/* ---- profiling ---- */
+
+gv_status gv_plan_profile_enable(gv_plan *p, bool on) {
+    if (!p) return gv_error(GV_ERR_ARG, "gv_plan_profile_enable: plan is NULL");
+    free(p->prof_ns);
+    p->prof_ns = NULL;
+    p->prof_runs = 0;
+    if (on && !(p->prof_ns = calloc((size_t)p->nsteps + 1, sizeof *p->prof_ns)))
+        return gv_error(GV_ERR_NOMEM, "gv_plan_profile_enable: out of memory");
+    return GV_OK;
+}
+
+static const double *prof_key;
+static int by_time_desc(const void *x, const void *y) {
+    double a = prof_key[*(const int32_t *)x], b = prof_key[*(const int32_t *)y];
+    return a < b ? 1 : a > b ? -1 : *(const int32_t *)x - *(const int32_t *)y;
+}
+
+char *gv_plan_profile_report(const gv_plan *p) {
+    if (!p || !p->prof_ns) {
+        gv_error(GV_ERR_ARG, "gv_plan_profile_report: %s",
+                 p ? "profiling is not enabled (gv_plan_profile_enable)" : "plan is NULL");
+        return NULL;
+    }
+    int32_t *order = malloc(((size_t)p->nsteps + 1) * sizeof *order);
+    if (!order) {
+        gv_error(GV_ERR_NOMEM, "gv_plan_profile_report: out of memory");
+        return NULL;
+    }
+    double total = 0, kind_ns[6] = {0};
+    int kind_n[6] = {0};
+    for (int32_t k = 0; k < p->nsteps; k++) {
+        order[k] = k;
+        total += p->prof_ns[k];
+        kind_ns[p->steps[k].kind] += p->prof_ns[k];
+        kind_n[p->steps[k].kind]++;
+    }
+    prof_key = p->prof_ns;
+    qsort(order, (size_t)p->nsteps, sizeof *order, by_time_desc);
+    double runs = p->prof_runs > 0 ? (double)p->prof_runs : 1;
+    gv_tree_sb sb = {0};
+    gv_tree_sb_printf(&sb, "%lld runs, %.1f us per run in %d kernels\n", (long long)p->prof_runs,
+                      total / runs / 1e3, p->nsteps);
+    static const char *kinds[6] = {"fused", "gemm", "conv", "reduce", "reference", "copy"};
+    for (int i = 0; i < 6; i++)
+        if (kind_n[i])
+            gv_tree_sb_printf(&sb, "  %-9s %3d kernels %10.1f us %5.1f%%\n", kinds[i], kind_n[i],
+                              kind_ns[i] / runs / 1e3, total > 0 ? 100 * kind_ns[i] / total : 0.0);
+    gv_tree_sb_printf(&sb, "us/run   share  kernel\n");
+    for (int32_t i = 0; i < p->nsteps; i++) {
+        int32_t k = order[i];
+        gv_tree_sb_printf(&sb, "%8.2f %5.1f%%  ", p->prof_ns[k] / runs / 1e3,
+                          total > 0 ? 100 * p->prof_ns[k] / total : 0.0);
+        step_line(&sb, p, k);
+    }
+    free(order);
+    return gv_tree_sb_finish(&sb, "gv_plan_profile_report");
 }
 
 /* ---- jit ---- */

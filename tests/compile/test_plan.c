@@ -61,6 +61,41 @@ Test(plan, mlp_step_matches_reference) {
     gv_plan_free(plan), gv_fn_free(step), gv_tree_free(in);
 }
 
+/* The per-kernel profile: off by default (the report is an error), then
+ * every run counted and every kernel listed once with its share; turning it
+ * off and on again starts from zero; results are unchanged by profiling. */
+Test(plan, profile_counts_runs_and_lists_every_kernel) {
+    gv_tree *in = mlp_example_inputs(&DIMS, 1);
+    gv_fn *step = GVT_NN(mlp_train_step(in, DIMS.lr));
+    gv_plan *plan = GVT_NN(gv_plan_compile(step, NULL));
+    gv_tree *out = GVT_NN(gv_plan_new_outputs(plan)), *ref = GVT_NN(gv_plan_new_outputs(plan));
+    GVT_OK(gv_plan_run(plan, in, ref));
+    cr_assert_null(gv_plan_profile_report(plan), "no report before profiling is enabled");
+    cr_assert_eq(gv_last_status(), GV_ERR_ARG);
+    cr_assert(strstr(gv_last_error(), "gv_plan_profile_enable"), "%s", gv_last_error());
+    cr_assert_eq(gv_plan_profile_enable(NULL, true), GV_ERR_ARG);
+    GVT_OK(gv_plan_profile_enable(plan, true));
+    for (int i = 0; i < 5; i++) GVT_OK(gv_plan_run(plan, in, out));
+    expect_close(out, ref, 0, 0);
+    char *r = GVT_NN(gv_plan_profile_report(plan));
+    cr_log_info("%s", r);
+    cr_assert(strncmp(r, "5 runs, ", 8) == 0, "report starts with the run count: %.40s", r);
+    int kernels = gv_plan_get_stats(plan).kernels, lines = 0;
+    for (const char *c = r; (c = strchr(c, '%')); c++) lines += c[1] == ' ' && c[2] == ' ';
+    cr_assert_eq(lines, kernels, "one line per kernel (%d), found %d", kernels, lines);
+    cr_assert(strstr(r, "gemm") && strstr(r, "fused"), "kinds are summed");
+    free(r);
+    GVT_OK(gv_plan_profile_enable(plan, false));
+    cr_assert_null(gv_plan_profile_report(plan));
+    GVT_OK(gv_plan_profile_enable(plan, true));
+    GVT_OK(gv_plan_run(plan, in, out));
+    r = GVT_NN(gv_plan_profile_report(plan));
+    cr_assert(strncmp(r, "1 runs, ", 8) == 0, "re-enabling starts from zero: %.40s", r);
+    free(r);
+    gv_tree_free(out), gv_tree_free(ref);
+    gv_plan_free(plan), gv_fn_free(step), gv_tree_free(in);
+}
+
 Test(plan, unoptimized_plan_matches_reference_bit_for_bit_except_gemm) {
     gv_tree *in = mlp_example_inputs(&DIMS, 2);
     gv_fn *step = GVT_NN(mlp_train_step(in, DIMS.lr));

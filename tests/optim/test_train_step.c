@@ -245,6 +245,82 @@ Test(train_step, fused_update_is_bit_exact) {
     }
 }
 
+/* Adam and AdamW updates run as pre-compiled loops (src/compile/fused_shapes.c)
+ * instead of the fused interpreter. They must equal the eager transform bit
+ * for bit for any hyper-parameters, on one thread and split across two, over
+ * params big enough to split (40,003 elements: an odd tail) and holding the
+ * special values: NaN, +-Inf, -0, denormals, huge and tiny numbers in params
+ * and grads. A near miss (adam with nesterov, whose program has another
+ * structure) must stay on the interpreter and still match. */
+static gv_tree *special_tree(uint32_t seed) {
+    enum { BIG = 40003, SMALL = 7 };
+    static const float special[] = {NAN, INFINITY, -INFINITY, -0.0f, 0.0f, 1e-40f, -1e-42f,
+                                    3e38f, -3e38f, 1e-30f, 1.0f, -1.0f};
+    gv_tensor *big = gv_tensor_zeros(GV_F32, GV_DIMS(BIG)), *small = gv_tensor_zeros(GV_F32, GV_DIMS(SMALL));
+    float *b = gv_tensor_data(big), *sm = gv_tensor_data(small);
+    uint32_t x = seed;
+    for (int i = 0; i < BIG; i++) {
+        x = x * 1664525u + 1013904223u;
+        b[i] = (x >> 24) < 8 ? special[(x >> 8) % 12] : ((float)(x >> 8) / 16777216.0f - 0.5f) * 4.0f;
+    }
+    for (int i = 0; i < SMALL; i++) sm[i] = special[(i + seed) % 12];
+    gv_tree *t = gv_tree_new_dict();
+    gv_tree_insert_tensor(t, "big", big);
+    gv_tree_insert_tensor(t, "small", small);
+    gv_tensor_free(big), gv_tensor_free(small);
+    return t;
+}
+
+Test(train_step, precompiled_adam_loops_are_bit_exact) {
+    struct {
+        gv_transform *tx;
+        bool precompiled;
+    } cases[] = {
+        {gv_adamw(.learning_rate = 3e-3, .weight_decay = 1e-2), true},
+        {gv_adamw(.learning_rate = 1e-1, .b1 = 0.5, .b2 = 0.9, .eps = 1e-3, .eps_root = 1e-6,
+                  .weight_decay = 0.0), true},
+        {gv_adam(.learning_rate = 1e-3), true},
+        {gv_adam(.schedule = gv_linear_schedule(1e-2, 1e-4, 3, 0), .eps_root = 1e-12), true},
+        {gv_adam(.learning_rate = 1e-3, .nesterov = true), false},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++)
+        for (int threads = 1; threads <= 2; threads++) {
+            gv_transform *tx = GVT_NN(cases[k].tx);
+            gv_tree *p = special_tree(1), *g = special_tree(2);
+            gv_tree *s = GVT_NN(gv_transform_init_eager(tx, p));
+            gv_tree *in = gv_tree_new_tuple();
+            gv_tree_append(in, gv_tree_copy(p));
+            gv_tree_append(in, gv_tree_copy(s));
+            gv_tree_append(in, gv_tree_clone(g));
+            tx_ctx c = {tx};
+            gv_fn *f = GVT_NN(gv_trace(tx_step, &c, in));
+            gv_plan *plan = GVT_NN(gv_plan_compile(f, &(gv_plan_options){.threads = threads}));
+            gv_plan_stats st = gv_plan_get_stats(plan);
+            if (cases[k].precompiled)
+                cr_expect(st.precompiled_kernels >= 1, "case %zu, %s: no pre-compiled update (%d)", k,
+                          gv_transform_name(tx), st.precompiled_kernels);
+            else
+                cr_expect(st.precompiled_kernels == 0, "%s: %d pre-compiled kernels for a program "
+                          "of another structure", gv_transform_name(tx), st.precompiled_kernels);
+            gv_tree *out = GVT_NN(gv_plan_new_outputs(plan));
+            for (int it = 0; it < 3; it++) {
+                GVT_OK(gv_plan_run(plan, in, out));
+                gv_tree_set(in, "0", gv_tree_copy(gv_tree_child(out, 0)));
+                gv_tree_set(in, "1", gv_tree_copy(gv_tree_child(out, 1)));
+                gv_tree *u, *ns;
+                GVT_OK(gv_transform_update_eager(tx, g, s, p, &u, &ns));
+                gv_tree *np = GVT_NN(gv_apply_updates_eager(p, u));
+                gv_tree_free(u), gv_tree_free(s), gv_tree_free(p);
+                p = np, s = ns;
+            }
+            ot_expect_same_bits(gv_tree_child(out, 0), p, gv_transform_name(tx));
+            ot_expect_same_bits(gv_tree_child(out, 1), s, "state");
+            gv_tree_free(out), gv_plan_free(plan), gv_fn_free(f), gv_tree_free(in);
+            gv_tree_free(p), gv_tree_free(g), gv_tree_free(s);
+            if (threads == 2) gv_transform_free(tx);
+        }
+}
+
 /* A 2-layer tanh MLP (2 -> 32 -> 1) fitted to y = sin(2 x0) + x0 x1 on 128
  * fixed points with chain(adamw(1e-2, wd 1e-4)), 2000 full-batch steps
  * (about 0.15 s). The best constant predictor has MSE = var(y) (0.73 here);
