@@ -11,7 +11,10 @@ benchmarks compare against PyTorch's best configuration
 Output: one JSON line per (batch, threads) on stdout (steps_per_s is the median
 over ~25 ms chunks; best_steps_per_s the fastest chunk):
   {"impl": "torch", "model": ..., "batch": B, "threads": T, "blas": ...,
-   "kernels": ..., "steps_per_s": ...}
+   "kernels": ..., "steps_per_s": ..., "rss_mib": ..., "first_step_s": ...}
+rss_mib is the worker's peak RSS after that batch (a worker runs the batches in
+order); first_step_s the time from the worker's launch (its first batch) or
+from the model's build (later batches) to its first finished step.
 Progress and the losing candidates go to stderr (``--all``: stdout too).
 
 Two settings of the process matter as much as the BLAS here (docs/blas.md):
@@ -88,6 +91,7 @@ def add_arguments(p):
     p.add_argument("--json", action="store_true", help="accepted for callers' sake: the output is always JSON lines")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--t0", type=float, default=None, help=argparse.SUPPRESS)
 
 
 def loaded_blas():
@@ -149,13 +153,21 @@ def worker(args, model, build_step):
     torch.set_num_threads(threads[0])
     torch.manual_seed(args.seed)
     libs, kernels = loaded_blas()
+    import resource
+    t_start = args.t0 if args.t0 is not None else time.clock_gettime(time.CLOCK_MONOTONIC)
     for batch in parse_list(args.batch):
         step = build_step(batch)
+        step()
+        first = time.clock_gettime(time.CLOCK_MONOTONIC) - t_start
         sps, best = measure(step, args.warmup, args.seconds)
+        # the worker's peak so far: batches run in the order given, the larger last
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
         print(json.dumps({"impl": "torch", "model": model, "batch": batch, "threads": threads[0],
                           "blas": args.blas, "kernels": kernels, "steps_per_s": round(sps, 2),
-                          "best_steps_per_s": round(best, 2),
+                          "best_steps_per_s": round(best, 2), "rss_mib": round(rss, 1),
+                          "first_step_s": round(first, 4),
                           "torch": torch.__version__, "blas_libs": libs}), flush=True)
+        t_start = time.clock_gettime(time.CLOCK_MONOTONIC)  # the next batch: from its model's build
 
 
 def run_worker(script, args, blas, threads):
@@ -175,7 +187,7 @@ def run_worker(script, args, blas, threads):
         env["OPENBLAS_CORETYPE"] = args.coretype
     cmd = [sys.executable, script, "--worker", "--blas", blas, "--threads", str(threads),
            "--batch", args.batch, "--seconds", str(args.seconds), "--warmup", str(args.warmup),
-           "--seed", str(args.seed)]
+           "--seed", str(args.seed), "--t0", repr(time.clock_gettime(time.CLOCK_MONOTONIC))]
     out = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
     if out.returncode:
         print(f"torchbench: worker {blas} threads={threads} failed ({out.returncode})", file=sys.stderr)

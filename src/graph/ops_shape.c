@@ -268,6 +268,20 @@ void gv_slice_kernel(const gv_node *n, const gv_node *const *ins, const void *co
     int r = x->rank;
     size_t es = gv_dtype_size(n->dtype);
     int64_t size = gv_node_size(n);
+    if (r > 0 && n->attr[3 * r - 1] == 1) {
+        /* unit stride on the last axis: one index computation and one copy per row */
+        int64_t cols = n->shape[r - 1], rows = cols ? size / cols : 0;
+        for (int64_t row = 0; row < rows; row++) {
+            int64_t rem = row, off = n->attr[r - 1], stride = x->shape[r - 1];
+            for (int i = r - 2; i >= 0; i--) {
+                off += (n->attr[i] + rem % n->shape[i] * n->attr[2 * r + i]) * stride;
+                rem /= n->shape[i];
+                stride *= x->shape[i];
+            }
+            memcpy((char *)out + row * cols * es, (const char *)in[0] + off * es, (size_t)cols * es);
+        }
+        return;
+    }
     for (int64_t o = 0; o < size; o++) {
         int64_t rem = o, off = 0, stride = 1;
         for (int i = r - 1; i >= 0; i--) {
@@ -494,6 +508,31 @@ void gv_pad_kernel(const gv_node *n, const gv_node *const *ins, const void *cons
     int r = x->rank;
     size_t es = gv_dtype_size(n->dtype);
     int64_t size = gv_node_size(n);
+    if (r > 0) {
+        /* per row: the padding before, the copied span, the padding after */
+        char fill[16];
+        gv_store_f64(n->dtype, fill, 0, n->fattr[0]);
+        int64_t cols = n->shape[r - 1], rows = cols ? size / cols : 0, lo = n->attr[r - 1];
+        int64_t a = lo > 0 ? lo : 0, b = lo + x->shape[r - 1] < cols ? lo + x->shape[r - 1] : cols;
+        if (b < a) b = a;
+        for (int64_t row = 0; row < rows; row++) {
+            int64_t rem = row, off = a - lo, stride = x->shape[r - 1];
+            bool inside = true;
+            for (int i = r - 2; i >= 0; i--) {
+                int64_t idx = rem % n->shape[i] - n->attr[i];
+                rem /= n->shape[i];
+                if (idx < 0 || idx >= x->shape[i]) inside = false;
+                off += idx * stride;
+                stride *= x->shape[i];
+            }
+            char *o = (char *)out + row * cols * es;
+            int64_t c0 = inside ? a : cols, c1 = inside ? b : cols;
+            for (int64_t j = 0; j < c0; j++) memcpy(o + j * es, fill, es);
+            if (c1 > c0) memcpy(o + c0 * es, (const char *)in[0] + off * es, (size_t)(c1 - c0) * es);
+            for (int64_t j = c1; j < cols; j++) memcpy(o + j * es, fill, es);
+        }
+        return;
+    }
     for (int64_t o = 0; o < size; o++) {
         int64_t rem = o, off = 0, stride = 1;
         bool inside = true;
