@@ -8,6 +8,10 @@
  *   vae_vs_torch [--seconds S] [--no-torch] [--no-jax] [--blas NAME|auto]
  *                [--jax-python PATH] [--repeat N] [--profile]
  *
+ * --repeat N runs each grove configuration in N processes and reports the
+ * one with the median steps/s (each run's own figure is already the median
+ * of five timed rounds).
+ *
  * Each grove configuration runs in a child process of its own (this binary
  * with --worker), so its peak RSS and its time from process start to the
  * first finished step (trace + compile + one step) are its own, as each
@@ -202,7 +206,7 @@ typedef struct row {
     char blas[64];
 } row;
 
-enum { NB = 2, NT = 2 };
+enum { NB = 2, NT = 2, MAX_REPEAT = 9 };
 static const int BATCHES[NB] = {16, 128};
 
 static int cell(int batch, int threads) {
@@ -249,7 +253,7 @@ static void fmt(char *buf, size_t len, const char *f, double v) {
 
 static int usage(const char *why) {
     fprintf(stderr, "vae_vs_torch: %s\nusage: vae_vs_torch [--seconds S>0] [--no-torch] [--no-jax] "
-                    "[--blas NAME|auto] [--jax-python PATH] [--repeat N>=1] [--profile]\n", why);
+                    "[--blas NAME|auto] [--jax-python PATH] [--repeat 1..9] [--profile]\n", why);
     return 2;
 }
 
@@ -270,7 +274,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--profile")) profile = true;
         else if (!v) return usage("a flag is unknown or lacks its value");
         else if (!strcmp(a, "--seconds") && (seconds = strtod(v, &end)) > 0 && !*end) i++;
-        else if (!strcmp(a, "--repeat") && (repeat = (int)strtol(v, &end, 10)) >= 1 && !*end) i++;
+        else if (!strcmp(a, "--repeat") && (repeat = (int)strtol(v, &end, 10)) >= 1 &&
+                 repeat <= MAX_REPEAT && !*end) i++;
         else if (!strcmp(a, "--blas") && strlen(v) < 64) snprintf(blas, sizeof blas, "--blas %s", argv[++i]);
         else if (!strcmp(a, "--jax-python") && strlen(v) < sizeof jax_python)
             snprintf(jax_python, sizeof jax_python, "%s", argv[++i]);
@@ -301,13 +306,27 @@ int main(int argc, char **argv) {
         if (!collect(cmd, jx)) fprintf(stderr, "vae_vs_torch: no JAX numbers\n");
     }
     fprintf(stderr, "vae_vs_torch: grove (%d run(s) of each configuration in its own process)...\n", repeat);
+    row runs[MAX_REPEAT][NB * NT] = {{{0}}};
     for (int k = 0; k < repeat; k++)
         for (int b = 0; b < NB; b++)
             for (int t = 1; t <= NT; t++) {
                 snprintf(cmd, sizeof cmd, "'%s' --worker %d %d %g %.9f %d", self, BATCHES[b], t,
                          seconds, bench_now(), profile && k == 0);
-                if (!collect(cmd, g)) fprintf(stderr, "vae_vs_torch: grove's batch %d, %d threads failed\n", BATCHES[b], t);
+                if (!collect(cmd, runs[k])) fprintf(stderr, "vae_vs_torch: grove's batch %d, %d threads failed\n", BATCHES[b], t);
             }
+    /* per configuration, the run with the median steps/s */
+    for (int c = 0; c < NB * NT; c++) {
+        row ok[MAX_REPEAT];
+        int m = 0;
+        for (int k = 0; k < repeat; k++)
+            if (runs[k][c].ok) ok[m++] = runs[k][c];
+        for (int i = 1; i < m; i++)
+            for (int j = i; j > 0 && ok[j].rate < ok[j - 1].rate; j--) {
+                row x = ok[j];
+                ok[j] = ok[j - 1], ok[j - 1] = x;
+            }
+        if (m) g[c] = ok[m / 2];
+    }
     fprintf(stderr, "vae_vs_torch: the floor (FMA peak, one AdamW pass)...\n");
     double peak[NT + 1], adamw[NT + 1];
     for (int t = 1; t <= NT; t++) peak[t] = fma_gflops(t, 0.3), adamw[t] = adamw_pass_us(t, 1.0);

@@ -512,6 +512,8 @@ void gv_pad_kernel(const gv_node *n, const gv_node *const *ins, const void *cons
         /* per row: the padding before, the copied span, the padding after */
         char fill[16];
         gv_store_f64(n->dtype, fill, 0, n->fattr[0]);
+        bool zero = true; /* all-zero bits (so not -0.0): memset */
+        for (size_t k = 0; k < es; k++) zero = zero && fill[k] == 0;
         int64_t cols = n->shape[r - 1], rows = cols ? size / cols : 0, lo = n->attr[r - 1];
         int64_t a = lo > 0 ? lo : 0, b = lo + x->shape[r - 1] < cols ? lo + x->shape[r - 1] : cols;
         if (b < a) b = a;
@@ -527,9 +529,11 @@ void gv_pad_kernel(const gv_node *n, const gv_node *const *ins, const void *cons
             }
             char *o = (char *)out + row * cols * es;
             int64_t c0 = inside ? a : cols, c1 = inside ? b : cols;
-            for (int64_t j = 0; j < c0; j++) memcpy(o + j * es, fill, es);
+            if (zero) memset(o, 0, (size_t)c0 * es);
+            else for (int64_t j = 0; j < c0; j++) memcpy(o + j * es, fill, es);
             if (c1 > c0) memcpy(o + c0 * es, (const char *)in[0] + off * es, (size_t)(c1 - c0) * es);
-            for (int64_t j = c1; j < cols; j++) memcpy(o + j * es, fill, es);
+            if (zero) memset(o + c1 * es, 0, (size_t)(cols - c1) * es);
+            else for (int64_t j = c1; j < cols; j++) memcpy(o + j * es, fill, es);
         }
         return;
     }
