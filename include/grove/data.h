@@ -101,6 +101,20 @@ void gv_dataset_free(gv_dataset *d);
 
 typedef struct gv_loader gv_loader;
 
+/* Which part of every batch this loader yields (grain's ShardOptions):
+ * shard `index` of `count` takes rows [index*B/count, (index+1)*B/count) of
+ * each global batch of B rows, all shards walking the same order, so
+ * `count` loaders together see exactly the batches one loader sees. {0, 0}
+ * (the default) and {0, 1} are the whole batch. B (and a last incomplete
+ * batch's rows, without drop_last) must divide by count. */
+typedef struct gv_shard {
+    int64_t index, count;
+} gv_shard;
+
+/* This process's shard of a data-parallel job: {gv_process_index(),
+ * gv_process_count()} (distributed.h); {0, 1} for a single process. */
+gv_shard gv_shard_by_process(void);
+
 typedef struct gv_loader_options {
     int64_t batch_size;    /* > 0 and <= the number of examples when drop_last */
     bool shuffle;          /* a new order each epoch from key; false = in order */
@@ -108,6 +122,7 @@ typedef struct gv_loader_options {
     gv_prng_impl impl;     /* the PRNG scheme of the permutation */
     bool drop_last;        /* drop the last incomplete batch */
     bool prefetch;         /* fill the next batch on a background thread */
+    gv_shard shard;        /* this loader's rows of each batch; {0} = all of them */
 } gv_loader_options;
 
 /* One batch. At the end of an epoch x, y and arrays are NULL. */

@@ -19,6 +19,7 @@
 #include "grove/train_state.h"
 #include "grove/checkpoint.h"
 #include "grove/data.h"
+#include "grove/distributed.h"
 #include "grove/image.h"
 #include "grove/eval_shape.h"
 #include "grove/pack.h"

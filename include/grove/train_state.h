@@ -28,6 +28,9 @@ gv_tree *gv_train_state_create(gv_transform *tx, const gv_tree *params);
 /* state.apply_gradients(grads=grads), traced: updates, opt_state' =
  * tx.update(grads, opt_state, params); params' = apply_updates(params,
  * updates); step' = step + 1 (int32, saturating as optax counters do).
+ * In a data-parallel job (distributed.h, more than one process) the grads
+ * are first averaged over the processes (gv_pmean_tree, in the plan), so
+ * every process applies the same update: do not pmean them yourself.
  * state is a tree of values of g; returns the new state (a tree of values
  * owned by the graph, pack.h; extra fields copied through), NULL after a
  * trace error. */

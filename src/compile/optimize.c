@@ -323,7 +323,9 @@ gv_status gv_optimize(const gv_fn *fn, bool enabled, gv_opt_result *res) {
         for (int k = 0; k < nd->rank; k++) size *= nd->shape[k];
         s.in = ins;
         gv_tensor *folded = NULL;
-        if (enabled && all_const && size <= FOLD_MAX_ELEMENTS && nd->op != GV_OP_INPUT) {
+        /* a psum's value comes from the other processes: never folded */
+        if (enabled && all_const && size <= FOLD_MAX_ELEMENTS && nd->op != GV_OP_INPUT &&
+            nd->op != GV_OP_PSUM) {
             /* emit to get the exact node, evaluate it, then replace it */
             gv_value tmp = gv_emit(g, &s);
             if (gv_value_ok(tmp)) {

@@ -57,8 +57,9 @@ struct gv_loader {
     int nsrc;
     source *src;
     int64_t n;                  /* examples */
-    int64_t batch, rows_alloc;  /* B, and the rows allocated: min(B, n) */
-    int64_t nbatches, last_rows;
+    int64_t batch, rows_alloc;  /* B (global), and the rows allocated: min(B, n) / nshards */
+    int64_t nbatches, last_rows; /* last_rows: this shard's rows of the last batch */
+    int64_t nshards, shard;     /* this loader yields shard `shard` of `nshards` of each batch */
     gv_loader_options opts;
 
     /* caller side */
@@ -87,8 +88,9 @@ struct gv_loader {
     gv_tensor **back; /* the worker's buffers, nsrc, like out */
 };
 
+/* This shard's rows of batch `index`. */
 static int64_t rows_of(const gv_loader *l, int64_t index) {
-    return index == l->nbatches - 1 ? l->last_rows : l->batch;
+    return index == l->nbatches - 1 ? l->last_rows : l->batch / l->nshards;
 }
 
 static gv_status ensure_perm(gv_loader *l, int64_t epoch) {
@@ -141,7 +143,7 @@ static void gather(const source *s, const int64_t *order, int64_t rows, void *ds
 static gv_status fill(gv_loader *l, int64_t epoch, int64_t index, gv_tensor **dst) {
     gv_status st = ensure_perm(l, epoch);
     if (st) return st;
-    int64_t start = index * l->batch, rows = rows_of(l, index);
+    int64_t rows = rows_of(l, index), start = index * l->batch + l->shard * rows;
     /* without shuffle the order is 0..n-1: l->perm is then the identity,
      * written once by loader_create */
     const int64_t *order = l->perm + start;
@@ -284,6 +286,20 @@ static gv_status check_options(const gv_loader_options *opts, int64_t n) {
                         " examples) and drop_last is set: an epoch would have no batch", b, n);
     if (opts->impl != GV_PRNG_PARTITIONABLE && opts->impl != GV_PRNG_LEGACY)
         return gv_error(GV_ERR_ARG, "unknown PRNG impl %d", (int)opts->impl);
+    gv_shard sh = opts->shard;
+    if (sh.count == 0 && sh.index == 0) return GV_OK;
+    if (sh.count < 1 || sh.index < 0 || sh.index >= sh.count)
+        return gv_error(GV_ERR_ARG, "shard {index %" PRId64 ", count %" PRId64 "}: expected "
+                        "count >= 1 and 0 <= index < count", sh.index, sh.count);
+    if (b % sh.count)
+        return gv_error(GV_ERR_ARG, "batch_size %" PRId64 " does not divide into %" PRId64
+                        " equal shards", b, sh.count);
+    int64_t last = n % b;
+    if (!opts->drop_last && last % sh.count)
+        return gv_error(GV_ERR_ARG, "the last batch of an epoch has %" PRId64 " examples "
+                        "(%" PRId64 " %% %" PRId64 "), which do not divide into %" PRId64
+                        " equal shards: set drop_last, or pick a batch size that divides the "
+                        "data", last, n, b, sh.count);
     return GV_OK;
 }
 
@@ -364,9 +380,11 @@ static gv_loader *loader_create(const char *fn, gv_tensor *const *srcs, const co
     l->opts = *opts;
     l->n = n;
     l->batch = b;
-    l->rows_alloc = b < n ? b : n;
+    l->nshards = opts->shard.count > 0 ? opts->shard.count : 1;
+    l->shard = opts->shard.index;
+    l->rows_alloc = (b < n ? b : n) / l->nshards;
     l->nbatches = n / b + (!opts->drop_last && n % b != 0);
-    l->last_rows = opts->drop_last || n % b == 0 ? b : n % b;
+    l->last_rows = (opts->drop_last || n % b == 0 ? b : n % b) / l->nshards;
     l->perm_epoch = -1;
     if (loader_alloc(l)) {
         gv_error_prefix("%s: ", fn);

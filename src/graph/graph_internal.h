@@ -56,6 +56,8 @@ typedef enum gv_opcode {
     GV_OP_RANDOM_NORMAL,
     GV_OP_RANDOM_TRUNC_NORMAL, /* fattr = lower, upper */
     GV_OP_RANDOM_BERNOULLI,    /* fattr[0] = p */
+    /* collectives (distributed.h) */
+    GV_OP_PSUM,        /* sum over the processes of the job */
     GV_OP_COUNT
 } gv_opcode;
 

@@ -48,6 +48,8 @@ GV_DECLARE_OP_FNS(scatter_add_along)
 GV_DECLARE_OP_FNS(scatter_add_take)
 /* ops_random.c */
 GV_DECLARE_OP_FNS(random)
+/* ops_collective.c */
+GV_DECLARE_OP_FNS(psum)
 
 /* Integers exactly (not through double, which loses 64-bit values): the
  * element's bits widened to 64 (signed types sign-extended), and a store that

@@ -77,4 +77,6 @@ const gv_opdef gv_opdefs[GV_OP_COUNT] = {
     ROW(GV_OP_RANDOM_NORMAL, "random_normal", 1, random, RND),
     ROW(GV_OP_RANDOM_TRUNC_NORMAL, "random_truncated_normal", 1, random, RND),
     ROW(GV_OP_RANDOM_BERNOULLI, "random_bernoulli", 1, random, RND),
+
+    ROW(GV_OP_PSUM, "psum", 1, psum, 0),
 };

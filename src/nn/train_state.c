@@ -5,6 +5,7 @@
 #include "graph/graph_internal.h"
 #include "grove/eval_shape.h"
 #include "grove/train_state.h"
+#include "grove/distributed.h"
 #include "tree/tree_internal.h"
 
 gv_tree *gv_train_state_create(gv_transform *tx, const gv_tree *params) {
@@ -46,8 +47,14 @@ gv_tree *gv_train_state_apply_gradients(gv_graph *g, const gv_transform *tx,
                       "and 'opt_state' (made by gv_train_state_create)");
         return NULL;
     }
+    /* data-parallel (distributed.h): the mean of every process's grads, so
+     * N processes step as one would on the whole batch */
+    gv_tree *mean = NULL;
+    if (gv_process_count() > 1 && !(grads = mean = gv_pmean_tree(g, grads, 0))) return NULL;
     gv_tree *updates = NULL, *new_opt = NULL;
-    if (gv_transform_update(tx, g, grads, opt, params, &updates, &new_opt) != GV_OK) {
+    gv_status st = gv_transform_update(tx, g, grads, opt, params, &updates, &new_opt);
+    gv_tree_free(mean);
+    if (st != GV_OK) {
         gv_graph_fail(g, gv_last_status(), "apply_gradients: %s", gv_last_error());
         return NULL;
     }

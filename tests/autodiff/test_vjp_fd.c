@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "graph/graph_internal.h"
+#include "grove/distributed.h"
 #include "grove/nn_conv.h"
 #include "testutil.h"
 
@@ -71,6 +72,7 @@ FN(f_gelu_tanh, gv_gelu(x[0], true))
 FN(f_gelu_erf, gv_gelu(x[0], false))
 FN(f_silu, gv_silu(x[0]))
 FN(f_softplus, gv_softplus(x[0]))
+FN(f_psum, gv_mul(gv_psum(x[0]), x[0])) /* one process: x * x through psum's VJP */
 FN(f_add, gv_add(x[0], x[1]))
 FN(f_sub, gv_sub(x[0], x[1]))
 FN(f_mul, gv_mul(x[0], x[1]))
@@ -215,6 +217,7 @@ static const fd_case CASES[] = {
     CASE_HVP("gelu_erf", f_gelu_erf, 1, U(-4, 4, 2, 3)),
     CASE_HVP("silu", f_silu, 1, U(-5, 5, 2, 3)),
     CASE_HVP("softplus", f_softplus, 1, U(-6, 6, 2, 3)),
+    CASE_HVP("psum", f_psum, 1, U(-2, 2, 2, 3)),
     CASE("add_broadcast", f_add, 2, U(-2, 2, 2, 3), U(-2, 2, 3)),
     CASE("sub_outer", f_sub, 2, U(-2, 2, 2, 1), U(-2, 2, 1, 3)),
     CASE_HVP("mul", f_mul, 2, U(-2, 2, 2, 3), U(-2, 2, 2, 3)),

@@ -17,6 +17,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "grove/distributed.h"
+
 #include "compile/compile_internal.h"
 #include "graph/fn_internal.h"
 #include "grove/nn_conv.h"
@@ -309,6 +311,7 @@ static gv_value op1(gv_opcode op, gv_value x) {
     case GV_OP_SILU: return gv_silu(x);
     case GV_OP_SOFTPLUS: return gv_softplus(x);
     case GV_OP_STOP_GRADIENT: return gv_stop_gradient(x);
+    case GV_OP_PSUM: return gv_psum(x); /* one process here: the sum over one */
     default: return gv_invalid(x.graph);
     }
 }
@@ -741,6 +744,7 @@ static family_fn family_of(gv_opcode op) {
     case GV_OP_LOG1P: case GV_OP_EXPM1: case GV_OP_SQRT: case GV_OP_RSQRT: case GV_OP_SQUARE:
     case GV_OP_TANH: case GV_OP_SIGMOID: case GV_OP_ERF: case GV_OP_RELU: case GV_OP_GELU_TANH:
     case GV_OP_GELU_ERF: case GV_OP_SILU: case GV_OP_SOFTPLUS: case GV_OP_STOP_GRADIENT:
+    case GV_OP_PSUM:
         return family_unary;
     case GV_OP_CAST: return family_cast;
     case GV_OP_ADD: case GV_OP_SUB: case GV_OP_MUL: case GV_OP_DIV: case GV_OP_POW:

@@ -1,0 +1,191 @@
+/* The process group of a data-parallel job: MPI when grove is built with
+ * GROVE_MPI (GV_HAVE_MPI), otherwise a single process.
+ *
+ * grove talks over its own duplicate of MPI_COMM_WORLD, so a program's own
+ * MPI traffic never interleaves with the plan's collectives. The threads:
+ * only the thread that runs a plan calls MPI (MPI_THREAD_SERIALIZED is
+ * enough; the loader's and the checkpoint writer's threads never do). */
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "dist/dist_internal.h"
+#include "grove/data.h"
+#include "grove/distributed.h"
+
+#ifdef GV_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static struct {
+    bool init;      /* gv_distributed_init succeeded */
+    bool owns_mpi;  /* grove called MPI_Init, so it calls MPI_Finalize */
+    bool has_comm;  /* comm is grove's duplicate of MPI_COMM_WORLD */
+    int rank, size;
+#ifdef GV_HAVE_MPI
+    MPI_Comm comm;
+#endif
+} D = {.size = 1};
+
+bool gv_distributed_available(void) {
+#ifdef GV_HAVE_MPI
+    return true;
+#else
+    return false;
+#endif
+}
+
+/* The size an MPI launcher put in the environment, 0 without one. */
+static long launcher_size(void) {
+    static const char *vars[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        char *end;
+        long n = v ? strtol(v, &end, 10) : 0;
+        if (v && *v && !*end && n > 0) return n;
+    }
+    return 0;
+}
+
+bool gv_distributed_launched(void) {
+    return launcher_size() > 0 || getenv("PMIX_RANK") || getenv("PMI_RANK");
+}
+
+gv_status gv_distributed_init(int *argc, char ***argv) {
+    if (D.init) return GV_OK;
+    if (!gv_distributed_launched()) {
+        D.init = true, D.rank = 0, D.size = 1;
+        return GV_OK;
+    }
+#ifdef GV_HAVE_MPI
+    int already = 0, provided = 0;
+    MPI_Initialized(&already);
+    if (!already) {
+        if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
+            return gv_error(GV_ERR_IO, "gv_distributed_init: MPI_Init_thread failed");
+        D.owns_mpi = true;
+    } else {
+        MPI_Query_thread(&provided);
+    }
+    if (provided < MPI_THREAD_SERIALIZED)
+        return gv_error(GV_ERR_UNSUPPORTED, "gv_distributed_init: MPI gives thread level %d, "
+                        "grove needs MPI_THREAD_SERIALIZED (%d)", provided, MPI_THREAD_SERIALIZED);
+    MPI_Comm_dup(MPI_COMM_WORLD, &D.comm);
+    D.has_comm = true;
+    MPI_Comm_rank(D.comm, &D.rank);
+    MPI_Comm_size(D.comm, &D.size);
+    D.init = true;
+    return GV_OK;
+#else
+    (void)argc, (void)argv;
+    long n = launcher_size();
+    if (n > 1)
+        return gv_error(GV_ERR_UNSUPPORTED, "gv_distributed_init: launched as one of %ld "
+                        "processes, but this grove was built without MPI (configure with "
+                        "-DGROVE_MPI=ON and Open MPI installed: libopenmpi-dev)", n);
+    D.init = true, D.rank = 0, D.size = 1;
+    return GV_OK;
+#endif
+}
+
+int gv_process_index(void) { return D.rank; }
+int gv_process_count(void) { return D.size; }
+
+void gv_distributed_shutdown(void) {
+#ifdef GV_HAVE_MPI
+    if (D.has_comm) MPI_Comm_free(&D.comm);
+    if (D.owns_mpi) MPI_Finalize();
+    D.has_comm = false;
+#endif
+    D.init = false, D.owns_mpi = false, D.rank = 0, D.size = 1;
+}
+
+_Noreturn void gv_distributed_abort(int code) {
+    fflush(stdout), fflush(stderr);
+#ifdef GV_HAVE_MPI
+    if (D.has_comm && D.size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+#endif
+    exit(code);
+}
+
+gv_status gv_distributed_barrier(void) {
+#ifdef GV_HAVE_MPI
+    if (D.init && D.size > 1 && MPI_Barrier(D.comm) != MPI_SUCCESS)
+        return gv_error(GV_ERR_IO, "gv_distributed_barrier: MPI_Barrier failed");
+#endif
+    return GV_OK;
+}
+
+/* FNV-1a, 64 bits: equal bytes give equal hashes on every process. */
+static uint64_t fnv1a(const void *bytes, size_t n) {
+    const unsigned char *p = bytes;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
+    return h ^ n;
+}
+
+gv_status gv_distributed_check_same(const void *bytes, size_t n, const char *what) {
+    if (!bytes && n) return gv_error(GV_ERR_ARG, "gv_distributed_check_same: bytes is NULL");
+    if (D.size == 1) return GV_OK;
+#ifdef GV_HAVE_MPI
+    uint64_t mine = fnv1a(bytes, n), root = mine;
+    MPI_Bcast(&root, 1, MPI_UINT64_T, 0, D.comm);
+    int differs = mine != root ? D.rank : INT_MAX, first = INT_MAX;
+    MPI_Allreduce(&differs, &first, 1, MPI_INT, MPI_MIN, D.comm);
+    if (first != INT_MAX)
+        return gv_error(GV_ERR_ARG, "%s differs between processes: rank %d does not have "
+                        "rank 0's", what ? what : "a setting", first);
+#else
+    (void)fnv1a;
+#endif
+    return GV_OK;
+}
+
+gv_shard gv_shard_by_process(void) { return (gv_shard){D.rank, D.size}; }
+
+/* ---- the collectives a plan runs ---- */
+
+#ifdef GV_HAVE_MPI
+static MPI_Datatype mpi_type(gv_dtype d) {
+    switch (d) {
+    case GV_F32: return MPI_FLOAT;
+    case GV_F64: return MPI_DOUBLE;
+    case GV_I32: return MPI_INT32_T;
+    case GV_I64: return MPI_INT64_T;
+    case GV_U8: return MPI_UINT8_T;
+    case GV_U16: return MPI_UINT16_T;
+    case GV_U32: return MPI_UINT32_T;
+    case GV_U64: return MPI_UINT64_T;
+    default: return MPI_DATATYPE_NULL;
+    }
+}
+#endif
+
+bool gv_dist_sum_supports(gv_dtype d) {
+    switch (d) {
+    case GV_F32: case GV_F64: case GV_I32: case GV_I64:
+    case GV_U8: case GV_U16: case GV_U32: case GV_U64:
+        return true;
+    default: return false;
+    }
+}
+
+void gv_dist_allreduce_sum(void *buf, int64_t count, gv_dtype d) {
+#ifdef GV_HAVE_MPI
+    if (D.size == 1 || count <= 0) return;
+    MPI_Datatype t = mpi_type(d);
+    size_t esize = gv_dtype_size(d);
+    /* MPI counts are int: a larger buffer goes in pieces */
+    for (int64_t done = 0; done < count;) {
+        int64_t part = count - done < INT_MAX / 2 ? count - done : INT_MAX / 2;
+        MPI_Allreduce(MPI_IN_PLACE, (char *)buf + (size_t)done * esize, (int)part, t, MPI_SUM,
+                      D.comm);
+        done += part;
+    }
+#else
+    (void)buf, (void)count, (void)d;
+#endif
+}

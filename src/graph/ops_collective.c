@@ -1,0 +1,143 @@
+/* Collectives across the processes of a data-parallel job (jax.lax.psum,
+ * pmean): the primitive psum, and pmean over values and trees built on it.
+ *
+ * psum is the one primitive whose result depends on other processes. Every
+ * process traces and compiles the same function, so every process runs the
+ * same psums in the same order; the optimiser must still never evaluate
+ * one at compile time (optimize.c skips it when folding constants). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "dist/dist_internal.h"
+#include "grove/distributed.h"
+#include "grove/ops.h"
+#include "ops_internal.h"
+#include "tree/tree_internal.h"
+
+gv_status gv_psum_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
+    const gv_node *x = ins[0];
+    if (!gv_dist_sum_supports(x->dtype)) {
+        gv_graph_fail(g, GV_ERR_DTYPE, "psum: needs a float or integer operand, got %s",
+                      gv_dtype_name(x->dtype));
+        return GV_ERR_DTYPE;
+    }
+    n->dtype = x->dtype;
+    gv_node_set_shape(g, n, x->rank, x->shape);
+    return GV_OK;
+}
+
+void gv_psum_kernel(const gv_node *n, const gv_node *const *ins, const void *const *in,
+                    void *out) {
+    int64_t count = gv_node_size(n);
+    if (in[0] != out) memmove(out, in[0], (size_t)count * gv_dtype_size(n->dtype));
+    gv_dist_allreduce_sum(out, count, n->dtype);
+}
+
+/* d psum(x) / dx: every process's x reaches every process's output, so the
+ * cotangent of x is the sum of the output cotangents: psum(ct). */
+void gv_psum_vjp(const gv_node *n, const gv_value *ins, gv_value out, gv_value ct,
+                 gv_value *cts) {
+    cts[0] = gv_psum(ct);
+}
+
+gv_value gv_psum(gv_value x) {
+    gv_graph *g = gv_graph_of("psum", &x, 1);
+    if (!g) return gv_invalid(x.graph);
+    gv_node_spec s = {.op = GV_OP_PSUM, .nin = 1, .in = &x};
+    return gv_emit(g, &s);
+}
+
+gv_value gv_pmean(gv_value x) {
+    int n = gv_process_count();
+    if (n == 1) return x;
+    gv_value s = gv_psum(x);
+    return gv_div(s, gv_scalar(x.graph, gv_value_dtype(x), (double)n));
+}
+
+/* ---- pmean of a tree, bucketed ---- */
+
+typedef struct leaves {
+    gv_value *v;
+    size_t n;
+} leaves;
+
+static gv_tree *collect(const gv_tree *leaf, size_t i, void *ud) {
+    leaves *l = ud;
+    gv_value v = gv_tree_leaf_value(leaf);
+    l->v[i] = v;
+    l->n = i + 1;
+    return gv_tree_new_value_leaf(v);
+}
+
+static gv_tree *replace(const gv_tree *leaf, size_t i, void *ud) {
+    (void)leaf;
+    return gv_tree_new_value_leaf(((leaves *)ud)->v[i]);
+}
+
+/* The nb float32 leaves v[order[0..nb)] reduced as one message:
+ * flattened, concatenated, psum'd, divided by the process count, cut apart
+ * and reshaped again (v's entries replaced by the results). */
+static void reduce_bucket(gv_graph *g, gv_value *v, const size_t *order, size_t nb, int procs) {
+    gv_value flat[nb];
+    int64_t at[nb + 1];
+    at[0] = 0;
+    for (size_t k = 0; k < nb; k++) {
+        gv_value x = v[order[k]];
+        flat[k] = gv_reshape(x, 1, (int64_t[]){-1});
+        at[k + 1] = at[k] + gv_value_size(x);
+    }
+    gv_value all = nb == 1 ? flat[0] : gv_concatenate(flat, (int)nb, 0);
+    gv_value sum = gv_div(gv_psum(all), gv_scalar(g, GV_F32, (double)procs));
+    for (size_t k = 0; k < nb; k++) {
+        gv_value x = v[order[k]];
+        gv_value part = nb == 1 ? sum
+                                : gv_slice(sum, (int64_t[]){at[k]}, (int64_t[]){at[k + 1]}, NULL);
+        v[order[k]] = gv_reshape(part, gv_value_rank(x), gv_value_shape(x));
+    }
+}
+
+gv_tree *gv_pmean_tree(gv_graph *g, const gv_tree *tree, size_t bucket_bytes) {
+    if (!g || gv_graph_status(g) != GV_OK) return NULL;
+    if (!tree) {
+        gv_graph_fail(g, GV_ERR_ARG, "pmean_tree: the tree is NULL");
+        return NULL;
+    }
+    size_t cap = gv_tree_num_leaves(tree);
+    leaves l = {calloc(cap ? cap : 1, sizeof *l.v), 0};
+    size_t *order = calloc(cap ? cap : 1, sizeof *order);
+    gv_tree *copy = l.v && order ? gv_tree_rebuild_indexed(tree, collect, &l) : NULL;
+    if (!copy) {
+        free(l.v), free(order);
+        gv_graph_fail(g, l.v && order ? gv_last_status() : GV_ERR_NOMEM, "pmean_tree: %s",
+                      l.v && order ? gv_last_error() : "out of memory");
+        return NULL;
+    }
+    int procs = gv_process_count();
+    if (procs == 1) {
+        free(l.v), free(order);
+        return copy;
+    }
+    gv_tree_free(copy);
+    if (!bucket_bytes) bucket_bytes = (size_t)4 << 20;
+    /* float32 leaves in buckets, last leaf first; others one by one */
+    size_t nb = 0, bytes = 0;
+    for (size_t i = l.n; i-- > 0;) {
+        gv_value x = l.v[i];
+        if (gv_value_dtype(x) != GV_F32) {
+            l.v[i] = gv_pmean(x);
+            continue;
+        }
+        size_t xb = (size_t)gv_value_size(x) * 4;
+        if (nb && bytes + xb > bucket_bytes) {
+            reduce_bucket(g, l.v, order, nb, procs);
+            nb = 0, bytes = 0;
+        }
+        order[nb++] = i, bytes += xb;
+    }
+    if (nb) reduce_bucket(g, l.v, order, nb, procs);
+    gv_tree *out = gv_graph_status(g) == GV_OK ? gv_tree_rebuild_indexed(tree, replace, &l) : NULL;
+    free(l.v), free(order);
+    if (!out && gv_graph_status(g) == GV_OK)
+        gv_graph_fail(g, gv_last_status(), "pmean_tree: %s", gv_last_error());
+    return out;
+}
