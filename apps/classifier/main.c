@@ -1,6 +1,9 @@
 /* The Flax/Optax tutorial's MLP classifier on Fashion-MNIST: Adam, jitted train and eval
  * steps, test accuracy each epoch, checkpoints in DIR keeping the 2 best by accuracy.
- *   classifier DIR [EPOCHS [N]]   train (on N examples)   classifier DIR --restore */
+ *   classifier DIR [EPOCHS [N]]   train (on N examples)   classifier DIR --restore
+ * Data-parallel: `mpirun -np P classifier DIR ... [--distributed]` trains the
+ * same steps on P processes, each on 128/P rows of every batch (distributed.h);
+ * process 0 evaluates, prints and writes the checkpoints. */
 #include <grove/grove.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,7 +34,9 @@ static gv_tree *loss_fn(gv_graph *g, const gv_tree *in, void *ud) {
     return gv_pack(g, "(loss, accuracy)", gv_mean(xent, NULL, 0, false), gv_accuracy(logits, y));
 }
 
-/* train_step(state, x, y) -> (state', {loss, accuracy}) */
+/* train_step(state, x, y) -> (state', {loss, accuracy}); on P processes the
+ * grads are averaged by apply_gradients, the metrics here (pmean: x itself
+ * for one process) */
 static gv_tree *train_step(gv_graph *g, const gv_tree *in, void *ud) {
     const gv_tree *state, *grads;
     gv_value x, y, loss, acc;
@@ -40,7 +45,7 @@ static gv_tree *train_step(gv_graph *g, const gv_tree *in, void *ud) {
     gv_unpack(gv_value_and_grad_call(g, loss_fn, ud, args, 0, true), "((loss, acc), grads)",
               &loss, &acc, &grads);
     gv_tree *next = gv_train_state_apply_gradients(g, ((const ctx *)ud)->tx, state, grads);
-    return gv_pack(g, "(state, {loss, accuracy})", next, loss, acc);
+    return gv_pack(g, "(state, {loss, accuracy})", next, gv_pmean(loss), gv_pmean(acc));
 }
 
 /* Test accuracy on the whole split in one batch (NaN on error); the eval
@@ -58,8 +63,15 @@ static double evaluate(gv_jit *eval, const gv_tree *state, const gv_dataset *tes
     return a;
 }
 
+/* An error ends the whole job: the other processes would wait for this
+ * one at their next step. */
 static int fail(const char *what) {
-    return fprintf(stderr, "classifier: %s: %s\n", what, gv_last_error()), 1;
+    if (gv_process_count() > 1)
+        fprintf(stderr, "classifier: rank %d: %s: %s\n", gv_process_index(), what, gv_last_error());
+    else
+        fprintf(stderr, "classifier: %s: %s\n", what, gv_last_error());
+    if (gv_process_count() > 1) gv_distributed_abort(1);
+    return 1;
 }
 static long arg(const char *s) { /* a whole decimal number, else -1 */
     char *end;
@@ -68,10 +80,27 @@ static long arg(const char *s) { /* a whole decimal number, else -1 */
 }
 
 int main(int argc, char **argv) {
+    /* --distributed (anywhere): insist on an MPI launch; one is detected without it */
+    bool want_dist = false;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--distributed")) {
+            want_dist = true;
+            memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof *argv);
+            argc--, i--;
+        }
+    if (want_dist && !gv_distributed_launched())
+        return fprintf(stderr, "classifier: --distributed: not started by an MPI launcher "
+                       "(run it as: mpirun -np N classifier DIR ...)\n"), 2;
+    if (gv_distributed_init(&argc, &argv) != GV_OK) return fail("--distributed");
+    int rank = gv_process_index();
     bool restore = argc == 3 && !strcmp(argv[2], "--restore");
     long epochs = argc > 2 && !restore ? arg(argv[2]) : 3, n_train = argc > 3 ? arg(argv[3]) : 0;
     if (argc < 2 || argc > 4 || epochs < 1 || n_train < 0)
-        return fprintf(stderr, "usage: classifier DIR [EPOCHS [N]] | DIR --restore\n"), 2;
+        return fprintf(stderr, "usage: classifier DIR [EPOCHS [N]] [--distributed] | "
+                       "DIR --restore\n"), 2;
+    if (restore && gv_process_count() > 1)
+        return fprintf(stderr, "classifier: --restore evaluates on one process; run it "
+                       "without mpirun\n"), 2;
     gv_dataset full, train, test;
     if (gv_fashion_mnist_load(NULL, "train", &full) != GV_OK ||
         gv_fashion_mnist_load(NULL, "t10k", &test) != GV_OK ||
@@ -84,12 +113,13 @@ int main(int argc, char **argv) {
     gv_tree *vars = example ? gv_init(&c.model, gv_prng_key(0), example, NULL) : NULL;
     gv_tree *state = vars ? gv_train_state_create(c.tx, gv_tree_get(vars, "params")) : NULL;
     gv_tree_free(example), gv_tensor_free(x0), gv_tree_free(vars);
-    /* orbax CheckpointManager(dir, options(max_to_keep=2, best_fn=accuracy)) */
-    gv_checkpoint_manager *mgr = gv_checkpoint_manager_new(argv[1], &(gv_checkpoint_options){
-        .max_to_keep = 2, .best_metric = "accuracy"});
+    /* orbax CheckpointManager(dir, options(max_to_keep=2, best_fn=accuracy)), on
+     * process 0: the others hold the same state */
+    gv_checkpoint_manager *mgr = rank ? NULL : gv_checkpoint_manager_new(argv[1],
+        &(gv_checkpoint_options){.max_to_keep = 2, .best_metric = "accuracy"});
     gv_jit *step = gv_jit_new(train_step, &c, &(gv_plan_options){.donate_argnums = GV_ARGNUMS(0)});
     gv_jit *eval = gv_jit_new(loss_fn, &c, NULL);
-    if (!state || !mgr || !step || !eval) return fail("setup");
+    if (!state || (!rank && !mgr) || !step || !eval) return fail("setup");
     if (restore) { /* a fresh process: the best step, restored into the state's structure */
         int64_t best = gv_checkpoint_manager_best_step(mgr);
         gv_tree *saved = gv_checkpoint_manager_restore(mgr, best, "state", state);
@@ -99,7 +129,9 @@ int main(int argc, char **argv) {
         gv_tree_free(saved);
     }
     gv_loader *ld = restore ? NULL : gv_loader_new(&train, &(gv_loader_options){
-        .batch_size = 128, .shuffle = true, .key = gv_prng_key(1), .drop_last = true});
+        .batch_size = 128, .shuffle = true, .key = gv_prng_key(1), .drop_last = true,
+        .shard = gv_shard_by_process()});
+    if (!restore && !ld) return fail("loader");
     for (long epoch = 1; ld && epoch <= epochs; epoch++) {
         double sum_loss = 0, sum_acc = 0, steps = 0;
         for (gv_batch b; gv_loader_next(ld, &b) == GV_OK && b.x; steps++) {
@@ -112,6 +144,7 @@ int main(int argc, char **argv) {
             if (!acc) return fail("train step");
             sum_loss += gv_tensor_item(loss), sum_acc += gv_tensor_item(acc);
         }
+        if (rank) continue; /* process 0 evaluates and saves */
         gv_tensor *test_acc = gv_tensor_scalar(GV_F32, evaluate(eval, state, &test));
         gv_tree *metrics = gv_pack(NULL, "{accuracy}", test_acc);
         printf("epoch %ld: loss %.4f train accuracy %.4f test accuracy %.4f\n", epoch,
@@ -121,8 +154,11 @@ int main(int argc, char **argv) {
             return fail("checkpoint");
         gv_tree_free(metrics), gv_tensor_free(test_acc);
     }
-    if (!restore) printf("best step %lld\n", (long long)gv_checkpoint_manager_best_step(mgr));
+    if (!restore && !rank)
+        printf("best step %lld\n", (long long)gv_checkpoint_manager_best_step(mgr));
     gv_loader_free(ld), gv_tree_free(state), gv_transform_free(c.tx), gv_jit_free(step);
     gv_jit_free(eval), gv_dataset_free(&full), gv_dataset_free(&train), gv_dataset_free(&test);
-    return gv_checkpoint_manager_close(mgr) == GV_OK ? 0 : fail("checkpoint");
+    if (mgr && gv_checkpoint_manager_close(mgr) != GV_OK) return fail("checkpoint");
+    gv_distributed_shutdown();
+    return 0;
 }
