@@ -12,10 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <grove/distributed.h>
+
 #include "cli.h"
 #include "fileio.h"
 
-typedef enum { K_INT, K_FLOAT, K_STR, K_CHOICE } flag_kind;
+typedef enum { K_INT, K_FLOAT, K_STR, K_CHOICE, K_BOOL } flag_kind; /* K_BOOL: no value */
 enum { TRAIN = 1, SAMPLE = 2 };
 
 typedef struct flag_spec {
@@ -54,6 +56,8 @@ static const flag_spec FLAGS[] = {
     {F_STEP, "step", K_INT, SAMPLE, 0, 1e12, NULL, "checkpoint step to load (the latest)"},
     {F_OUT, "out", K_STR, SAMPLE, 0, 0, NULL,
      "PNG to write (<run-dir>/samples.png, or samples-class<K>.png)"},
+    {F_DISTRIBUTED, "distributed", K_BOOL, TRAIN, 0, 0, NULL,
+     "data-parallel under mpirun -np P: B/P rows of each batch per process (detected)"},
 };
 #define NSPECS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -65,7 +69,8 @@ static void usage(FILE *f) {
         const flag_spec *s = &FLAGS[i];
         char lhs[64];
         snprintf(lhs, sizeof lhs, "--%s %s", s->name,
-                 s->kind == K_INT ? "N" : s->kind == K_FLOAT ? "X" : s->kind == K_CHOICE ? s->choices : "PATH");
+                 s->kind == K_INT ? "N" : s->kind == K_FLOAT ? "X" : s->kind == K_CHOICE ? s->choices
+                 : s->kind == K_BOOL ? "" : "PATH");
         fprintf(f, "  %-30s %s%s %s\n", lhs, s->commands & TRAIN ? "T" : " ",
                 s->commands & SAMPLE ? "S" : " ", s->help);
     }
@@ -118,6 +123,7 @@ static void *slot(vae_flags *f, vae_flag_id id) {
     case F_N: return &f->n;
     case F_STEP: return &f->step;
     case F_OUT: return &f->out;
+    case F_DISTRIBUTED: return &f->distributed;
     case F_NFLAGS: break;
     }
     return NULL;
@@ -174,6 +180,12 @@ static int parse(int argc, char **argv, int command, vae_flags *f) {
         if (!(s->commands & command))
             return bad("--%s is not a flag of 'vae %s'", s->name, argv[1]);
         if (f->given[s->id]) return bad("--%s given twice%s", s->name, "");
+        if (s->kind == K_BOOL) {
+            if (eq) return bad("--%s takes no value%s", s->name, "");
+            *(bool *)slot(f, s->id) = true;
+            f->given[s->id] = true;
+            continue;
+        }
         const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!v) return bad("--%s needs a value%s", s->name, "");
         /* "--run-dir --help" is a forgotten value, not a directory; a value
@@ -210,5 +222,24 @@ int main(int argc, char **argv) {
     vae_flags f;
     int rc = parse(argc, argv, command, &f);
     if (rc) return rc;
-    return command == TRAIN ? vae_cmd_train(&f) : vae_cmd_sample(&f);
+    /* an MPI job is detected from the launcher; --distributed insists on one */
+    if (f.distributed && !gv_distributed_launched()) {
+        fprintf(stderr, "vae: --distributed: not started by an MPI launcher (run it as: "
+                "mpirun -np P vae train --distributed ...)\n");
+        return VAE_EXIT_USAGE;
+    }
+    if (command == TRAIN && gv_distributed_init(&argc, &argv) != GV_OK) {
+        fprintf(stderr, "vae: --distributed: %s\n", gv_last_error());
+        return VAE_EXIT_ERROR;
+    }
+    rc = command == TRAIN ? vae_cmd_train(&f) : vae_cmd_sample(&f);
+    /* a process that fails ends the job: the others would wait for it (a
+     * Ctrl-C stops every process at the same step, so they finish together) */
+    if (rc && rc != VAE_EXIT_INTERRUPTED && gv_process_count() > 1) {
+        fprintf(stderr, "vae: process %d of %d stopped with exit code %d: ending the job\n",
+                gv_process_index(), gv_process_count(), rc);
+        gv_distributed_abort(rc);
+    }
+    gv_distributed_shutdown();
+    return rc;
 }

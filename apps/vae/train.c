@@ -11,7 +11,13 @@
  * the step key stream, and the test/sample noise. A checkpoint holds the
  * train state and a "meta" item (epoch, batch index, the key stream, the
  * running sums of the log window and the epoch, the config), so a resumed
- * run takes exactly the steps the uninterrupted one would have taken. */
+ * run takes exactly the steps the uninterrupted one would have taken.
+ *
+ * Data-parallel (mpirun -np P vae train ...): every process builds the same
+ * state and steps on B/P rows of each batch (distributed.h); the step
+ * averages grads and metrics, so the processes stay identical. Process 0
+ * prints, writes metrics.jsonl, the checkpoints, samples.png and loss.svg;
+ * the others read the checkpoints to resume (a directory every process sees). */
 #include <errno.h>
 #include <stdarg.h>
 #include <math.h>
@@ -120,6 +126,8 @@ typedef struct trainer_run {
     gv_key keys[4], key;   /* keys: init, data, step stream, noise; key: the stream now */
     int64_t epoch, index;
     sums sums;
+    int rank, nproc;       /* this process of nproc (distributed.h); rank 0 writes */
+    bool stopping;         /* a Ctrl-C reached some process: all stop at this step */
 } trainer_run;
 
 static int error(const char *what) {
@@ -139,6 +147,7 @@ static int out_of_memory(const char *what) {
  * whose metrics have holes would plot and resume wrongly. 0 or an exit code. */
 static int metrics_line(trainer_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int metrics_line(trainer_run *r, const char *fmt, ...) {
+    if (!r->metrics) return 0; /* a process other than 0 */
     errno = 0;
     va_list ap;
     va_start(ap, fmt);
@@ -153,6 +162,7 @@ static int metrics_line(trainer_run *r, const char *fmt, ...) {
 }
 
 static int save(trainer_run *r) {
+    if (r->rank) return 0; /* process 0 saves for all: their states are the same */
     gv_tree *state = vae_trainer_state(r->trainer);
     int64_t step = vae_run_state_step(state);
     if (step == gv_checkpoint_manager_latest_step(r->ckpt)) return 0;
@@ -224,8 +234,9 @@ static int load_state(trainer_run *r, int64_t step) {
     gv_tree_free(state);
     if (st != GV_OK) return error("restoring the train state");
     if (gv_loader_seek(r->loader, r->epoch, r->index) != GV_OK) return error("resuming the data order");
-    printf("resumed %s at step %lld (epoch %lld, batch %lld)\n", r->dir, (long long)step,
-           (long long)r->epoch, (long long)r->index);
+    if (!r->rank)
+        printf("resumed %s at step %lld (epoch %lld, batch %lld)\n", r->dir, (long long)step,
+               (long long)r->epoch, (long long)r->index);
     return 0;
 }
 
@@ -298,12 +309,14 @@ static int load_data(trainer_run *r, bool resumed) {
     return rc;
 }
 
-/* Mean mse and kl over the test set (the tutorial's reconstruction loss). */
+/* Mean mse and kl over the test set (the tutorial's reconstruction loss);
+ * data-parallel too: each process takes its rows of every batch. */
 static int evaluate(trainer_run *r, double *mse, double *kl) {
     int64_t n = gv_dataset_size(&r->test), limit = r->flags->test_limit;
     gv_dataset part = r->test;
     if (limit && limit < n && gv_dataset_take(&r->test, limit, &part) != GV_OK) return error("--test-limit");
-    gv_loader *ld = gv_loader_new(&part, &(gv_loader_options){.batch_size = 500});
+    gv_loader *ld = gv_loader_new(&part, &(gv_loader_options){.batch_size = 500,
+                                                                .shard = gv_shard_by_process()});
     vae_evaluator *ev = ld ? vae_evaluator_new(&r->model, (int)r->cfg.threads) : NULL;
     if (part.images != r->test.images) gv_dataset_free(&part);
     if (!ev) return gv_loader_free(ld), error("evaluating on the test set");
@@ -321,7 +334,9 @@ static int evaluate(trainer_run *r, double *mse, double *kl) {
     vae_evaluator_free(ev);
     gv_loader_free(ld);
     if (st != GV_OK) return error("evaluating on the test set");
-    *mse = sm / count, *kl = sk / count;
+    double sums3[3] = {sm, sk, count};
+    if (gv_distributed_sum(sums3, 3) != GV_OK) return error("evaluating on the test set");
+    *mse = sums3[0] / sums3[2], *kl = sums3[1] / sums3[2];
     return 0;
 }
 
@@ -348,20 +363,25 @@ static int make_dirs(const char *dir) {
     return 0;
 }
 
+/* Process 0 makes the run directory and opens the checkpoints (cleaning
+ * up what an earlier run left); the others open them after it. */
 static int open_run(trainer_run *r) {
-    if (make_dirs(r->dir)) {
+    if (!r->rank && make_dirs(r->dir)) {
         fprintf(stderr, "vae: --run-dir %s: %s\n", r->dir, strerror(errno));
         return VAE_EXIT_ERROR;
     }
     char *path = vae_strfmt("%s/checkpoints", r->dir);
     if (!path) return out_of_memory("--run-dir");
-    gv_checkpoint_options o = {.max_to_keep = 3, .async = true};
-    r->ckpt = gv_checkpoint_manager_new(path, &o);
+    gv_checkpoint_options o = {.max_to_keep = 3, .async = true, .must_exist = r->rank > 0};
+    if (!r->rank) r->ckpt = gv_checkpoint_manager_new(path, &o);
+    if (gv_distributed_barrier() != GV_OK) return free(path), error("--run-dir");
+    if (r->rank) r->ckpt = gv_checkpoint_manager_new(path, &o);
     free(path);
     return r->ckpt ? 0 : error("--run-dir");
 }
 
 static int open_metrics(trainer_run *r, int64_t resumed_step) {
+    if (r->rank) return 0; /* process 0 writes the metrics */
     r->metrics_path = vae_strfmt("%s/metrics.jsonl", r->dir);
     if (!r->metrics_path) return out_of_memory("metrics.jsonl");
     /* lines written after the checkpoint we resume from are dropped: the
@@ -378,8 +398,9 @@ static int open_metrics(trainer_run *r, int64_t resumed_step) {
 static int finish_window(trainer_run *r, int64_t step, double rate) {
     double *w = r->sums.window;
     if (w[3] == 0) return 0;
-    printf("epoch %lld | step %lld | loss: %.4f ~ mse: %.4f. kl: %.4f\n", (long long)r->epoch,
-           (long long)r->index, w[0] / w[3], w[1] / w[3], w[2] / w[3]);
+    if (!r->rank)
+        printf("epoch %lld | step %lld | loss: %.4f ~ mse: %.4f. kl: %.4f\n", (long long)r->epoch,
+               (long long)r->index, w[0] / w[3], w[1] / w[3], w[2] / w[3]);
     int rc = metrics_line(r, "{\"step\": %lld, \"epoch\": %lld, \"batch\": %lld, \"loss\": %.9g, "
                           "\"mse\": %.9g, \"kl\": %.9g, \"steps_per_s\": %.1f}", (long long)step,
                           (long long)r->epoch, (long long)r->index, w[0] / w[3], w[1] / w[3],
@@ -392,20 +413,21 @@ static int train_loop(trainer_run *r, double *train_seconds) {
     const vae_flags *f = r->flags;
     int64_t per_epoch = gv_loader_batches_per_epoch(r->loader);
     int64_t step0 = vae_run_state_step(vae_trainer_state(r->trainer)), budget = f->max_steps;
-    progress p = {.tty = isatty(STDOUT_FILENO), .t0 = now()};
+    progress p = {.tty = !r->rank && isatty(STDOUT_FILENO), .t0 = now()};
     p.steps_left = (r->cfg.epochs - r->epoch) * per_epoch - r->index;
     int rc = 0;
     while (r->epoch < r->cfg.epochs && !rc) {
         /* stop inside an epoch only: at its end the marker is read first, so
          * the checkpoint is the epoch's own */
-        if ((interrupted || (budget && p.steps_done >= budget)) && r->index < per_epoch) break;
+        r->stopping = gv_distributed_any(interrupted != 0); /* one process's Ctrl-C stops all */
+        if ((r->stopping || (budget && p.steps_done >= budget)) && r->index < per_epoch) break;
         gv_batch b;
         if (gv_loader_next(r->loader, &b) != GV_OK) return error("reading a batch");
         int64_t step = step0 + p.steps_done;
         if (!b.x) { /* end of the epoch: summary and checkpoint */
             double *e = r->sums.epoch;
             progress_clear(&p);
-            if (e[3] > 0)
+            if (e[3] > 0 && !r->rank)
                 printf("epoch %lld done | %lld steps | mean loss: %.4f ~ mse: %.4f. kl: %.4f\n",
                        (long long)r->epoch, (long long)e[3], e[0] / e[3], e[1] / e[3], e[2] / e[3]);
             /* a metrics line that cannot be written stops training before
@@ -423,7 +445,7 @@ static int train_loop(trainer_run *r, double *train_seconds) {
         gv_random_split2_eager(GV_PRNG_DEFAULT, r->key, &r->key, &sub);
         vae_metrics m;
         if (vae_trainer_step(r->trainer, b.x, b.y, sub, &m) != GV_OK) return error("train step");
-        if (!isfinite(m.loss)) {
+        if (!isfinite(m.loss)) { /* the mean over all processes: all stop here */
             progress_clear(&p);
             fprintf(stderr, "vae: the loss is %g at step %lld (epoch %lld, batch %lld); stopping "
                     "without saving this state (lower --lr?)\n", m.loss, (long long)step + 1,
@@ -448,11 +470,12 @@ static int train_loop(trainer_run *r, double *train_seconds) {
         rc = save(r);
         if (!rc && gv_checkpoint_manager_wait_until_finished(r->ckpt) != GV_OK) rc = error("checkpoint");
         if (rc) return rc;
-        printf("%s at step %lld (epoch %lld, batch %lld): checkpoint saved in %s/checkpoints; run the "
-               "same command to resume\n", interrupted ? "interrupted" : "stopped",
-               (long long)vae_run_state_step(vae_trainer_state(r->trainer)), (long long)r->epoch,
-               (long long)r->index, r->dir);
-        return interrupted ? VAE_EXIT_INTERRUPTED : 0; /* 0: stopped by --max-steps */
+        if (!r->rank)
+            printf("%s at step %lld (epoch %lld, batch %lld): checkpoint saved in %s/checkpoints; "
+                   "run the same command to resume\n", r->stopping ? "interrupted" : "stopped",
+                   (long long)vae_run_state_step(vae_trainer_state(r->trainer)), (long long)r->epoch,
+                   (long long)r->index, r->dir);
+        return r->stopping ? VAE_EXIT_INTERRUPTED : 0; /* 0: stopped by --max-steps */
     }
     return 0;
 }
@@ -470,9 +493,15 @@ static void run_free(trainer_run *r) {
 }
 
 int vae_cmd_train(const vae_flags *f) {
-    trainer_run r = {.flags = f, .dir = vae_strfmt("%s", f->run_dir)};
+    trainer_run r = {.flags = f, .dir = vae_strfmt("%s", f->run_dir), .rank = gv_process_index(),
+                     .nproc = gv_process_count()};
     if (!r.dir) return out_of_memory("--run-dir");
     vae_run_config_from_flags(&r.cfg, f);
+    if (r.cfg.batch_size % r.nproc) {
+        fprintf(stderr, "vae: --batch-size %lld does not divide into %d processes\n",
+                (long long)r.cfg.batch_size, r.nproc);
+        return free(r.dir), VAE_EXIT_USAGE;
+    }
     int rc = open_run(&r);
     if (!rc) rc = resume(&r);
     int64_t resumed = gv_checkpoint_manager_latest_step(r.ckpt);
@@ -484,24 +513,32 @@ int vae_cmd_train(const vae_flags *f) {
     if (resumed < 0) r.key = r.keys[2];
     gv_tree *vars = vae_init_variables(&r.model, r.keys[0], r.cfg.batch_size);
     vae_hparams hp = {r.cfg.kl_weight, r.cfg.lr, (int)r.cfg.threads};
-    r.trainer = vars ? vae_trainer_new(&r.model, &hp, gv_tree_get(vars, "params"), r.cfg.batch_size) : NULL;
+    /* the step is traced for this process's rows of each batch */
+    r.trainer = vars ? vae_trainer_new(&r.model, &hp, gv_tree_get(vars, "params"),
+                                       r.cfg.batch_size / r.nproc) : NULL;
     gv_tree_free(vars);
     if (!r.trainer) return run_free(&r), error("creating the train step");
     r.loader = gv_loader_new(&r.train, &(gv_loader_options){.batch_size = r.cfg.batch_size,
-        .shuffle = true, .key = r.keys[1], .drop_last = true, .prefetch = true});
+        .shuffle = true, .key = r.keys[1], .drop_last = true, .prefetch = true,
+        .shard = gv_shard_by_process()});
     if (!r.loader) return run_free(&r), error("the data loader");
     if (resumed >= 0 && (rc = load_state(&r, resumed))) return run_free(&r), rc;
     if ((rc = open_metrics(&r, resumed))) return run_free(&r), rc;
 
     gv_plan_stats st = vae_trainer_stats(r.trainer);
-    printf("VAE: %lld params, latent %lld | %lld training examples, batch %lld, %lld steps per epoch "
-           "| adamw(%g), kl weight %g | %lld thread%s\n",
-           (long long)gv_tree_size(gv_tree_get(vae_trainer_state(r.trainer), "params")),
-           (long long)r.cfg.latent, (long long)gv_dataset_size(&r.train), (long long)r.cfg.batch_size,
-           (long long)gv_loader_batches_per_epoch(r.loader), r.cfg.lr, r.cfg.kl_weight,
-           (long long)r.cfg.threads, r.cfg.threads > 1 ? "s" : "");
-    printf("train step: %d kernels (%d fused, %d GEMM), arena %.2f MB, %d outputs in place\n",
-           st.kernels, st.fused_kernels, st.gemms, st.arena_bytes / 1e6, st.donated_outputs);
+    if (!r.rank)
+        printf("VAE: %lld params, latent %lld | %lld training examples, batch %lld, %lld steps per "
+               "epoch | adamw(%g), kl weight %g | %lld thread%s\n",
+               (long long)gv_tree_size(gv_tree_get(vae_trainer_state(r.trainer), "params")),
+               (long long)r.cfg.latent, (long long)gv_dataset_size(&r.train),
+               (long long)r.cfg.batch_size, (long long)gv_loader_batches_per_epoch(r.loader), r.cfg.lr,
+               r.cfg.kl_weight, (long long)r.cfg.threads, r.cfg.threads > 1 ? "s" : "");
+    if (!r.rank)
+        printf("train step: %d kernels (%d fused, %d GEMM), arena %.2f MB, %d outputs in place\n",
+               st.kernels, st.fused_kernels, st.gemms, st.arena_bytes / 1e6, st.donated_outputs);
+    if (r.nproc > 1 && !r.rank)
+        printf("data-parallel: %d processes, %lld examples of each batch per process\n", r.nproc,
+               (long long)(r.cfg.batch_size / r.nproc));
     fflush(stdout);
 
     signal(SIGINT, on_signal);
@@ -514,10 +551,12 @@ int vae_cmd_train(const vae_flags *f) {
     if (rc == 0 && gv_checkpoint_manager_wait_until_finished(r.ckpt) != GV_OK) rc = error("checkpoint");
     if (rc || r.epoch < r.cfg.epochs) return run_free(&r), rc; /* an error, or --max-steps */
 
-    printf("trained %lld epochs (%lld steps) | this run: %.1f s\n", (long long)r.cfg.epochs,
-           (long long)steps, seconds);
+    if (!r.rank)
+        printf("trained %lld epochs (%lld steps) | this run: %.1f s\n", (long long)r.cfg.epochs,
+               (long long)steps, seconds);
     double mse, kl;
     if ((rc = evaluate(&r, &mse, &kl))) return run_free(&r), rc;
+    if (r.rank) return run_free(&r), 0; /* process 0 writes the rest */
     printf("test set: reconstruction loss (mse) %.4f, kl %.4f\n", mse, kl);
     if ((rc = metrics_line(&r, "{\"test\": true, \"step\": %lld, \"mse\": %.9g, \"kl\": %.9g}",
                            (long long)steps, mse, kl)))

@@ -56,8 +56,11 @@ static gv_tree *vae_call(gv_scope *s, const void *cfgp, const gv_tree *args) {
     const vae_cfg *cfg = cfgp;
     gv_value mean, logvar;
     if (!encode(s, cfg, gv_args_get(args, 0), &mean, &logvar)) return NULL;
-    gv_value eps = gv_random_normal(gv_scope_prng_impl(s), gv_args_get(args, 2),
-                                    gv_value_rank(logvar), gv_value_shape(logvar));
+    /* noise for every example of the global batch, and this process's rows
+     * of it (distributed.h): P processes draw what one process would */
+    int64_t shape[2] = {gv_value_shape(logvar)[0] * gv_process_count(), gv_value_shape(logvar)[1]};
+    gv_value eps = gv_process_rows(gv_random_normal(gv_scope_prng_impl(s), gv_args_get(args, 2),
+                                                    2, shape));
     gv_value z = gv_add(gv_mul(eps, gv_exp(gv_mul_scalar(logvar, 0.5))), mean);
     gv_value recon = decode(s, cfg, z, gv_args_get(args, 1));
     return gv_pack(gv_scope_graph(s), "(recon, mean, logvar)", recon, mean, logvar);
@@ -129,7 +132,9 @@ static gv_tree *train_step(gv_graph *g, const gv_tree *in, void *ud) {
     gv_unpack(gv_value_and_grad_call(g, loss_fn, ud, args, 0, true), "((loss, (mse, kl)), grads)",
               &loss, &mse, &kl, &grads);
     gv_tree *next = gv_train_state_apply_gradients(g, s->tx, state, grads);
-    return gv_pack(g, "(state, {loss, mse, kl})", next, loss, mse, kl);
+    /* the metrics of the whole batch: the mean over the processes' shards
+     * (pmean is x itself on one process; apply_gradients averages the grads) */
+    return gv_pack(g, "(state, {loss, mse, kl})", next, gv_pmean(loss), gv_pmean(mse), gv_pmean(kl));
 }
 
 struct vae_trainer {    /* args (state, x, c, key): the state is donated, so it stays current */

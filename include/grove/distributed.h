@@ -76,6 +76,15 @@ gv_status gv_distributed_barrier(void);
  * differs from rank 0 when they do not. */
 gv_status gv_distributed_check_same(const void *bytes, size_t n, const char *what);
 
+/* Host-side reductions for a training loop's bookkeeping, outside any
+ * plan; every process must call them at the same point. */
+/* Whether flag is true on any process (e.g. a Ctrl-C that reached one of
+ * them): so that all stop at the same step. flag itself for one process. */
+bool gv_distributed_any(bool flag);
+/* values[0..n) := their sums over the processes (e.g. metric sums and
+ * counts). Unchanged for one process. */
+gv_status gv_distributed_sum(double *values, size_t n);
+
 /* ---- traced collectives (jax.lax) ---- */
 
 /* jax.lax.psum(x): the elementwise sum of x over all processes (every
@@ -85,6 +94,14 @@ gv_value gv_psum(gv_value x);
 
 /* jax.lax.pmean(x) = psum(x) / process_count. x itself for one process. */
 gv_value gv_pmean(gv_value x);
+
+/* This process's rows of x, a value computed for the whole global batch:
+ * rows [i*n/P, (i+1)*n/P) of axis 0 (i the process index, P the count, n
+ * x's first dim, which P must divide). x itself for one process. For
+ * values that must match what one process computes for the whole batch,
+ * e.g. noise drawn for every example with jax.random.normal(key, (B, ...)):
+ * draw it at the global shape, then take this process's rows. */
+gv_value gv_process_rows(gv_value x);
 
 /* pmean of every leaf of a tree of values (e.g. the grads): the float32
  * leaves are reduced together in buckets of about bucket_bytes (0 = the

@@ -144,6 +144,25 @@ gv_status gv_distributed_check_same(const void *bytes, size_t n, const char *wha
     return GV_OK;
 }
 
+bool gv_distributed_any(bool flag) {
+#ifdef GV_HAVE_MPI
+    if (D.has_comm && D.size > 1) {
+        int mine = flag, any = 0;
+        MPI_Allreduce(&mine, &any, 1, MPI_INT, MPI_LOR, D.comm);
+        return any != 0;
+    }
+#endif
+    return flag;
+}
+
+gv_status gv_distributed_sum(double *values, size_t n) {
+    if (!values && n) return gv_error(GV_ERR_ARG, "gv_distributed_sum: values is NULL");
+#ifdef GV_HAVE_MPI
+    if (D.has_comm && D.size > 1 && n) gv_dist_allreduce_sum(values, (int64_t)n, GV_F64);
+#endif
+    return GV_OK;
+}
+
 gv_shard gv_shard_by_process(void) { return (gv_shard){D.rank, D.size}; }
 
 /* ---- the collectives a plan runs ---- */
@@ -175,7 +194,7 @@ bool gv_dist_sum_supports(gv_dtype d) {
 
 void gv_dist_allreduce_sum(void *buf, int64_t count, gv_dtype d) {
 #ifdef GV_HAVE_MPI
-    if (D.size == 1 || count <= 0) return;
+    if (!D.has_comm || D.size == 1 || count <= 0) return;
     MPI_Datatype t = mpi_type(d);
     size_t esize = gv_dtype_size(d);
     /* MPI counts are int: a larger buffer goes in pieces */

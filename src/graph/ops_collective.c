@@ -54,6 +54,18 @@ gv_value gv_pmean(gv_value x) {
     return gv_div(s, gv_scalar(x.graph, gv_value_dtype(x), (double)n));
 }
 
+gv_value gv_process_rows(gv_value x) {
+    int p = gv_process_count();
+    if (p == 1 || !gv_value_ok(x)) return x;
+    int rank = gv_value_rank(x);
+    if (rank < 1) return gv_value_fail(x.graph, GV_ERR_SHAPE, "process_rows: a scalar has no rows");
+    int64_t n = gv_value_shape(x)[0];
+    if (n % p)
+        return gv_value_fail(x.graph, GV_ERR_SHAPE, "process_rows: %lld rows do not divide into "
+                             "%d processes", (long long)n, p);
+    return gv_slice_axis(x, 0, gv_process_index() * (n / p), (gv_process_index() + 1) * (n / p));
+}
+
 /* ---- pmean of a tree, bucketed ---- */
 
 typedef struct leaves {

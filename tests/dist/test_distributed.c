@@ -7,13 +7,18 @@
  *   process with batch B ends with, within float summation-order noise,
  *   and log the same losses;
  * - a process that dies ends the whole job (non-zero, the rank named), it
- *   never hangs. */
+ *   never hangs;
+ * - the apps: the classifier and the VAE on two processes train what they
+ *   train on one, and a VAE job whose process 1 is killed resumes from its
+ *   last checkpoint to the params of a job never killed, bit for bit. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "grove/grove.h"
 #include "testutil.h"
@@ -131,5 +136,189 @@ Test(distributed, a_process_that_dies_ends_the_job, .timeout = 120) {
     cr_expect_neq(rc, 0, "the job reported success:\n%s", log);
     cr_expect(strstr(log, "rank 1") != NULL, "the message does not name rank 1:\n%s", log);
     free(log);
+    gvt_tmpdir_remove();
+}
+
+/* ---- the apps under mpirun ---- */
+
+#define MPI_ENV                                                                         \
+    "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1 "      \
+    "OMPI_MCA_mca_base_component_disable_dlclose=1 "                                    \
+    "LSAN_OPTIONS=suppressions=" GROVE_LSAN_MPI_SUPP ":fast_unwind_on_malloc=0 "
+
+/* Runs `mpirun -np np <cmd>` through the shell, output into *log. Returns
+ * the exit code, -1 after the time limit. */
+static int mpirun_app(int np, const char *cmd, int limit_s, char **log) {
+    char *out = gvt_tmp_path("app.log"), line[32768];
+    snprintf(line, sizeof line, MPI_ENV "timeout -k 10 %d %s --oversubscribe --mca btl self,vader "
+             "-np %d %s > %s 2>&1", limit_s, GROVE_MPIEXEC, np, cmd, out);
+    int st = system(line);
+    size_t n = 0;
+    *log = gvt_read_file(out, &n);
+    free(out);
+    if (!WIFEXITED(st)) return -2;
+    return WEXITSTATUS(st) == 124 ? -1 : WEXITSTATUS(st);
+}
+
+/* The "state" item of the latest step in a checkpoint directory. */
+static gv_tree *latest_state(const char *dir, int64_t *step) {
+    gv_checkpoint_manager *m = gv_checkpoint_manager_new(dir, &(gv_checkpoint_options){
+        .must_exist = true});
+    cr_assert_not_null(m, "%s: %s", dir, gv_last_error());
+    *step = gv_checkpoint_manager_latest_step(m);
+    gv_tree *t = *step >= 0 ? gv_checkpoint_manager_restore(m, *step, "state", NULL) : NULL;
+    cr_assert_not_null(t, "%s step %lld: %s", dir, (long long)*step, gv_last_error());
+    gv_checkpoint_manager_close(m);
+    return t;
+}
+
+/* The largest relative difference over the float32 leaves of two trees
+ * (the integer step counters must be equal). */
+static double state_diff(const gv_tree *a, const gv_tree *b) {
+    gv_tensor **la, **lb;
+    size_t na, nb;
+    cr_assert_eq(gv_tree_flatten(a, &la, &na), GV_OK);
+    cr_assert_eq(gv_tree_flatten(b, &lb, &nb), GV_OK);
+    cr_assert_eq(na, nb);
+    double worst = 0;
+    for (size_t i = 0; i < na; i++) {
+        cr_assert_eq(gv_tensor_dtype(la[i]), gv_tensor_dtype(lb[i]));
+        cr_assert_eq(gv_tensor_size(la[i]), gv_tensor_size(lb[i]));
+        if (gv_tensor_dtype(la[i]) != GV_F32) {
+            cr_expect_eq(memcmp(gv_tensor_data_const(la[i]), gv_tensor_data_const(lb[i]),
+                                gv_tensor_nbytes(la[i])), 0, "leaf %zu differs", i);
+            continue;
+        }
+        const float *p = gv_tensor_data_const(la[i]), *q = gv_tensor_data_const(lb[i]);
+        for (int64_t k = 0; k < gv_tensor_size(la[i]); k++) {
+            double d = fabs((double)p[k] - q[k]) / (1 + fabs((double)q[k]));
+            if (!(d <= worst)) worst = d;
+        }
+    }
+    free(la), free(lb);
+    return worst;
+}
+
+static const char *mnist_dir(void) {
+    const char *d = getenv("GROVE_MNIST_DIR");
+    cr_assert(d && *d, "GROVE_MNIST_DIR is not set (scripts/fetch-mnist.sh prints it)");
+    return d;
+}
+
+Test(distributed, classifier_on_two_processes_trains_what_one_does, .timeout = 300) {
+    gvt_tmpdir_make("dist_classifier");
+    char *d1 = gvt_tmp_path("one"), *d2 = gvt_tmp_path("two"), cmd[8192], *log1, *log2;
+    snprintf(cmd, sizeof cmd, "%s %s 2 3000", GROVE_CLASSIFIER, d1);
+    cr_assert_eq(mpirun_app(1, cmd, 200, &log1), 0, "one process:\n%s", log1);
+    snprintf(cmd, sizeof cmd, "%s %s 2 3000 --distributed", GROVE_CLASSIFIER, d2);
+    cr_assert_eq(mpirun_app(2, cmd, 200, &log2), 0, "two processes:\n%s", log2);
+    /* process 0 alone prints: one line per epoch and the best step */
+    cr_expect_eq(strcmp(log1, log2), 0, "the logs differ:\n%s---\n%s", log1, log2);
+    int64_t s1, s2;
+    gv_tree *a = latest_state(d1, &s1), *b = latest_state(d2, &s2);
+    cr_expect_eq(s1, s2);
+    double d = state_diff(b, a); /* 46 Adam steps; measured 9.7e-7 */
+    cr_expect(d <= 1e-5, "the states differ by %g (relative)", d);
+    gv_tree_free(a), gv_tree_free(b), free(log1), free(log2), free(d1), free(d2);
+    gvt_tmpdir_remove();
+}
+
+#define VAE_FLAGS "--data-dir %s --train-limit 4096 --test-limit 1000 --batch-size 32"
+
+Test(distributed, vae_on_two_processes_trains_what_one_does, .timeout = 300) {
+    gvt_tmpdir_make("dist_vae");
+    char *d1 = gvt_tmp_path("one"), *d2 = gvt_tmp_path("two"), cmd[8192], *log1, *log2;
+    snprintf(cmd, sizeof cmd, "%s train " VAE_FLAGS " --epochs 1 --run-dir %s", GROVE_VAE,
+             mnist_dir(), d1);
+    cr_assert_eq(mpirun_app(1, cmd, 200, &log1), 0, "one process:\n%s", log1);
+    snprintf(cmd, sizeof cmd, "%s train " VAE_FLAGS " --epochs 1 --run-dir %s --distributed",
+             GROVE_VAE, mnist_dir(), d2);
+    cr_assert_eq(mpirun_app(2, cmd, 200, &log2), 0, "two processes:\n%s", log2);
+    cr_expect(strstr(log2, "data-parallel: 2 processes, 16 examples"), "%s", log2);
+    char c1[8200], c2[8200];
+    snprintf(c1, sizeof c1, "%s/checkpoints", d1);
+    snprintf(c2, sizeof c2, "%s/checkpoints", d2);
+    int64_t s1, s2;
+    gv_tree *a = latest_state(c1, &s1), *b = latest_state(c2, &s2);
+    cr_expect_eq(s1, 128);
+    cr_expect_eq(s2, 128);
+    double d = state_diff(b, a);
+    /* 128 AdamW steps; measured 6.1e-7 */
+    cr_expect(d <= 1e-5, "the states differ by %g (relative)", d);
+    /* the test-set line is the mean over both processes' halves */
+    const char *t1 = strstr(log1, "test set:"), *t2 = strstr(log2, "test set:");
+    cr_assert(t1 && t2, "no test-set line:\n%s\n---\n%s", log1, log2);
+    double m1, k1, m2, k2;
+    cr_assert_eq(sscanf(t1, "test set: reconstruction loss (mse) %lf, kl %lf", &m1, &k1), 2);
+    cr_assert_eq(sscanf(t2, "test set: reconstruction loss (mse) %lf, kl %lf", &m2, &k2), 2);
+    cr_expect(fabs(m1 - m2) <= 1e-3 && fabs(k1 - k2) <= 1e-3, "test mse %g/%g kl %g/%g", m1, m2,
+              k1, k2);
+    /* only process 0 writes the run's files */
+    char png[8200];
+    snprintf(png, sizeof png, "%s/samples.png", d2);
+    cr_expect_eq(access(png, F_OK), 0, "no %s", png);
+    gv_tree_free(a), gv_tree_free(b), free(log1), free(log2), free(d1), free(d2);
+    gvt_tmpdir_remove();
+}
+
+Test(distributed, vae_job_with_a_killed_process_resumes_exactly, .timeout = 600) {
+    gvt_tmpdir_make("dist_vae_kill");
+    char *ref = gvt_tmp_path("ref"), *run = gvt_tmp_path("run"), *out = gvt_tmp_path("killed.log");
+    char *rcf = gvt_tmp_path("killed.rc");
+    char cmd[16384], flags[4096], *log;
+    snprintf(flags, sizeof flags, VAE_FLAGS " --epochs 4", mnist_dir());
+    /* the reference: the same job, never killed */
+    snprintf(cmd, sizeof cmd, "%s train %s --run-dir %s --distributed", GROVE_VAE, flags, ref);
+    cr_assert_eq(mpirun_app(2, cmd, 300, &log), 0, "reference job:\n%s", log);
+    free(log);
+
+    /* the job again, and SIGKILL for process 1 (the process of this run
+     * whose environment says rank 1) once the first epoch's checkpoint is on
+     * disk; the job must then end by itself (the 120 s limit means a hang) */
+    snprintf(cmd, sizeof cmd,
+             MPI_ENV "timeout -k 5 120 %s --oversubscribe --mca btl self,vader -np 2 %s train %s "
+             "--run-dir %s --distributed > %s 2>&1 & job=$!\n"
+             "victim=\n"
+             "while kill -0 $job 2>/dev/null && [ -z \"$victim\" ]; do\n"
+             "  if [ -e %s/checkpoints/128 ]; then\n"
+             "    for p in $(pgrep -f -- '--run-dir %s '); do\n"
+             "      tr '\\0' '\\n' < /proc/$p/environ 2>/dev/null | grep -qx OMPI_COMM_WORLD_RANK=1 "
+             "&& victim=$p\n"
+             "    done\n"
+             "    [ -n \"$victim\" ] && kill -KILL $victim\n"
+             "  fi\n"
+             "  sleep 0.005\n"
+             "done\n"
+             "wait $job; echo \"$? ${victim:-none}\" > %s\n",
+             GROVE_MPIEXEC, GROVE_VAE, flags, run, out, run, run, rcf);
+    system(cmd);
+    size_t n = 0;
+    char *rc = gvt_read_file(rcf, &n);
+    log = gvt_read_file(out, &n);
+    int code = -1;
+    char victim[32] = "";
+    cr_assert(rc && sscanf(rc, "%d %31s", &code, victim) == 2, "no result:\n%s", log);
+    cr_assert_neq(strcmp(victim, "none"), 0, "the job ended before process 1 was killed:\n%s", log);
+    cr_expect_neq(code, 124, "the job hung after process 1 was killed:\n%s", log);
+    cr_expect_neq(code, 0, "the job reported success:\n%s", log);
+    cr_expect(strstr(log, "rank 1") != NULL, "the job's message does not name rank 1:\n%s", log);
+    free(log), free(rc), free(rcf);
+
+    /* the same command resumes from the last checkpoint and ends where the
+     * job never killed ended, bit for bit */
+    snprintf(cmd, sizeof cmd, "%s train %s --run-dir %s --distributed", GROVE_VAE, flags, run);
+    cr_assert_eq(mpirun_app(2, cmd, 300, &log), 0, "resumed job:\n%s", log);
+    cr_expect(strstr(log, "resumed ") != NULL, "the job did not resume:\n%s", log);
+    free(log);
+    char c1[8300], c2[8300];
+    snprintf(c1, sizeof c1, "%s/checkpoints", ref);
+    snprintf(c2, sizeof c2, "%s/checkpoints", run);
+    int64_t s1, s2;
+    gv_tree *a = latest_state(c1, &s1), *b = latest_state(c2, &s2);
+    cr_expect_eq(s1, 512);
+    cr_expect_eq(s2, 512);
+    cr_expect_eq(state_diff(b, a), 0.0, "the resumed job's state differs from the reference's");
+    gv_tree_free(a), gv_tree_free(b);
+    free(ref), free(run), free(out);
     gvt_tmpdir_remove();
 }
