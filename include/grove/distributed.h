@@ -85,6 +85,15 @@ bool gv_distributed_any(bool flag);
  * counts). Unchanged for one process. */
 gv_status gv_distributed_sum(double *values, size_t n);
 
+/* What the plans' collectives cost this process so far: calls, bytes
+ * reduced, and seconds inside MPI (the transfer plus any wait for a slower
+ * process). Zeros for one process. */
+typedef struct gv_distributed_stats {
+    int64_t calls, bytes;
+    double seconds;
+} gv_distributed_stats;
+gv_distributed_stats gv_distributed_get_stats(void);
+
 /* ---- traced collectives (jax.lax) ---- */
 
 /* jax.lax.psum(x): the elementwise sum of x over all processes (every

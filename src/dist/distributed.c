@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "dist/dist_internal.h"
@@ -28,7 +29,10 @@ static struct {
 #ifdef GV_HAVE_MPI
     MPI_Comm comm;
 #endif
+    gv_distributed_stats stats;
 } D = {.size = 1};
+
+gv_distributed_stats gv_distributed_get_stats(void) { return D.stats; }
 
 bool gv_distributed_available(void) {
 #ifdef GV_HAVE_MPI
@@ -197,6 +201,8 @@ void gv_dist_allreduce_sum(void *buf, int64_t count, gv_dtype d) {
     if (!D.has_comm || D.size == 1 || count <= 0) return;
     MPI_Datatype t = mpi_type(d);
     size_t esize = gv_dtype_size(d);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     /* MPI counts are int: a larger buffer goes in pieces */
     for (int64_t done = 0; done < count;) {
         int64_t part = count - done < INT_MAX / 2 ? count - done : INT_MAX / 2;
@@ -204,6 +210,10 @@ void gv_dist_allreduce_sum(void *buf, int64_t count, gv_dtype d) {
                       D.comm);
         done += part;
     }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    D.stats.calls++;
+    D.stats.bytes += count * (int64_t)esize;
+    D.stats.seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
 #else
     (void)buf, (void)count, (void)d;
 #endif

@@ -1,0 +1,73 @@
+/* The VAE's data-parallel train step: steps/s, samples/s and the share of
+ * the step spent in the gradient all-reduce, for one process of an MPI job.
+ *
+ *   mpirun -np P dist_vae BATCH STEPS [THREADS]
+ *
+ * BATCH is the global batch (each process steps on BATCH/P rows). Every
+ * process runs 20 warm-up steps and then STEPS timed ones (the same number
+ * everywhere: a collective needs all of them); process 0 prints one JSON
+ * line. The communication share is the time inside MPI (transfer plus the
+ * wait for the slower process) over the step time. bench/dist_scaling.sh
+ * runs the table of docs/distributed.md. */
+#include <grove/grove.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "benchutil.h"
+#include "vae_model.h"
+
+int main(int argc, char **argv) {
+    if (gv_distributed_init(&argc, &argv) != GV_OK) {
+        fprintf(stderr, "dist_vae: %s\n", gv_last_error());
+        return 1;
+    }
+    long batch = argc > 2 ? atol(argv[1]) : 0, steps = argc > 2 ? atol(argv[2]) : 0;
+    int threads = argc > 3 ? atoi(argv[3]) : 1, p = gv_process_count();
+    if (argc < 3 || argc > 4 || batch < 1 || steps < 1 || threads < 1 || batch % p) {
+        fprintf(stderr, "usage: mpirun -np P dist_vae BATCH STEPS [THREADS] (BATCH divisible by P)\n");
+        gv_distributed_shutdown();
+        return 2;
+    }
+    long local = batch / p;
+    vae_cfg cfg;
+    vae_cfg_init(&cfg, 32);
+    gv_tree *vars = vae_init_variables(&cfg, gv_prng_key(0), local);
+    vae_hparams hp = {0.5, 1e-4, threads};
+    vae_trainer *t = vars ? vae_trainer_new(&cfg, &hp, gv_tree_get(vars, "params"), local) : NULL;
+    /* synthetic [0, 1) images and labels, a different shard on each process */
+    gv_key k = gv_random_fold_in_eager(gv_prng_key(1), (uint32_t)gv_process_index());
+    gv_tensor *x = gv_random_uniform_eager(GV_PRNG_DEFAULT, k, GV_DIMS(local, VAE_IMAGE_SIZE), 0, 1);
+    gv_tensor *y = gv_random_randint_eager(GV_PRNG_DEFAULT, k, GV_DIMS(local), 0, VAE_NUM_CLASSES);
+    if (!t || !x || !y) {
+        fprintf(stderr, "dist_vae: %s\n", gv_last_error());
+        gv_distributed_abort(1);
+    }
+    gv_key key = gv_prng_key(3), sub;
+    vae_metrics m;
+    for (long s = 0; s < 20; s++) {
+        gv_random_split2_eager(GV_PRNG_DEFAULT, key, &key, &sub);
+        if (vae_trainer_step(t, x, y, sub, &m) != GV_OK) gv_distributed_abort(1);
+    }
+    gv_distributed_barrier();
+    gv_distributed_stats s0 = gv_distributed_get_stats();
+    double t0 = bench_now();
+    for (long s = 0; s < steps; s++) {
+        gv_random_split2_eager(GV_PRNG_DEFAULT, key, &key, &sub);
+        if (vae_trainer_step(t, x, y, sub, &m) != GV_OK) gv_distributed_abort(1);
+    }
+    double secs = bench_now() - t0;
+    gv_distributed_stats s1 = gv_distributed_get_stats();
+    /* the communication share averaged over the processes */
+    double all[2] = {secs, s1.seconds - s0.seconds};
+    gv_distributed_sum(all, 2);
+    if (gv_process_index() == 0)
+        printf("{\"processes\": %d, \"threads\": %d, \"batch\": %ld, \"steps_per_s\": %.1f, "
+               "\"samples_per_s\": %.0f, \"comm_share\": %.4f, \"allreduce_bytes_per_step\": %lld, "
+               "\"allreduce_calls_per_step\": %.1f}\n",
+               p, threads, batch, steps / secs, steps * batch / secs, all[1] / all[0],
+               (long long)((s1.bytes - s0.bytes) / steps), (double)(s1.calls - s0.calls) / steps);
+    vae_trainer_free(t);
+    gv_tensor_free(x), gv_tensor_free(y), gv_tree_free(vars);
+    gv_distributed_shutdown();
+    return 0;
+}
