@@ -118,6 +118,8 @@ gv_value gv_process_rows(gv_value x);
  * order a backward pass makes them in. A new tree of values of g (pack.h);
  * the tree itself (copied) for one process; NULL after a trace error. */
 gv_tree *gv_pmean_tree(gv_graph *g, const gv_tree *tree, size_t bucket_bytes);
+/* psum of every leaf of a tree of values, bucketed as gv_pmean_tree. */
+gv_tree *gv_psum_tree(gv_graph *g, const gv_tree *tree, size_t bucket_bytes);
 
 #pragma GCC visibility pop
 

@@ -37,6 +37,28 @@ gv_tree *gv_train_state_create(gv_transform *tx, const gv_tree *params);
 gv_tree *gv_train_state_apply_gradients(gv_graph *g, const gv_transform *tx,
                                         const gv_tree *state, const gv_tree *grads);
 
+/* ---- ZeRO-1: the optimiser state sharded across processes ---- */
+
+/* TrainState.create for a data-parallel job whose processes each keep the
+ * optimiser state of only some of the params (ZeRO stage 1): the params'
+ * leaves are dealt out to the gv_process_count() processes, largest first,
+ * each to the process with the fewest elements so far, and this process's
+ * "opt_state" is tx.init of its leaves only. The state also holds "zero1",
+ * int32 [P]: the leaves each process owns (its shape records P, so a
+ * checkpoint restores only into a job of the same size).
+ * gv_train_state_apply_gradients then averages the grads over the
+ * processes, updates this process's leaves, and gives every process all
+ * the new params (a psum in which the other processes add -0.0, so the
+ * values are exactly the owners'): the params are bit for bit those of the
+ * unsharded state, the optimiser state and its update cost are 1/P each.
+ * Every process saves its own state (its own checkpoint directory).
+ * params must be a dict of dicts with at least P leaves; tx must treat the
+ * leaves one by one: clip_by_global_norm, apply_if_finite and MultiSteps,
+ * which look at all the grads at once, are GV_ERR_UNSUPPORTED. A new tree,
+ * NULL with the error set; for one process, gv_train_state_create's state
+ * plus "zero1". */
+gv_tree *gv_train_state_create_zero1(gv_transform *tx, const gv_tree *params);
+
 /* state.step of a concrete state: the int32 count, or -1 with the error set
  * (no "step", or not an int32 scalar). */
 int32_t gv_train_state_step(const gv_tree *state);

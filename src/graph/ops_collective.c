@@ -89,9 +89,11 @@ static gv_tree *replace(const gv_tree *leaf, size_t i, void *ud) {
 /* The nb float32 leaves v[order[0..nb)] reduced as one message:
  * flattened, concatenated, psum'd, divided by the process count, cut apart
  * and reshaped again (v's entries replaced by the results). */
-static void reduce_bucket(gv_graph *g, gv_value *v, const size_t *order, size_t nb, int procs) {
+static void reduce_bucket(gv_graph *g, gv_value *v, const size_t *order, size_t nb, int procs,
+                          bool mean) {
     gv_value flat[nb];
     int64_t at[nb + 1];
+    memset(flat, 0, sizeof flat);
     at[0] = 0;
     for (size_t k = 0; k < nb; k++) {
         gv_value x = v[order[k]];
@@ -99,7 +101,8 @@ static void reduce_bucket(gv_graph *g, gv_value *v, const size_t *order, size_t 
         at[k + 1] = at[k] + gv_value_size(x);
     }
     gv_value all = nb == 1 ? flat[0] : gv_concatenate(flat, (int)nb, 0);
-    gv_value sum = gv_div(gv_psum(all), gv_scalar(g, GV_F32, (double)procs));
+    gv_value sum = gv_psum(all);
+    if (mean) sum = gv_div(sum, gv_scalar(g, GV_F32, (double)procs));
     for (size_t k = 0; k < nb; k++) {
         gv_value x = v[order[k]];
         gv_value part = nb == 1 ? sum
@@ -108,10 +111,11 @@ static void reduce_bucket(gv_graph *g, gv_value *v, const size_t *order, size_t 
     }
 }
 
-gv_tree *gv_pmean_tree(gv_graph *g, const gv_tree *tree, size_t bucket_bytes) {
+/* psum (mean: pmean) of every leaf, bucketed. */
+static gv_tree *reduce_tree(gv_graph *g, const gv_tree *tree, size_t bucket_bytes, bool mean) {
     if (!g || gv_graph_status(g) != GV_OK) return NULL;
     if (!tree) {
-        gv_graph_fail(g, GV_ERR_ARG, "pmean_tree: the tree is NULL");
+        gv_graph_fail(g, GV_ERR_ARG, "%s_tree: the tree is NULL", mean ? "pmean" : "psum");
         return NULL;
     }
     size_t cap = gv_tree_num_leaves(tree);
@@ -136,20 +140,28 @@ gv_tree *gv_pmean_tree(gv_graph *g, const gv_tree *tree, size_t bucket_bytes) {
     for (size_t i = l.n; i-- > 0;) {
         gv_value x = l.v[i];
         if (gv_value_dtype(x) != GV_F32) {
-            l.v[i] = gv_pmean(x);
+            l.v[i] = mean ? gv_pmean(x) : gv_psum(x);
             continue;
         }
         size_t xb = (size_t)gv_value_size(x) * 4;
         if (nb && bytes + xb > bucket_bytes) {
-            reduce_bucket(g, l.v, order, nb, procs);
+            reduce_bucket(g, l.v, order, nb, procs, mean);
             nb = 0, bytes = 0;
         }
         order[nb++] = i, bytes += xb;
     }
-    if (nb) reduce_bucket(g, l.v, order, nb, procs);
+    if (nb) reduce_bucket(g, l.v, order, nb, procs, mean);
     gv_tree *out = gv_graph_status(g) == GV_OK ? gv_tree_rebuild_indexed(tree, replace, &l) : NULL;
     free(l.v), free(order);
     if (!out && gv_graph_status(g) == GV_OK)
         gv_graph_fail(g, gv_last_status(), "pmean_tree: %s", gv_last_error());
     return out;
+}
+
+gv_tree *gv_pmean_tree(gv_graph *g, const gv_tree *tree, size_t bucket_bytes) {
+    return reduce_tree(g, tree, bucket_bytes, true);
+}
+
+gv_tree *gv_psum_tree(gv_graph *g, const gv_tree *tree, size_t bucket_bytes) {
+    return reduce_tree(g, tree, bucket_bytes, false);
 }

@@ -7,6 +7,9 @@
  *   dist_worker train K B OUT      K Adam steps of an MLP with global batch B,
  *                                  each rank on its shard; rank 0 writes the
  *                                  params and the step losses to OUT
+ *   dist_worker train-zero1 K B OUT  the same with the optimiser state
+ *                                  sharded (ZeRO-1); each rank prints the
+ *                                  size of its optimiser state
  *   dist_worker die-at K RANK      trains; rank RANK kills itself (SIGKILL)
  *                                  at step K: the job must end, not hang */
 #include <grove/grove.h>
@@ -144,6 +147,25 @@ static void check_collectives(void) {
         CHECK(strstr(gv_last_error(), want) && strstr(gv_last_error(), "the answer"),
               "check_same message: %s", gv_last_error());
     }
+    /* ZeRO-1 refuses what it cannot shard, naming it */
+    gv_tree *params = gv_tree_new_dict();
+    for (int q = 0; q < 3; q++) {
+        char name[32];
+        snprintf(name, sizeof name, "layer%d/kernel", q);
+        gv_tensor *w = gv_tensor_zeros(GV_F32, GV_DIMS(4, 3));
+        gv_tree_insert_tensor(params, name, w);
+        gv_tensor_free(w);
+    }
+    gv_transform *clip = gv_chain((gv_transform *[]){gv_clip_by_global_norm(1.0), gv_adam(.learning_rate = 1e-3)}, 2);
+    CHECK(!gv_train_state_create_zero1(clip, params) && gv_last_status() == GV_ERR_UNSUPPORTED &&
+          strstr(gv_last_error(), "clip_by_global_norm"), "zero1 with clip_by_global_norm");
+    gv_transform *adam = gv_adam(.learning_rate = 1e-3);
+    gv_tree *st = gv_train_state_create_zero1(adam, params);
+    CHECK(st, "zero1 state");
+    CHECK(gv_tree_get_tensor(st, "zero1") && gv_tensor_dim(gv_tree_get_tensor(st, "zero1"), 0) == n,
+          "zero1 field");
+    gv_tree_free(st), gv_transform_free(clip), gv_transform_free(adam), gv_tree_free(params);
+
     gv_tensor_free(x), gv_tensor_free(i);
     printf("rank %d of %d: collectives ok\n", r, n);
 }
@@ -185,7 +207,8 @@ static gv_tree *train_step(gv_graph *g, const gv_tree *in, void *ud) {
     return gv_pack(g, "(state, loss)", next, gv_pmean(loss));
 }
 
-static int train(long steps, long batch, const char *out_path, long die_at, int die_rank) {
+static int train(long steps, long batch, const char *out_path, long die_at, int die_rank,
+                 bool zero1) {
     enum { N = 384, F = 20, C = 4 };
     float xs[N * F];
     int32_t ys[N];
@@ -201,7 +224,12 @@ static int train(long steps, long batch, const char *out_path, long die_at, int 
     gv_tensor *x0 = gv_tensor_zeros(GV_F32, GV_DIMS(1, F));
     gv_tree *example = gv_pack(NULL, "(x)", x0);
     gv_tree *vars = gv_init(&c.model, gv_prng_key(0), example, NULL);
-    gv_tree *state = gv_train_state_create(c.tx, gv_tree_get(vars, "params"));
+    gv_tree *state = zero1 ? gv_train_state_create_zero1(c.tx, gv_tree_get(vars, "params"))
+                           : gv_train_state_create(c.tx, gv_tree_get(vars, "params"));
+    CHECK(state, "state");
+    printf("rank %d: opt_state %lld elements of params' %lld\n", rank_,
+           (long long)gv_tree_size(gv_tree_get(state, "opt_state")),
+           (long long)gv_tree_size(gv_tree_get(state, "params")));
     gv_jit *step = gv_jit_new(train_step, &c, &(gv_plan_options){.donate_argnums = GV_ARGNUMS(0)});
     gv_loader *ld = gv_loader_new_arrays((gv_tensor *[]){x, y}, 2, &(gv_loader_options){
         .batch_size = batch, .shuffle = true, .key = gv_prng_key(1), .drop_last = true,
@@ -246,11 +274,14 @@ int main(int argc, char **argv) {
     int rc = 2;
     if (argc == 2 && !strcmp(argv[1], "collectives")) check_collectives(), rc = 0;
     else if (argc == 5 && !strcmp(argv[1], "train"))
-        rc = train(atol(argv[2]), atol(argv[3]), argv[4], -1, -1);
+        rc = train(atol(argv[2]), atol(argv[3]), argv[4], -1, -1, false);
+    else if (argc == 5 && !strcmp(argv[1], "train-zero1"))
+        rc = train(atol(argv[2]), atol(argv[3]), argv[4], -1, -1, true);
     else if (argc == 4 && !strcmp(argv[1], "die-at"))
-        rc = train(1000000, 4 * nproc_, NULL, atol(argv[2]), atoi(argv[3]));
+        rc = train(1000000, 4 * nproc_, NULL, atol(argv[2]), atoi(argv[3]), false);
     else
-        fprintf(stderr, "usage: dist_worker collectives | train K B OUT | die-at K RANK\n");
+        fprintf(stderr, "usage: dist_worker collectives | train K B OUT | train-zero1 K B OUT | "
+                "die-at K RANK\n");
     gv_distributed_shutdown();
     return rc;
 }
