@@ -1,7 +1,7 @@
 /* The VAE's data-parallel train step: steps/s, samples/s and the share of
  * the step spent in the gradient all-reduce, for one process of an MPI job.
  *
- *   mpirun -np P dist_vae BATCH STEPS [THREADS]
+ *   mpirun -np P dist_vae BATCH STEPS [THREADS [zero1]]
  *
  * BATCH is the global batch (each process steps on BATCH/P rows). Every
  * process runs 20 warm-up steps and then STEPS timed ones (the same number
@@ -12,6 +12,7 @@
 #include <grove/grove.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "benchutil.h"
 #include "vae_model.h"
@@ -23,8 +24,11 @@ int main(int argc, char **argv) {
     }
     long batch = argc > 2 ? atol(argv[1]) : 0, steps = argc > 2 ? atol(argv[2]) : 0;
     int threads = argc > 3 ? atoi(argv[3]) : 1, p = gv_process_count();
-    if (argc < 3 || argc > 4 || batch < 1 || steps < 1 || threads < 1 || batch % p) {
-        fprintf(stderr, "usage: mpirun -np P dist_vae BATCH STEPS [THREADS] (BATCH divisible by P)\n");
+    bool zero1 = argc > 4 && !strcmp(argv[4], "zero1");
+    if (argc < 3 || argc > 5 || batch < 1 || steps < 1 || threads < 1 || batch % p ||
+        (argc == 5 && !zero1)) {
+        fprintf(stderr, "usage: mpirun -np P dist_vae BATCH STEPS [THREADS [zero1]] (BATCH "
+                "divisible by P)\n");
         gv_distributed_shutdown();
         return 2;
     }
@@ -32,7 +36,7 @@ int main(int argc, char **argv) {
     vae_cfg cfg;
     vae_cfg_init(&cfg, 32);
     gv_tree *vars = vae_init_variables(&cfg, gv_prng_key(0), local);
-    vae_hparams hp = {0.5, 1e-4, threads};
+    vae_hparams hp = {0.5, 1e-4, threads, zero1};
     vae_trainer *t = vars ? vae_trainer_new(&cfg, &hp, gv_tree_get(vars, "params"), local) : NULL;
     /* synthetic [0, 1) images and labels, a different shard on each process */
     gv_key k = gv_random_fold_in_eager(gv_prng_key(1), (uint32_t)gv_process_index());
@@ -61,10 +65,10 @@ int main(int argc, char **argv) {
     double all[2] = {secs, s1.seconds - s0.seconds};
     gv_distributed_sum(all, 2);
     if (gv_process_index() == 0)
-        printf("{\"processes\": %d, \"threads\": %d, \"batch\": %ld, \"steps_per_s\": %.1f, "
+        printf("{\"processes\": %d, \"threads\": %d, \"zero1\": %s, \"batch\": %ld, \"steps_per_s\": %.1f, "
                "\"samples_per_s\": %.0f, \"comm_share\": %.4f, \"allreduce_bytes_per_step\": %lld, "
                "\"allreduce_calls_per_step\": %.1f}\n",
-               p, threads, batch, steps / secs, steps * batch / secs, all[1] / all[0],
+               p, threads, zero1 ? "true" : "false", batch, steps / secs, steps * batch / secs, all[1] / all[0],
                (long long)((s1.bytes - s0.bytes) / steps), (double)(s1.calls - s0.calls) / steps);
     vae_trainer_free(t);
     gv_tensor_free(x), gv_tensor_free(y), gv_tree_free(vars);

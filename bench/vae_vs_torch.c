@@ -63,7 +63,7 @@ static int worker(int64_t batch, int threads, double seconds, double t0, bool pr
     vae_cfg cfg;
     vae_cfg_init(&cfg, 32);
     gv_tree *vars = vae_init_variables(&cfg, gv_prng_key(0), batch);
-    vae_hparams hp = {0.5, 1e-4, threads};
+    vae_hparams hp = {0.5, 1e-4, threads, false};
     vae_run r = {0};
     r.t = vars ? vae_trainer_new(&cfg, &hp, gv_tree_get(vars, "params"), batch) : NULL;
     /* synthetic [0, 1) images and random labels, as the peers use */

@@ -13,7 +13,7 @@ enum { VAE_EXIT_OK = 0, VAE_EXIT_ERROR = 1, VAE_EXIT_USAGE = 2, VAE_EXIT_INTERRU
 typedef enum vae_flag_id {
     F_EPOCHS, F_BATCH_SIZE, F_LATENT, F_KL_WEIGHT, F_LR, F_SEED, F_THREADS, F_DATASET,
     F_DATA_DIR, F_RUN_DIR, F_LOG_EVERY, F_TRAIN_LIMIT, F_TEST_LIMIT, F_MAX_STEPS,
-    F_CLASS, F_N, F_STEP, F_OUT, F_DISTRIBUTED, F_NFLAGS
+    F_CLASS, F_N, F_STEP, F_OUT, F_DISTRIBUTED, F_ZERO1, F_NFLAGS
 } vae_flag_id;
 
 typedef struct vae_flags {
@@ -24,6 +24,7 @@ typedef struct vae_flags {
     const char *dataset;                          /* "mnist" or "fashion-mnist" */
     const char *data_dir, *run_dir, *out;
     bool distributed;                             /* --distributed: an MPI job (distributed.h) */
+    bool zero1;                                   /* --zero1: the AdamW state sharded */
     bool given[F_NFLAGS];                         /* set on the command line */
 } vae_flags;
 

@@ -58,6 +58,8 @@ static const flag_spec FLAGS[] = {
      "PNG to write (<run-dir>/samples.png, or samples-class<K>.png)"},
     {F_DISTRIBUTED, "distributed", K_BOOL, TRAIN, 0, 0, NULL,
      "data-parallel under mpirun -np P: B/P rows of each batch per process (detected)"},
+    {F_ZERO1, "zero1", K_BOOL, TRAIN, 0, 0, NULL,
+     "with mpirun: shard the AdamW state across the processes (ZeRO-1)"},
 };
 #define NSPECS (sizeof FLAGS / sizeof FLAGS[0])
 
@@ -124,6 +126,7 @@ static void *slot(vae_flags *f, vae_flag_id id) {
     case F_STEP: return &f->step;
     case F_OUT: return &f->out;
     case F_DISTRIBUTED: return &f->distributed;
+    case F_ZERO1: return &f->zero1;
     case F_NFLAGS: break;
     }
     return NULL;

@@ -127,6 +127,8 @@ typedef struct trainer_run {
     int64_t epoch, index;
     sums sums;
     int rank, nproc;       /* this process of nproc (distributed.h); rank 0 writes */
+    gv_checkpoint_manager *shard; /* --zero1, processes but 0: their own states */
+    int64_t resume_step;   /* the latest step every process has a checkpoint of, or -1 */
     bool stopping;         /* a Ctrl-C reached some process: all stop at this step */
 } trainer_run;
 
@@ -162,8 +164,15 @@ static int metrics_line(trainer_run *r, const char *fmt, ...) {
 }
 
 static int save(trainer_run *r) {
-    if (r->rank) return 0; /* process 0 saves for all: their states are the same */
     gv_tree *state = vae_trainer_state(r->trainer);
+    if (r->shard) { /* --zero1: this process's AdamW shard, in its own directory */
+        int64_t s = vae_run_state_step(state);
+        if (s == gv_checkpoint_manager_latest_step(r->shard)) return 0;
+        gv_status st = gv_checkpoint_manager_save(r->shard, s, (const char *[]){"state"},
+                                                  (const gv_tree *[]){state}, 1, NULL);
+        return st == GV_OK ? 0 : error("saving this process's checkpoint");
+    }
+    if (r->rank) return 0; /* process 0 saves for all: their states are the same */
     int64_t step = vae_run_state_step(state);
     if (step == gv_checkpoint_manager_latest_step(r->ckpt)) return 0;
     gv_tree *meta = meta_tree(&r->cfg, r->epoch, r->index, r->key, &r->sums);
@@ -175,10 +184,20 @@ static int save(trainer_run *r) {
     return st == GV_OK ? 0 : error("saving a checkpoint");
 }
 
-/* Restore the latest checkpoint, if any. */
+/* The step to resume from: the latest checkpoint every process has (with
+ * --zero1, a process killed before its save holds an older one). */
+static int agree_resume_step(trainer_run *r) {
+    int64_t s = gv_checkpoint_manager_latest_step(r->shard ? r->shard : r->ckpt);
+    if (gv_distributed_min(&s, 1) != GV_OK) return error("resuming");
+    r->resume_step = s;
+    return 0;
+}
+
+/* Restore the agreed checkpoint, if any. */
 static int resume(trainer_run *r) {
-    int64_t step = gv_checkpoint_manager_latest_step(r->ckpt);
-    if (step < 0) return 0;
+    int rc = agree_resume_step(r);
+    int64_t step = r->resume_step;
+    if (rc || step < 0) return rc;
     gv_tree *meta = gv_checkpoint_manager_restore(r->ckpt, step, "meta", NULL);
     if (!meta) {
         fprintf(stderr, "vae: reading the latest checkpoint: %s\n(to resume from the one before, "
@@ -186,7 +205,7 @@ static int resume(trainer_run *r) {
         return VAE_EXIT_ERROR;
     }
     vae_run_config saved;
-    int rc = vae_run_config_get(meta, &saved, r->dir, step);
+    rc = vae_run_config_get(meta, &saved, r->dir, step);
     if (!rc) rc = vae_run_config_check(&saved, r->flags, r->dir);
     if (rc) return gv_tree_free(meta), rc;
     r->cfg = saved;
@@ -223,7 +242,7 @@ static int resume(trainer_run *r) {
 }
 
 static int load_state(trainer_run *r, int64_t step) {
-    gv_tree *state = gv_checkpoint_manager_restore(r->ckpt, step, "state",
+    gv_tree *state = gv_checkpoint_manager_restore(r->shard ? r->shard : r->ckpt, step, "state",
                                                    vae_trainer_state(r->trainer));
     if (!state) {
         fprintf(stderr, "vae: restoring the train state: %s\n(to resume from the checkpoint before, "
@@ -377,7 +396,16 @@ static int open_run(trainer_run *r) {
     if (gv_distributed_barrier() != GV_OK) return free(path), error("--run-dir");
     if (r->rank) r->ckpt = gv_checkpoint_manager_new(path, &o);
     free(path);
-    return r->ckpt ? 0 : error("--run-dir");
+    if (!r->ckpt) return error("--run-dir");
+    if (r->flags->zero1 && r->rank) {
+        char *own = vae_strfmt("%s/checkpoints-process-%d", r->dir, r->rank);
+        if (!own) return out_of_memory("--run-dir");
+        o.must_exist = false;
+        r->shard = gv_checkpoint_manager_new(own, &o);
+        free(own);
+        if (!r->shard) return error("--zero1");
+    }
+    return 0;
 }
 
 static int open_metrics(trainer_run *r, int64_t resumed_step) {
@@ -469,6 +497,8 @@ static int train_loop(trainer_run *r, double *train_seconds) {
     if (r->epoch < r->cfg.epochs) { /* interrupted or out of steps: save where we are */
         rc = save(r);
         if (!rc && gv_checkpoint_manager_wait_until_finished(r->ckpt) != GV_OK) rc = error("checkpoint");
+        if (!rc && r->shard && gv_checkpoint_manager_wait_until_finished(r->shard) != GV_OK)
+            rc = error("checkpoint");
         if (rc) return rc;
         if (!r->rank)
             printf("%s at step %lld (epoch %lld, batch %lld): checkpoint saved in %s/checkpoints; "
@@ -485,6 +515,8 @@ static void run_free(trainer_run *r) {
     vae_trainer_free(r->trainer);
     if (r->ckpt && gv_checkpoint_manager_close(r->ckpt) != GV_OK)
         fprintf(stderr, "vae: saving a checkpoint: %s\n", gv_last_error());
+    if (r->shard && gv_checkpoint_manager_close(r->shard) != GV_OK)
+        fprintf(stderr, "vae: saving this process's checkpoint: %s\n", gv_last_error());
     if (r->metrics) fclose(r->metrics);
     free(r->metrics_path);
     free(r->dir);
@@ -502,9 +534,14 @@ int vae_cmd_train(const vae_flags *f) {
                 (long long)r.cfg.batch_size, r.nproc);
         return free(r.dir), VAE_EXIT_USAGE;
     }
+    if (f->zero1 && r.nproc == 1) {
+        fprintf(stderr, "vae: --zero1 shards the AdamW state across processes: run it under "
+                "mpirun -np P with P > 1\n");
+        return free(r.dir), VAE_EXIT_USAGE;
+    }
     int rc = open_run(&r);
     if (!rc) rc = resume(&r);
-    int64_t resumed = gv_checkpoint_manager_latest_step(r.ckpt);
+    int64_t resumed = r.resume_step;
     if (!rc) rc = load_data(&r, resumed >= 0);
     if (rc) return run_free(&r), rc;
 
@@ -512,7 +549,7 @@ int vae_cmd_train(const vae_flags *f) {
     gv_random_split_eager(GV_PRNG_DEFAULT, gv_prng_key((int64_t)r.cfg.seed), 4, r.keys);
     if (resumed < 0) r.key = r.keys[2];
     gv_tree *vars = vae_init_variables(&r.model, r.keys[0], r.cfg.batch_size);
-    vae_hparams hp = {r.cfg.kl_weight, r.cfg.lr, (int)r.cfg.threads};
+    vae_hparams hp = {r.cfg.kl_weight, r.cfg.lr, (int)r.cfg.threads, f->zero1};
     /* the step is traced for this process's rows of each batch */
     r.trainer = vars ? vae_trainer_new(&r.model, &hp, gv_tree_get(vars, "params"),
                                        r.cfg.batch_size / r.nproc) : NULL;
@@ -549,6 +586,8 @@ int vae_cmd_train(const vae_flags *f) {
     signal(SIGTERM, SIG_DFL);
     int64_t steps = vae_run_state_step(vae_trainer_state(r.trainer));
     if (rc == 0 && gv_checkpoint_manager_wait_until_finished(r.ckpt) != GV_OK) rc = error("checkpoint");
+    if (rc == 0 && r.shard && gv_checkpoint_manager_wait_until_finished(r.shard) != GV_OK)
+        rc = error("checkpoint");
     if (rc || r.epoch < r.cfg.epochs) return run_free(&r), rc; /* an error, or --max-steps */
 
     if (!r.rank)

@@ -150,7 +150,9 @@ vae_trainer *vae_trainer_new(const vae_cfg *cfg, const vae_hparams *hp, const gv
     if (!t) return NULL;
     t->ctx = (loss_ctx){vae_module(cfg), hp->kl_weight,
                         gv_adamw(.learning_rate = hp->learning_rate)};
-    gv_tree *state = t->ctx.tx ? gv_train_state_create(t->ctx.tx, params) : NULL;
+    gv_tree *state = !t->ctx.tx ? NULL
+                   : hp->zero1 ? gv_train_state_create_zero1(t->ctx.tx, params)
+                               : gv_train_state_create(t->ctx.tx, params);
     t->args = with_batch("(state, x, c, key)", state, batch);
     gv_tree_free(state);
     t->step = gv_jit_new(train_step, &t->ctx, &(gv_plan_options){

@@ -41,6 +41,7 @@ typedef struct vae_hparams {
     double kl_weight;      /* 0.5 */
     double learning_rate;  /* adamw(1e-4) */
     int threads;           /* plan threads */
+    bool zero1;            /* shard the AdamW state across processes (distributed.h) */
 } vae_hparams;
 
 /* The tutorial's loss_fn(params, x, c, key) -> (loss, (mse, kl)), traced for

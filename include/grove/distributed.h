@@ -84,6 +84,9 @@ bool gv_distributed_any(bool flag);
 /* values[0..n) := their sums over the processes (e.g. metric sums and
  * counts). Unchanged for one process. */
 gv_status gv_distributed_sum(double *values, size_t n);
+/* values[0..n) := their minimums over the processes (e.g. the latest
+ * checkpoint step every process has). Unchanged for one process. */
+gv_status gv_distributed_min(int64_t *values, size_t n);
 
 /* What the plans' collectives cost this process so far: calls, bytes
  * reduced, and seconds inside MPI (the transfer plus any wait for a slower

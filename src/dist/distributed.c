@@ -167,6 +167,17 @@ gv_status gv_distributed_sum(double *values, size_t n) {
     return GV_OK;
 }
 
+gv_status gv_distributed_min(int64_t *values, size_t n) {
+    if (!values && n) return gv_error(GV_ERR_ARG, "gv_distributed_min: values is NULL");
+#ifdef GV_HAVE_MPI
+    if (D.has_comm && D.size > 1 && n) {
+        if (n > INT_MAX) return gv_error(GV_ERR_OVERFLOW, "gv_distributed_min: %zu values", n);
+        MPI_Allreduce(MPI_IN_PLACE, values, (int)n, MPI_INT64_T, MPI_MIN, D.comm);
+    }
+#endif
+    return GV_OK;
+}
+
 gv_shard gv_shard_by_process(void) { return (gv_shard){D.rank, D.size}; }
 
 /* ---- the collectives a plan runs ---- */

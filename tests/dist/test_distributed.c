@@ -391,3 +391,40 @@ Test(distributed, vae_job_with_a_killed_process_resumes_exactly, .timeout = 600)
     free(ref), free(run), free(out);
     gvt_tmpdir_remove();
 }
+
+Test(distributed, vae_zero1_stops_resumes_and_matches_the_replicated_job, .timeout = 600) {
+    gvt_tmpdir_make("dist_vae_zero1");
+    char *ref = gvt_tmp_path("ref"), *run = gvt_tmp_path("run"), cmd[8192], flags[4096], *log;
+    snprintf(flags, sizeof flags, VAE_FLAGS " --epochs 2", mnist_dir());
+    snprintf(cmd, sizeof cmd, "%s train %s --run-dir %s", GROVE_VAE, flags, ref);
+    cr_assert_eq(mpirun_app(2, cmd, 300, &log), 0, "replicated job:\n%s", log);
+    free(log);
+    /* ZeRO-1, stopped at step 150 (checkpoints 128 and 150 on each process) */
+    snprintf(cmd, sizeof cmd, "%s train %s --run-dir %s --zero1 --max-steps 150", GROVE_VAE, flags,
+             run);
+    cr_assert_eq(mpirun_app(2, cmd, 300, &log), 0, "ZeRO-1 job:\n%s", log);
+    free(log);
+    /* process 1 lost its last save (as if killed before it): the job must
+     * resume from the step both processes have, 128 */
+    char last[8300];
+    snprintf(last, sizeof last, "rm -rf '%s/checkpoints-process-1/150'", run);
+    cr_assert_eq(system(last), 0);
+    snprintf(cmd, sizeof cmd, "%s train %s --run-dir %s --zero1", GROVE_VAE, flags, run);
+    cr_assert_eq(mpirun_app(2, cmd, 300, &log), 0, "resumed ZeRO-1 job:\n%s", log);
+    cr_expect(strstr(log, "resumed ") && strstr(log, "at step 128"), "%s", log);
+    free(log);
+    char c1[8300], c2[8300];
+    snprintf(c1, sizeof c1, "%s/checkpoints", ref);
+    snprintf(c2, sizeof c2, "%s/checkpoints", run);
+    int64_t s1, s2;
+    gv_tree *a = latest_state(c1, &s1), *b = latest_state(c2, &s2);
+    cr_expect_eq(s1, 256);
+    cr_expect_eq(s2, 256);
+    /* the sharded update is the replicated one, bit for bit */
+    expect_same_bits(gv_tree_get(b, "params"), gv_tree_get(a, "params"), "params");
+    /* and process 0 keeps only its part of the AdamW state */
+    cr_expect_lt(gv_tree_size(gv_tree_get(b, "opt_state")),
+                 0.8 * gv_tree_size(gv_tree_get(a, "opt_state")));
+    gv_tree_free(a), gv_tree_free(b), free(ref), free(run);
+    gvt_tmpdir_remove();
+}

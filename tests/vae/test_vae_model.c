@@ -166,7 +166,7 @@ Test(vae_model, train_step_is_value_and_grad_plus_adamw) {
     gv_tree *want = GVT_NN(gv_apply_updates_eager(params, updates));
 
     gv_tree *copy = gv_tree_copy(params); /* the step updates its state in place */
-    vae_hparams hp = {0.5, 1e-4, 1};
+    vae_hparams hp = {0.5, 1e-4, 1, false};
     vae_trainer *t = GVT_NN(vae_trainer_new(&cfg, &hp, copy, B));
     vae_metrics m;
     GVT_OK(vae_trainer_step(t, x, y, gv_prng_key(7), &m));
@@ -203,7 +203,7 @@ Test(vae_model, train_step_is_value_and_grad_plus_adamw) {
  * structure and shapes. */
 Test(vae_model, load_state_checks_the_structure) {
     gv_tree *vars = init_params();
-    vae_hparams hp = {0.5, 1e-4, 1};
+    vae_hparams hp = {0.5, 1e-4, 1, false};
     vae_trainer *t = GVT_NN(vae_trainer_new(&cfg, &hp, gv_tree_get(vars, "params"), B));
     gv_tree *good = gv_tree_copy(vae_trainer_state(t));
     GVT_OK(vae_trainer_load_state(t, good));
