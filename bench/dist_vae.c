@@ -2,6 +2,7 @@
  * the step spent in the gradient all-reduce, for one process of an MPI job.
  *
  *   mpirun -np P dist_vae BATCH STEPS [THREADS [zero1]]
+ *   mpirun -np P dist_vae allreduce FLOATS REPS    the psum alone
  *
  * BATCH is the global batch (each process steps on BATCH/P rows). Every
  * process runs 20 warm-up steps and then STEPS timed ones (the same number
@@ -17,11 +18,40 @@
 #include "benchutil.h"
 #include "vae_model.h"
 
+static gv_tree *psum_fn(gv_graph *g, const gv_tree *in, void *ud) {
+    (void)ud;
+    return gv_graph_own(g, gv_tree_new_value_leaf(gv_psum(gv_tree_leaf_value(in))));
+}
+
+/* The all-reduce of the VAE's gradient bytes alone, every process arriving
+ * together (a barrier before each): what the transfer costs without any
+ * wait for a slower process. */
+static int allreduce_only(long floats, long reps) {
+    gv_tensor *x = gv_tensor_zeros(GV_F32, GV_DIMS(floats));
+    gv_tree *in = gv_tree_new_leaf(x), *out = NULL;
+    gv_jit *j = gv_jit_new(psum_fn, NULL, NULL);
+    if (!j || gv_jit_call(j, in, &out) != GV_OK) gv_distributed_abort(1);
+    double total = 0;
+    for (long r = 0; r < reps; r++) {
+        gv_distributed_barrier();
+        double t0 = bench_now();
+        gv_jit_call(j, in, &out);
+        total += bench_now() - t0;
+    }
+    if (gv_process_index() == 0)
+        printf("{\"processes\": %d, \"bytes\": %ld, \"psum_us\": %.1f}\n", gv_process_count(),
+               floats * 4, 1e6 * total / reps);
+    gv_jit_free(j), gv_tree_free(in), gv_tensor_free(x);
+    gv_distributed_shutdown();
+    return 0;
+}
+
 int main(int argc, char **argv) {
     if (gv_distributed_init(&argc, &argv) != GV_OK) {
         fprintf(stderr, "dist_vae: %s\n", gv_last_error());
         return 1;
     }
+    if (argc == 4 && !strcmp(argv[1], "allreduce")) return allreduce_only(atol(argv[2]), atol(argv[3]));
     long batch = argc > 2 ? atol(argv[1]) : 0, steps = argc > 2 ? atol(argv[2]) : 0;
     int threads = argc > 3 ? atoi(argv[3]) : 1, p = gv_process_count();
     bool zero1 = argc > 4 && !strcmp(argv[4], "zero1");
