@@ -95,6 +95,7 @@ typedef struct gv_plan_stats {
     int32_t donated_outputs;  /* outputs written in place into donated inputs */
     int32_t precompiled_kernels; /* fused passes with a pre-compiled shape (one C loop,
                               * e.g. an Adam/AdamW update) instead of the interpreter */
+    int32_t overlapped_collectives; /* psums sent while later kernels run (distributed.h) */
 } gv_plan_stats;
 
 gv_plan_stats gv_plan_get_stats(const gv_plan *plan);

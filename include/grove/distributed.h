@@ -117,8 +117,11 @@ gv_value gv_process_rows(gv_value x);
 
 /* pmean of every leaf of a tree of values (e.g. the grads): the float32
  * leaves are reduced together in buckets of about bucket_bytes (0 = the
- * default, 4 MiB: few messages, each large), the last leaves first, the
- * order a backward pass makes them in. A new tree of values of g (pack.h);
+ * default, 1 MiB), the last leaves first, the order a backward pass makes
+ * them in. In a job across hosts, a compiled plan starts each bucket as
+ * soon as backward has made its grads and sends it from a communication
+ * thread while the rest of the step runs, until the first step that reads
+ * it (GROVE_OVERLAP_COLLECTIVES=1 or 0 forces this on or off). A new tree of values of g (pack.h);
  * the tree itself (copied) for one process; NULL after a trace error. */
 gv_tree *gv_pmean_tree(gv_graph *g, const gv_tree *tree, size_t bucket_bytes);
 /* psum of every leaf of a tree of values, bucketed as gv_pmean_tree. */

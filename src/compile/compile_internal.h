@@ -113,7 +113,9 @@ typedef enum gv_step_kind {
     GV_STEP_CONV,    /* a float32 conv: im2col + GEMM (src/kernels/conv.c) */
     GV_STEP_REDUCE,  /* a float32 reduction over one block of axes */
     GV_STEP_REF,     /* a registry reference kernel */
-    GV_STEP_COPY
+    GV_STEP_COPY,
+    GV_STEP_PSUM_ASYNC /* a psum handed to the communication thread; waited for before
+                          step `deadline`, its first reader (src/dist/distributed.c) */
 } gv_step_kind;
 
 typedef struct gv_step {
@@ -124,6 +126,9 @@ typedef struct gv_step {
     gv_bufref *in;
     size_t copy_bytes;       /* COPY */
     int64_t rdims[3];        /* REDUCE: outer, reduced, inner */
+    int32_t deadline;        /* PSUM_ASYNC: the first step that reads the sum */
+    bool pending;            /* PSUM_ASYNC, while running: started, not yet waited for */
+    uint64_t ticket;
     gv_fused fused;          /* FUSED */
 } gv_step;
 
@@ -160,6 +165,8 @@ struct gv_plan {
     gv_tree **out_leaves;
     int32_t fused_kernels, gemms, donated;
     double *prof_ns;         /* per step: total ns while profiling (NULL: off) */
+    int32_t *async_steps;    /* the PSUM_ASYNC steps, in order */
+    int32_t nasync;
     int64_t prof_runs;
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "compile_internal.h"
+#include "dist/dist_internal.h"
 #include "core/error.h"
 #include "tree/tree_internal.h"
 
@@ -17,6 +18,7 @@ typedef struct vinfo {
     int32_t group;   /* fused group, -1 if none */
     int32_t def;     /* defining step */
     int32_t last;    /* last reading step */
+    int32_t first;   /* first reading step (INT32_MAX: none) */
     int32_t alias;   /* V_ALIAS: the value whose buffer this one shares */
     bool placed;     /* buffer assigned */
     bool stored;     /* a group member written to memory */
@@ -116,6 +118,7 @@ static void form_groups(builder *b, int32_t *root) {
 static void read_at(builder *b, int32_t id, int32_t s) {
     int32_t r = root_of(b, id);
     if (b->v[r].last < s) b->v[r].last = s;
+    if (b->v[r].first > s) b->v[r].first = s;
 }
 
 static gv_bufref buf_of(builder *b, int32_t id) {
@@ -471,6 +474,7 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
         vinfo *v = &b.v[i];
         v->def = -1;
         v->last = -1;
+        v->first = INT32_MAX;
         v->bytes = node_bytes(&g->nodes[i]);
         if (!b.live[i]) continue;
         const gv_node *nd = &g->nodes[i];
@@ -698,6 +702,23 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
         }
         for (int q = 0; q < nd->nin; q++) s->in[q] = buf_of(&b, nd->in[q]);
     }
+    /* psums across processes run on the communication thread from their
+     * own step until their first reader's (outputs: before the copies) */
+    for (int32_t k = 0; k < ns && gv_dist_async_enabled(); k++) {
+        gv_step *s = &p->steps[k];
+        if (s->kind != GV_STEP_REF || g->nodes[s->node].op != GV_OP_PSUM) continue;
+        int32_t first = b.v[root_of(&b, s->node)].first;
+        s->kind = GV_STEP_PSUM_ASYNC;
+        s->deadline = first < ns ? first : ns;
+        p->nasync++;
+    }
+    if (p->nasync && !(p->async_steps = malloc((size_t)p->nasync * sizeof *p->async_steps))) {
+        free(groot);
+        gv_error(GV_ERR_NOMEM, "gv_plan_compile: out of memory");
+        goto fail;
+    }
+    for (int32_t k = 0, j = 0; k < ns && p->nasync; k++)
+        if (p->steps[k].kind == GV_STEP_PSUM_ASYNC) p->async_steps[j++] = k;
     for (size_t j = 0; j < p->nout; j++) {
         int32_t o_id = p->opt.out_ids[j];
         if (b.v[o_id].kind == V_STEP && b.v[o_id].buf.base != GV_BASE_ARENA &&
@@ -789,6 +810,7 @@ void gv_plan_free(gv_plan *p) {
     }
     free(p->steps);
     free(p->prof_ns);
+    free(p->async_steps);
     for (int32_t k = 0; k < p->nconsts; k++) gv_tensor_free(p->consts[k]);
     free(p->consts);
     free(p->bases);

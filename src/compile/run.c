@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "compile_internal.h"
+#include "dist/dist_internal.h"
 #include "grove/eval_shape.h"
 #include "core/error.h"
 #include "tree/tree_internal.h"
@@ -49,6 +50,17 @@ static void run_step(gv_plan *p, int32_t k) {
         case GV_STEP_COPY:
             memmove(ptr(bases, s->out), ptr(bases, s->in[0]), s->copy_bytes);
             break;
+        case GV_STEP_PSUM_ASYNC: {
+            const gv_node *n = &g->nodes[s->node];
+            void *out = ptr(bases, s->out);
+            const void *in = ptr(bases, s->in[0]);
+            int64_t count = gv_node_size(n);
+            if (in != out) memmove(out, in, (size_t)count * gv_dtype_size(n->dtype));
+            gv_step *ms = &p->steps[k];
+            ms->ticket = gv_dist_async_sum(out, count, n->dtype);
+            ms->pending = true;
+            break;
+        }
         }
     }
 }
@@ -59,18 +71,35 @@ static double now_ns(void) {
     return 1e9 * (double)ts.tv_sec + (double)ts.tv_nsec;
 }
 
+/* Wait for the psums in flight that step k reads (k = nsteps: all). */
+static void wait_due(gv_plan *p, int32_t k) {
+    for (int32_t j = 0; j < p->nasync; j++) {
+        gv_step *s = &p->steps[p->async_steps[j]];
+        if (s->pending && s->deadline <= k) {
+            gv_dist_async_wait(s->ticket);
+            s->pending = false;
+        }
+    }
+}
+
 static gv_status execute(gv_plan *p) {
     if (!p->prof_ns) {
-        for (int32_t k = 0; k < p->nsteps; k++) run_step(p, k);
+        for (int32_t k = 0; k < p->nsteps; k++) {
+            if (p->nasync) wait_due(p, k);
+            run_step(p, k);
+        }
+        if (p->nasync) wait_due(p, p->nsteps);
         return GV_OK;
     }
     double t = now_ns();
     for (int32_t k = 0; k < p->nsteps; k++) {
+        if (p->nasync) wait_due(p, k);
         run_step(p, k);
         double t1 = now_ns();
         p->prof_ns[k] += t1 - t;
         t = t1;
     }
+    if (p->nasync) wait_due(p, p->nsteps);
     p->prof_runs++;
     return GV_OK;
 }
@@ -201,8 +230,10 @@ gv_plan_stats gv_plan_get_stats(const gv_plan *p) {
     s.arena_bytes = p->arena_bytes;
     s.intermediate_bytes = p->intermediate_bytes;
     s.donated_outputs = p->donated;
-    for (int32_t k = 0; k < p->nsteps; k++)
+    for (int32_t k = 0; k < p->nsteps; k++) {
         s.precompiled_kernels += p->steps[k].kind == GV_STEP_FUSED && p->steps[k].fused.specialised;
+        s.overlapped_collectives += p->steps[k].kind == GV_STEP_PSUM_ASYNC;
+    }
     return s;
 }
 
@@ -241,6 +272,7 @@ static void step_line(gv_tree_sb *sb, const gv_plan *p, int32_t k) {
     case GV_STEP_REDUCE:
     case GV_STEP_CONV:
     case GV_STEP_REF:
+    case GV_STEP_PSUM_ASYNC:
         gv_tree_sb_printf(sb, "%3d %-7s %s -> base %d +%zu\n", k, gv_opdefs[n->op].name, shape,
                           s->out.base, s->out.offset);
         break;

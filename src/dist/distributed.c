@@ -7,6 +7,7 @@
  * enough; the loader's and the checkpoint writer's threads never do). */
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +26,37 @@ static struct {
     bool init;      /* gv_distributed_init succeeded */
     bool owns_mpi;  /* grove called MPI_Init, so it calls MPI_Finalize */
     bool has_comm;  /* comm is grove's duplicate of MPI_COMM_WORLD */
+    int local_size; /* the processes on this host */
     int rank, size;
 #ifdef GV_HAVE_MPI
     MPI_Comm comm;
 #endif
-    gv_distributed_stats stats;
+    gv_distributed_stats stats; /* under A.mu while the comm thread runs */
 } D = {.size = 1};
 
-gv_distributed_stats gv_distributed_get_stats(void) { return D.stats; }
+/* The communication thread: all-reduces queued by running plans, done in
+ * queue order (the same on every process, as MPI needs). While a plan runs
+ * only this thread calls MPI; the plan waits for it before returning, so
+ * MPI_THREAD_SERIALIZED holds. */
+enum { QCAP = 64 };
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t work, done_cv;
+    pthread_t th;
+    bool started, stop;
+    struct { void *buf; int64_t count; gv_dtype d; } q[QCAP];
+    uint64_t queued, done; /* tickets: job t is q[t % QCAP], finished when done > t */
+} A = {.mu = PTHREAD_MUTEX_INITIALIZER, .work = PTHREAD_COND_INITIALIZER,
+       .done_cv = PTHREAD_COND_INITIALIZER};
+
+static void stop_comm_thread(void);
+
+gv_distributed_stats gv_distributed_get_stats(void) {
+    pthread_mutex_lock(&A.mu);
+    gv_distributed_stats s = D.stats;
+    pthread_mutex_unlock(&A.mu);
+    return s;
+}
 
 bool gv_distributed_available(void) {
 #ifdef GV_HAVE_MPI
@@ -81,6 +105,13 @@ gv_status gv_distributed_init(int *argc, char ***argv) {
     D.has_comm = true;
     MPI_Comm_rank(D.comm, &D.rank);
     MPI_Comm_size(D.comm, &D.size);
+    MPI_Comm local;
+    D.local_size = D.size;
+    if (MPI_Comm_split_type(D.comm, MPI_COMM_TYPE_SHARED, D.rank, MPI_INFO_NULL, &local) ==
+        MPI_SUCCESS) {
+        MPI_Comm_size(local, &D.local_size);
+        MPI_Comm_free(&local);
+    }
     D.init = true;
     return GV_OK;
 #else
@@ -99,6 +130,7 @@ int gv_process_index(void) { return D.rank; }
 int gv_process_count(void) { return D.size; }
 
 void gv_distributed_shutdown(void) {
+    stop_comm_thread();
 #ifdef GV_HAVE_MPI
     if (D.has_comm) MPI_Comm_free(&D.comm);
     if (D.owns_mpi) MPI_Finalize();
@@ -207,7 +239,85 @@ bool gv_dist_sum_supports(gv_dtype d) {
     }
 }
 
+static void allreduce(void *buf, int64_t count, gv_dtype d);
+
 void gv_dist_allreduce_sum(void *buf, int64_t count, gv_dtype d) {
+    allreduce(buf, count, d);
+}
+
+static void *comm_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&A.mu);
+    for (;;) {
+        while (A.done == A.queued && !A.stop) pthread_cond_wait(&A.work, &A.mu);
+        if (A.done == A.queued) break; /* stop, and nothing left */
+        uint64_t t = A.done;
+        void *buf = A.q[t % QCAP].buf;
+        int64_t count = A.q[t % QCAP].count;
+        gv_dtype d = A.q[t % QCAP].d;
+        pthread_mutex_unlock(&A.mu);
+        allreduce(buf, count, d);
+        pthread_mutex_lock(&A.mu);
+        A.done = t + 1;
+        pthread_cond_broadcast(&A.done_cv);
+    }
+    pthread_mutex_unlock(&A.mu);
+    return NULL;
+}
+
+static void stop_comm_thread(void) {
+    pthread_mutex_lock(&A.mu);
+    bool started = A.started;
+    A.stop = true;
+    pthread_cond_signal(&A.work);
+    pthread_mutex_unlock(&A.mu);
+    if (started) pthread_join(A.th, NULL);
+    A.started = false, A.stop = false;
+}
+
+uint64_t gv_dist_async_sum(void *buf, int64_t count, gv_dtype d) {
+    pthread_mutex_lock(&A.mu);
+    if (!A.started) {
+        /* no thread (none could be made): the sum is done here and now */
+        if (pthread_create(&A.th, NULL, comm_main, NULL) != 0) {
+            uint64_t t = A.queued;
+            pthread_mutex_unlock(&A.mu);
+            allreduce(buf, count, d);
+            pthread_mutex_lock(&A.mu);
+            A.queued = A.done = t + 1;
+            pthread_mutex_unlock(&A.mu);
+            return t;
+        }
+        A.started = true;
+    }
+    while (A.queued - A.done >= QCAP) pthread_cond_wait(&A.done_cv, &A.mu);
+    uint64_t t = A.queued++;
+    A.q[t % QCAP].buf = buf, A.q[t % QCAP].count = count, A.q[t % QCAP].d = d;
+    pthread_cond_signal(&A.work);
+    pthread_mutex_unlock(&A.mu);
+    return t;
+}
+
+void gv_dist_async_wait(uint64_t ticket) {
+    pthread_mutex_lock(&A.mu);
+    while (A.done <= ticket) pthread_cond_wait(&A.done_cv, &A.mu);
+    pthread_mutex_unlock(&A.mu);
+}
+
+/* Overlap pays where the transfer is a network card's work: across hosts.
+ * Within one host the all-reduce is memory copies done by the same cores
+ * that compute, so a communication thread only takes turns with them
+ * (docs/distributed.md has the measurement). GROVE_OVERLAP_COLLECTIVES=1
+ * or 0 decides instead. */
+bool gv_dist_async_enabled(void) {
+    if (!D.has_comm || D.size == 1) return false;
+    const char *v = getenv("GROVE_OVERLAP_COLLECTIVES");
+    if (v && !strcmp(v, "1")) return true;
+    if (v && !strcmp(v, "0")) return false;
+    return D.local_size < D.size;
+}
+
+static void allreduce(void *buf, int64_t count, gv_dtype d) {
 #ifdef GV_HAVE_MPI
     if (!D.has_comm || D.size == 1 || count <= 0) return;
     MPI_Datatype t = mpi_type(d);
@@ -222,9 +332,11 @@ void gv_dist_allreduce_sum(void *buf, int64_t count, gv_dtype d) {
         done += part;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
+    pthread_mutex_lock(&A.mu);
     D.stats.calls++;
     D.stats.bytes += count * (int64_t)esize;
     D.stats.seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    pthread_mutex_unlock(&A.mu);
 #else
     (void)buf, (void)count, (void)d;
 #endif

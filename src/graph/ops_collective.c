@@ -134,7 +134,7 @@ static gv_tree *reduce_tree(gv_graph *g, const gv_tree *tree, size_t bucket_byte
         return copy;
     }
     gv_tree_free(copy);
-    if (!bucket_bytes) bucket_bytes = (size_t)4 << 20;
+    if (!bucket_bytes) bucket_bytes = (size_t)1 << 20;
     /* float32 leaves in buckets, last leaf first; others one by one */
     size_t nb = 0, bytes = 0;
     for (size_t i = l.n; i-- > 0;) {

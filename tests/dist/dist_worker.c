@@ -235,6 +235,18 @@ static int train(long steps, long batch, const char *out_path, long die_at, int 
         .batch_size = batch, .shuffle = true, .key = gv_prng_key(1), .drop_last = true,
         .shard = gv_shard_by_process()});
     CHECK(state && step && ld, "setup");
+    {
+        gv_batch b0;
+        CHECK(gv_loader_next(ld, &b0) == GV_OK && b0.x, "loader");
+        gv_tree *in0 = gv_pack(NULL, "(state, x, y)", state, b0.x, b0.y);
+        const gv_plan *plan = in0 ? gv_jit_plan(step, in0) : NULL;
+        CHECK(plan, "compile");
+        gv_plan_stats ps = gv_plan_get_stats(plan);
+        printf("rank %d: %d kernels, %d collectives overlapped\n", rank_, ps.kernels,
+               ps.overlapped_collectives);
+        gv_tree_free(in0);
+        CHECK(gv_loader_seek(ld, 0, 0) == GV_OK, "seek");
+    }
     CHECK(gv_distributed_check_same(&batch, sizeof batch, "the batch size") == GV_OK, "config");
     FILE *log = rank_ == 0 && out_path ? fopen(out_path, "w") : NULL;
     for (long k = 0; k < steps;) {
