@@ -70,7 +70,7 @@ static void usage(FILE *f) {
     for (size_t i = 0; i < NSPECS; i++) {
         const flag_spec *s = &FLAGS[i];
         char lhs[64];
-        snprintf(lhs, sizeof lhs, "--%s %s", s->name,
+        snprintf(lhs, sizeof lhs, "--%s%s%s", s->name, s->kind == K_BOOL ? "" : " ",
                  s->kind == K_INT ? "N" : s->kind == K_FLOAT ? "X" : s->kind == K_CHOICE ? s->choices
                  : s->kind == K_BOOL ? "" : "PATH");
         fprintf(f, "  %-30s %s%s %s\n", lhs, s->commands & TRAIN ? "T" : " ",

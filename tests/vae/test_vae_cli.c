@@ -399,6 +399,11 @@ Test(vae, bad_flags_exit_2_with_a_message) {
         {{"train", "--dataset", "fashion"}, "--dataset: expected one of"},
         {{"train", "--run-dir", "--help"}, "--run-dir needs a value (got the flag '--help'"},
         {{"train", "--seed", "4294967296"}, "--seed: '4294967296'"},
+        /* data-parallel flags, outside an MPI job */
+        {{"train", "--distributed"}, "--distributed: not started by an MPI launcher"},
+        {{"train", "--distributed=yes"}, "--distributed takes no value"},
+        {{"train", "--zero1"}, "--zero1 shards the AdamW state across processes"},
+        {{"sample", "--distributed"}, "--distributed is not a flag of 'vae sample'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *args[9] = {0};
