@@ -225,29 +225,33 @@ static gv_graph *private_constants(const gv_graph *g, const char *live, int32_t 
     return pg;
 }
 
+/* Node i of g copied into pg, its inputs through map. */
+static void copy_mapped(gv_graph *pg, const gv_graph *g, int32_t *map, int32_t i) {
+    const gv_node *nd = &g->nodes[i];
+    gv_value ins[nd->nin > 0 ? nd->nin : 1];
+    for (int k = 0; k < nd->nin; k++) ins[k] = (gv_value){pg, map[nd->in[k]]};
+    map[i] = copy_node(pg, nd, ins).id;
+}
+
 /* The nodes again in an order in which every psum, with the reshapes and
  * concatenations that only feed psums, comes as early as its inputs allow:
  * a bucket of grads starts travelling as soon as backward has made them,
  * while the rest of backward runs (the psum runs on the communication
  * thread, run.c). The other nodes keep their order. NULL with the error set. */
 static gv_graph *schedule_collectives(const gv_graph *g, int32_t *out_ids, size_t nout) {
-    int32_t n = g->n;
-    char *eager = calloc((size_t)n + 1, 1), *done = calloc((size_t)n + 1, 1);
-    int32_t *ncons = calloc((size_t)n + 1, sizeof *ncons), *neager = calloc((size_t)n + 1, sizeof *neager);
-    int32_t *map = malloc(((size_t)n + 1) * sizeof *map);
-    char *is_out = calloc((size_t)n + 1, 1);
+    int32_t n = g->n, ne = 0, emitted = 0;
+    size_t cells = (size_t)n + 1;
+    char *eager = calloc(cells, 1), *done = calloc(cells, 1), *is_out = calloc(cells, 1);
+    int32_t *ncons = calloc(cells, sizeof *ncons), *neager = calloc(cells, sizeof *neager);
+    int32_t *map = malloc(cells * sizeof *map), *elist = malloc(cells * sizeof *elist);
     gv_graph *pg = gv_graph_new();
-    if (!eager || !done || !ncons || !neager || !map || !is_out || !pg) {
-        free(eager), free(done), free(ncons), free(neager), free(map), free(is_out);
-        gv_graph_free(pg);
-        gv_error(GV_ERR_NOMEM, "compile: out of memory");
-        return NULL;
-    }
-    for (size_t j = 0; j < nout; j++) is_out[out_ids[j]] = 1;
-    for (int32_t i = 0; i < n; i++)
+    gv_status st = eager && done && is_out && ncons && neager && map && elist && pg
+                 ? GV_OK : gv_error(GV_ERR_NOMEM, "compile: out of memory");
+    for (size_t j = 0; !st && j < nout; j++) is_out[out_ids[j]] = 1;
+    for (int32_t i = 0; !st && i < n; i++)
         for (int k = 0; k < g->nodes[i].nin; k++) ncons[g->nodes[i].in[k]]++;
     /* eager: psums, and reshapes/concatenations all of whose readers are eager */
-    for (int32_t i = n - 1; i >= 0; i--) {
+    for (int32_t i = n - 1; !st && i >= 0; i--) {
         const gv_node *nd = &g->nodes[i];
         bool feeder = (nd->op == GV_OP_RESHAPE || nd->op == GV_OP_CONCAT) && ncons[i] > 0 &&
                       neager[i] == ncons[i] && !is_out[i];
@@ -255,51 +259,30 @@ static gv_graph *schedule_collectives(const gv_graph *g, int32_t *out_ids, size_
         if (eager[i])
             for (int k = 0; k < nd->nin; k++) neager[nd->in[k]]++;
     }
-    int32_t *elist = malloc(((size_t)n + 1) * sizeof *elist), ne = 0;
-    if (!elist) {
-        free(eager), free(done), free(ncons), free(neager), free(map), free(is_out);
-        gv_graph_free(pg);
-        gv_error(GV_ERR_NOMEM, "compile: out of memory");
-        return NULL;
-    }
-    for (int32_t i = 0; i < n; i++)
+    for (int32_t i = 0; !st && i < n; i++)
         if (eager[i]) elist[ne++] = i;
-    int32_t emitted = 0;
-    for (int32_t i = 0; i <= n && pg->status == GV_OK; i++) {
-        if (i < n && !eager[i]) {
-            const gv_node *nd = &g->nodes[i];
-            gv_value ins[nd->nin > 0 ? nd->nin : 1];
-            for (int k = 0; k < nd->nin; k++) ins[k] = (gv_value){pg, map[nd->in[k]]};
-            map[i] = copy_node(pg, nd, ins).id;
-            done[i] = 1, emitted++;
-        }
+    for (int32_t i = 0; !st && i <= n && pg->status == GV_OK; i++) {
+        if (i < n && !eager[i]) copy_mapped(pg, g, map, i), done[i] = 1, emitted++;
         /* every eager node whose inputs are all there, in order */
         for (bool more = true; more && pg->status == GV_OK;) {
             more = false;
             for (int32_t q = 0; q < ne; q++) {
                 int32_t e = elist[q];
-                if (done[e]) continue;
                 const gv_node *nd = &g->nodes[e];
-                bool ready = true;
+                bool ready = !done[e];
                 for (int k = 0; k < nd->nin && ready; k++) ready = done[nd->in[k]];
-                if (!ready) continue;
-                gv_value ins[nd->nin > 0 ? nd->nin : 1];
-                for (int k = 0; k < nd->nin; k++) ins[k] = (gv_value){pg, map[nd->in[k]]};
-                map[e] = copy_node(pg, nd, ins).id;
-                done[e] = 1, emitted++, more = true;
+                if (ready) copy_mapped(pg, g, map, e), done[e] = 1, emitted++, more = true;
             }
         }
     }
-    gv_status st = pg->status;
-    if (st == GV_OK && emitted != n)
+    if (!st && pg->status != GV_OK)
+        st = gv_error(pg->status, "compile: %s", gv_graph_error(pg));
+    else if (!st && emitted != n)
         st = gv_error(GV_ERR_INTERNAL, "compile: scheduling the collectives left %d nodes",
                       (int)(n - emitted));
-    else if (st != GV_OK)
-        gv_error(st, "compile: %s", gv_graph_error(pg));
-    if (st == GV_OK)
-        for (size_t j = 0; j < nout; j++) out_ids[j] = map[out_ids[j]];
-    free(eager), free(done), free(ncons), free(neager), free(map), free(is_out), free(elist);
-    if (st != GV_OK) gv_graph_free(pg), pg = NULL;
+    for (size_t j = 0; !st && j < nout; j++) out_ids[j] = map[out_ids[j]];
+    free(eager), free(done), free(is_out), free(ncons), free(neager), free(map), free(elist);
+    if (st) gv_graph_free(pg), pg = NULL;
     return pg;
 }
 

@@ -704,21 +704,21 @@ gv_plan *gv_plan_compile(const gv_fn *fn, const gv_plan_options *opts) {
     }
     /* psums across processes run on the communication thread from their
      * own step until their first reader's (outputs: before the copies) */
-    for (int32_t k = 0; k < ns && gv_dist_async_enabled(); k++) {
-        gv_step *s = &p->steps[k];
-        if (s->kind != GV_STEP_REF || g->nodes[s->node].op != GV_OP_PSUM) continue;
-        int32_t first = b.v[root_of(&b, s->node)].first;
-        s->kind = GV_STEP_PSUM_ASYNC;
-        s->deadline = first < ns ? first : ns;
-        p->nasync++;
+    if (gv_dist_async_enabled()) {
+        if (!(p->async_steps = malloc(((size_t)ns + 1) * sizeof *p->async_steps))) {
+            free(groot);
+            gv_error(GV_ERR_NOMEM, "gv_plan_compile: out of memory");
+            goto fail;
+        }
+        for (int32_t k = 0; k < ns; k++) {
+            gv_step *s = &p->steps[k];
+            if (s->kind != GV_STEP_REF || g->nodes[s->node].op != GV_OP_PSUM) continue;
+            int32_t first = b.v[root_of(&b, s->node)].first;
+            s->kind = GV_STEP_PSUM_ASYNC;
+            s->deadline = first < ns ? first : ns;
+            p->async_steps[p->nasync++] = k;
+        }
     }
-    if (p->nasync && !(p->async_steps = malloc((size_t)p->nasync * sizeof *p->async_steps))) {
-        free(groot);
-        gv_error(GV_ERR_NOMEM, "gv_plan_compile: out of memory");
-        goto fail;
-    }
-    for (int32_t k = 0, j = 0; k < ns && p->nasync; k++)
-        if (p->steps[k].kind == GV_STEP_PSUM_ASYNC) p->async_steps[j++] = k;
     for (size_t j = 0; j < p->nout; j++) {
         int32_t o_id = p->opt.out_ids[j];
         if (b.v[o_id].kind == V_STEP && b.v[o_id].buf.base != GV_BASE_ARENA &&

@@ -3,8 +3,10 @@
  *
  * grove talks over its own duplicate of MPI_COMM_WORLD, so a program's own
  * MPI traffic never interleaves with the plan's collectives. The threads:
- * only the thread that runs a plan calls MPI (MPI_THREAD_SERIALIZED is
- * enough; the loader's and the checkpoint writer's threads never do). */
+ * one at a time calls MPI (MPI_THREAD_SERIALIZED): the thread that runs a
+ * plan, or, while the plan runs, the communication thread it hands its
+ * psums to (below); the loader's and the checkpoint writer's threads never
+ * do. */
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -191,23 +193,32 @@ bool gv_distributed_any(bool flag) {
     return flag;
 }
 
-gv_status gv_distributed_sum(double *values, size_t n) {
-    if (!values && n) return gv_error(GV_ERR_ARG, "gv_distributed_sum: values is NULL");
+/* The host-side reductions: values[0..n) in place, not counted in the
+ * plans' statistics. */
 #ifdef GV_HAVE_MPI
-    if (D.has_comm && D.size > 1 && n) gv_dist_allreduce_sum(values, (int64_t)n, GV_F64);
-#endif
+static gv_status host_reduce(const char *fn, void *values, size_t n, MPI_Datatype t, MPI_Op op) {
+    if (!values && n) return gv_error(GV_ERR_ARG, "%s: values is NULL", fn);
+    if (!D.has_comm || D.size == 1 || !n) return GV_OK;
+    if (n > INT_MAX) return gv_error(GV_ERR_OVERFLOW, "%s: %zu values", fn, n);
+    MPI_Allreduce(MPI_IN_PLACE, values, (int)n, t, op, D.comm);
     return GV_OK;
+}
+#endif
+
+gv_status gv_distributed_sum(double *values, size_t n) {
+#ifdef GV_HAVE_MPI
+    return host_reduce("gv_distributed_sum", values, n, MPI_DOUBLE, MPI_SUM);
+#else
+    return !values && n ? gv_error(GV_ERR_ARG, "gv_distributed_sum: values is NULL") : GV_OK;
+#endif
 }
 
 gv_status gv_distributed_min(int64_t *values, size_t n) {
-    if (!values && n) return gv_error(GV_ERR_ARG, "gv_distributed_min: values is NULL");
 #ifdef GV_HAVE_MPI
-    if (D.has_comm && D.size > 1 && n) {
-        if (n > INT_MAX) return gv_error(GV_ERR_OVERFLOW, "gv_distributed_min: %zu values", n);
-        MPI_Allreduce(MPI_IN_PLACE, values, (int)n, MPI_INT64_T, MPI_MIN, D.comm);
-    }
+    return host_reduce("gv_distributed_min", values, n, MPI_INT64_T, MPI_MIN);
+#else
+    return !values && n ? gv_error(GV_ERR_ARG, "gv_distributed_min: values is NULL") : GV_OK;
 #endif
-    return GV_OK;
 }
 
 gv_shard gv_shard_by_process(void) { return (gv_shard){D.rank, D.size}; }

@@ -8,11 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "dist/dist_internal.h"
 #include "grove/distributed.h"
 #include "grove/ops.h"
 #include "ops_internal.h"
-#include "tree/tree_internal.h"
+#include "optim/optim_internal.h" /* gv_tx_leaves, gv_tx_rebuild: trees of values */
 
 gv_status gv_psum_infer(gv_graph *g, gv_node *n, const gv_node *const *ins) {
     const gv_node *x = ins[0];
@@ -68,29 +69,10 @@ gv_value gv_process_rows(gv_value x) {
 
 /* ---- pmean of a tree, bucketed ---- */
 
-typedef struct leaves {
-    gv_value *v;
-    size_t n;
-} leaves;
-
-static gv_tree *collect(const gv_tree *leaf, size_t i, void *ud) {
-    leaves *l = ud;
-    gv_value v = gv_tree_leaf_value(leaf);
-    l->v[i] = v;
-    l->n = i + 1;
-    return gv_tree_new_value_leaf(v);
-}
-
-static gv_tree *replace(const gv_tree *leaf, size_t i, void *ud) {
-    (void)leaf;
-    return gv_tree_new_value_leaf(((leaves *)ud)->v[i]);
-}
-
 /* The nb float32 leaves v[order[0..nb)] reduced as one message:
- * flattened, concatenated, psum'd, divided by the process count, cut apart
- * and reshaped again (v's entries replaced by the results). */
-static void reduce_bucket(gv_graph *g, gv_value *v, const size_t *order, size_t nb, int procs,
-                          bool mean) {
+ * flattened, concatenated, psum'd (pmean'd), cut apart and reshaped again
+ * (v's entries replaced by the results). */
+static void reduce_bucket(gv_value *v, const size_t *order, size_t nb, bool mean) {
     gv_value flat[nb];
     int64_t at[nb + 1];
     memset(flat, 0, sizeof flat);
@@ -101,8 +83,7 @@ static void reduce_bucket(gv_graph *g, gv_value *v, const size_t *order, size_t 
         at[k + 1] = at[k] + gv_value_size(x);
     }
     gv_value all = nb == 1 ? flat[0] : gv_concatenate(flat, (int)nb, 0);
-    gv_value sum = gv_psum(all);
-    if (mean) sum = gv_div(sum, gv_scalar(g, GV_F32, (double)procs));
+    gv_value sum = mean ? gv_pmean(all) : gv_psum(all);
     for (size_t k = 0; k < nb; k++) {
         gv_value x = v[order[k]];
         gv_value part = nb == 1 ? sum
@@ -113,48 +94,46 @@ static void reduce_bucket(gv_graph *g, gv_value *v, const size_t *order, size_t 
 
 /* psum (mean: pmean) of every leaf, bucketed. */
 static gv_tree *reduce_tree(gv_graph *g, const gv_tree *tree, size_t bucket_bytes, bool mean) {
+    const char *fn = mean ? "pmean_tree" : "psum_tree";
     if (!g || gv_graph_status(g) != GV_OK) return NULL;
     if (!tree) {
-        gv_graph_fail(g, GV_ERR_ARG, "%s_tree: the tree is NULL", mean ? "pmean" : "psum");
+        gv_graph_fail(g, GV_ERR_ARG, "%s: the tree is NULL", fn);
         return NULL;
     }
-    size_t cap = gv_tree_num_leaves(tree);
-    leaves l = {calloc(cap ? cap : 1, sizeof *l.v), 0};
-    size_t *order = calloc(cap ? cap : 1, sizeof *order);
-    gv_tree *copy = l.v && order ? gv_tree_rebuild_indexed(tree, collect, &l) : NULL;
-    if (!copy) {
-        free(l.v), free(order);
-        gv_graph_fail(g, l.v && order ? gv_last_status() : GV_ERR_NOMEM, "pmean_tree: %s",
-                      l.v && order ? gv_last_error() : "out of memory");
+    gv_value *v = NULL;
+    size_t n = 0, *order = NULL;
+    gv_status st = gv_tx_leaves(tree, &v, &n, NULL);
+    if (!st && !(order = calloc(n ? n : 1, sizeof *order)))
+        st = gv_error(GV_ERR_NOMEM, "out of memory");
+    if (st) {
+        free(v);
+        gv_graph_fail(g, st, "%s: %s", fn, gv_last_error());
         return NULL;
     }
-    int procs = gv_process_count();
-    if (procs == 1) {
-        free(l.v), free(order);
-        return copy;
-    }
-    gv_tree_free(copy);
-    if (!bucket_bytes) bucket_bytes = (size_t)1 << 20;
-    /* float32 leaves in buckets, last leaf first; others one by one */
-    size_t nb = 0, bytes = 0;
-    for (size_t i = l.n; i-- > 0;) {
-        gv_value x = l.v[i];
-        if (gv_value_dtype(x) != GV_F32) {
-            l.v[i] = mean ? gv_pmean(x) : gv_psum(x);
-            continue;
+    if (gv_process_count() > 1) {
+        if (!bucket_bytes) bucket_bytes = (size_t)1 << 20;
+        /* float32 leaves in buckets, last leaf first; others one by one */
+        size_t nb = 0, bytes = 0;
+        for (size_t i = n; i-- > 0;) {
+            gv_value x = v[i];
+            if (gv_value_dtype(x) != GV_F32) {
+                v[i] = mean ? gv_pmean(x) : gv_psum(x);
+                continue;
+            }
+            size_t xb = (size_t)gv_value_size(x) * 4;
+            if (nb && bytes + xb > bucket_bytes) {
+                reduce_bucket(v, order, nb, mean);
+                nb = 0, bytes = 0;
+            }
+            order[nb++] = i, bytes += xb;
         }
-        size_t xb = (size_t)gv_value_size(x) * 4;
-        if (nb && bytes + xb > bucket_bytes) {
-            reduce_bucket(g, l.v, order, nb, procs, mean);
-            nb = 0, bytes = 0;
-        }
-        order[nb++] = i, bytes += xb;
+        if (nb) reduce_bucket(v, order, nb, mean);
     }
-    if (nb) reduce_bucket(g, l.v, order, nb, procs, mean);
-    gv_tree *out = gv_graph_status(g) == GV_OK ? gv_tree_rebuild_indexed(tree, replace, &l) : NULL;
-    free(l.v), free(order);
+    /* one process: the tree itself, copied */
+    gv_tree *out = gv_graph_status(g) == GV_OK ? gv_tx_rebuild(tree, v) : NULL;
+    free(v), free(order);
     if (!out && gv_graph_status(g) == GV_OK)
-        gv_graph_fail(g, gv_last_status(), "pmean_tree: %s", gv_last_error());
+        gv_graph_fail(g, gv_last_status(), "%s: %s", fn, gv_last_error());
     return out;
 }
 

@@ -185,30 +185,6 @@ gv_tree *gv_train_state_create_zero1(gv_transform *tx, const gv_tree *params) {
     return state;
 }
 
-typedef struct gather_ctx {
-    const int *owner;
-    int rank;
-    size_t i;
-    const gv_tree *mine; /* this process's new leaves, at their paths */
-    gv_value *out;
-} gather_ctx;
-
-/* this process's new value of each leaf it owns, -0.0 for the others:
- * -0.0 + x == x for every x (-0.0 and NaN included), so the psum over the
- * processes is exactly the owner's value */
-static gv_status own_or_zero(const char *path, const gv_tree *leaf, void *ud) {
-    gather_ctx *c = ud;
-    size_t i = c->i++;
-    gv_value p = gv_tree_leaf_value(leaf);
-    c->out[i] = c->owner[i] == c->rank ? gv_tree_get_value(c->mine, path) : gv_full_like(p, -0.0);
-    return GV_OK;
-}
-
-static gv_tree *put_value(const gv_tree *leaf, size_t i, void *ud) {
-    (void)leaf;
-    return gv_tree_new_value_leaf(((gv_value *)ud)[i]);
-}
-
 /* The ZeRO-1 update: tx on this process's leaves, then every process gets
  * every new leaf from its owner. *new_params and *new_opt are new trees. */
 static gv_status zero1_update(gv_graph *g, const gv_transform *tx, const gv_tree *params,
@@ -224,17 +200,23 @@ static gv_status zero1_update(gv_graph *g, const gv_transform *tx, const gv_tree
     if (!owner) return gv_last_status();
     gv_tree *my_p = owned_subtree(params, owner, rank), *my_g = owned_subtree(grads, owner, rank);
     gv_tree *updates = NULL, *my_new = NULL, *gathered = NULL;
-    gv_value *vals = calloc(n ? n : 1, sizeof *vals);
-    gv_status st = my_p && my_g && vals ? GV_OK : gv_error(GV_ERR_NOMEM, "out of memory");
+    gv_value *vals = NULL;
+    char **paths = NULL;
+    size_t nv = 0;
+    gv_status st = my_p && my_g ? GV_OK : gv_error(GV_ERR_NOMEM, "out of memory");
     if (!st) st = gv_transform_update(tx, g, my_g, opt, my_p, &updates, new_opt);
     if (!st && !(my_new = gv_apply_updates(g, my_p, updates))) st = gv_last_status();
-    gather_ctx c = {owner, rank, 0, my_new, vals};
-    if (!st) st = gv_tree_foreach_leaf(params, own_or_zero, &c);
-    if (!st && !(gathered = gv_tree_rebuild_indexed(params, put_value, vals))) st = gv_last_status();
+    if (!st) st = gv_tx_leaves(params, &vals, &nv, &paths);
+    /* this process's new value of each leaf it owns, -0.0 for the others:
+     * -0.0 + x == x for every x (-0.0 and NaN included), so the psum over
+     * the processes is exactly the owner's value */
+    for (size_t i = 0; !st && i < nv; i++)
+        vals[i] = owner[i] == rank ? gv_tree_get_value(my_new, paths[i]) : gv_full_like(vals[i], -0.0);
+    if (!st && !(gathered = gv_tx_rebuild(params, vals))) st = gv_last_status();
     if (!st && !(*new_params = gv_psum_tree(g, gathered, 0))) st = gv_graph_status(g);
     if (st && *new_opt) gv_tree_free(*new_opt), *new_opt = NULL;
     gv_tree_free(my_p), gv_tree_free(my_g), gv_tree_free(updates), gv_tree_free(my_new);
-    gv_tree_free(gathered), free(vals), free(owner);
+    gv_tree_free(gathered), free(vals), free(owner), gv_tree_paths_free(paths, nv);
     return st;
 }
 
