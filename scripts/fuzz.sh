@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzz with libFuzzer: the safetensors reader (tests/fuzz/fuzz_safetensors.c),
-# the IDX reader (tests/fuzz/fuzz_idx.c) and the compiler (tests/fuzz/
+# the IDX reader (tests/fuzz/fuzz_idx.c), the Flax msgpack reader
+# (tests/fuzz/fuzz_flax_msgpack.c) and the compiler (tests/fuzz/
 # fuzz_graphs.c: random graphs compiled and compared with the reference).
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]   (default 60 s per target, all targets)
 # Builds grove with clang + ASan/UBSan + fuzzer instrumentation in build-fuzz/,
@@ -33,7 +34,7 @@ fuzz() {
   wanted "$target" || return 0
   "$CC" $SAN -fsanitize=fuzzer -I"$ROOT/include" -I"$ROOT/src" -I"$ROOT/tests/compile" \
     "$ROOT/tests/fuzz/$target.c" "$@" "$lib" \
-    $(pkg-config --libs json-c libpng zlib) -fopenmp \
+    $(pkg-config --libs json-c libpng zlib msgpack) -fopenmp \
     -L/usr/lib/$(gcc -dumpmachine)/openblas-openmp -lopenblas -lm -o "$BUILD/$target"
   mkdir -p "$BUILD/corpus-$target" "$BUILD/artifacts"
   cp -n "$seeds"/* "$BUILD/corpus-$target/" 2>/dev/null || true
@@ -59,6 +60,7 @@ fuzz() {
 }
 fuzz fuzz_safetensors "$ROOT/tests/fuzz/corpus" "$BUILD/libgrove.a"
 fuzz fuzz_idx "$ROOT/tests/fuzz/corpus_idx" "$BUILD/libgrove.a"
+fuzz fuzz_flax_msgpack "$ROOT/tests/fuzz/corpus_msgpack" "$BUILD/libgrove.a"
 # The graph target's bytes reach grove only through the decoder
 # (tests/compile/graph_gen.c), so comparisons inside grove give the fuzzer
 # nothing to steer by, and tracing them made the runs ~4x slower: that

@@ -11,6 +11,8 @@ PACKAGES=(
   libopenblas-openmp-dev zlib1g-dev libpng-dev libjson-c-dev
   # the BERT tokenizer's Unicode tables (categories, NFD, case folding)
   libutf8proc-dev
+  # Flax's msgpack checkpoints (flax.serialization, Hugging Face flax_model.msgpack)
+  libmsgpack-dev
   # data-parallel training across processes (GROVE_MPI): Open MPI and mpirun
   libopenmpi-dev openmpi-bin
   # the static archives vae-static links besides those: OpenBLAS's Fortran runtime

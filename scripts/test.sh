@@ -27,6 +27,6 @@ run() {  # run <build dir> <cmake args...>
 run build/release -DCMAKE_BUILD_TYPE=Release -DGROVE_STATIC_APPS=ON -DGROVE_MPI=ON
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run build/asan -DCMAKE_BUILD_TYPE=Debug -DGROVE_SANITIZE=ON -DGROVE_MPI=ON
-echo "=== fuzz the safetensors and IDX readers and the compiler (bounded: 45 s each)"
-bash scripts/fuzz.sh 45
+echo "=== fuzz the safetensors, IDX and Flax msgpack readers and the compiler (bounded: 35 s each)"
+bash scripts/fuzz.sh 35
 echo "=== all tests passed in both builds, fuzzing found nothing"

@@ -18,6 +18,7 @@
 #include "grove/tokenizer.h"
 #include "grove/train_state.h"
 #include "grove/checkpoint.h"
+#include "grove/serialization.h"
 #include "grove/data.h"
 #include "grove/distributed.h"
 #include "grove/image.h"

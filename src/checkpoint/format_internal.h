@@ -28,6 +28,11 @@ struct json_object;
 #define GV_ST_HOST_LE 0
 #else
 #define GV_ST_HOST_LE 1
+/* Tensors above this many bytes are written as Flax's chunked dicts
+ * (flax_msgpack.c; flax.serialization.MAX_CHUNK_SIZE, 2^30). Tests lower it
+ * to compare with a file Flax wrote under a lowered MAX_CHUNK_SIZE. */
+extern uint64_t gv_flax_max_chunk_bytes;
+
 #endif
 
 /* Parse a whole safetensors file held in memory. label names it in error
@@ -59,5 +64,10 @@ gv_status gv_safetensors_dtype_from_name(const char *name, gv_dtype *out);
  * or NULL with the error set (GV_ERR_FORMAT, GV_ERR_NOMEM). */
 struct json_object *gv_parse_json(const char *text, size_t len, int depth, const char *label,
                                   const char *what, uint64_t base);
+
+/* Tensors above this many bytes are written as Flax's chunked dicts
+ * (flax_msgpack.c; flax.serialization.MAX_CHUNK_SIZE, 2^30). Tests lower it
+ * to compare with a file Flax wrote under a lowered MAX_CHUNK_SIZE. */
+extern uint64_t gv_flax_max_chunk_bytes;
 
 #endif

@@ -38,7 +38,14 @@ typedef struct diff_ctx {
 
 static gv_status diff_leaf(const char *path, const gv_tree *leaf, void *ud) {
     diff_ctx *c = ud;
-    gv_tensor *o = gv_tree_contains(c->other, path) ? gv_tree_get_tensor(c->other, path) : NULL;
+    const gv_tree *ol = gv_tree_contains(c->other, path) ? gv_tree_get(c->other, path) : NULL;
+    if (gv_tree_leaf_kind(leaf) == GV_LEAF_LABEL) { /* labels: the same string */
+        bool same = gv_tree_leaf_kind(ol) == GV_LEAF_LABEL &&
+                    strcmp(gv_tree_leaf_label(ol), gv_tree_leaf_label(leaf)) == 0;
+        if (!same && !c->differ++ && c->first) snprintf(c->first, c->len, "%s", path);
+        return GV_OK;
+    }
+    gv_tensor *o = gv_tree_leaf_kind(ol) == GV_LEAF_TENSOR ? gv_tree_leaf_tensor(ol) : NULL;
     const gv_tensor *t = gv_tree_leaf_tensor(leaf);
     /* bits, not values: NaN equals the same NaN, and -0 differs from 0 */
     bool same = o && t && gv_tensor_dtype(o) == gv_tensor_dtype(t) && gv_tensor_same_shape(o, t) &&
