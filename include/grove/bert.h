@@ -124,7 +124,10 @@ void gv_load_report_free(gv_load_report *r);
  * weight/bias (and the older gamma/beta) into scale/bias; an Embedding's
  * weight into embedding; the "bert." prefix added or dropped as the model
  * needs. Float16 and bfloat16 tensors are converted to float32. Reads
- * dir/model.safetensors. Returns {'params': ...} (caller frees); report may
+ * dir/model.safetensors, or, when there is none, dir/flax_model.msgpack
+ * (what transformers' Flax save_pretrained writes: the Flax params tree
+ * itself, read with serialization.h; paths match as they are, kernels are
+ * not transposed). Returns {'params': ...} (caller frees); report may
  * be NULL, else it is filled (free it with gv_load_report_free). Errors
  * name the file and the tensor: GV_ERR_NOT_FOUND, GV_ERR_IO, GV_ERR_FORMAT
  * (a malformed or truncated file), GV_ERR_SHAPE (a tensor whose shape

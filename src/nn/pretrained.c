@@ -1,7 +1,9 @@
 /* Loading a Hugging Face BERT directory (include/grove/bert.h): config.json
  * into a gv_bert_config, and model.safetensors (PyTorch state-dict names)
  * into the Flax params tree, as transformers' own PyTorch-to-Flax
- * conversion (convert_pytorch_state_dict_to_flax) maps them:
+ * conversion (convert_pytorch_state_dict_to_flax) maps them (a directory
+ * with flax_model.msgpack instead holds the Flax tree itself, read with
+ * serialization.h and matched path for path):
  *
  *   "encoder.layer.0.attention.self.query.weight" [out, in]
  *       -> encoder/layer/0/attention/self/query/kernel [in, out] (transposed)
@@ -25,6 +27,7 @@
 #include "core/error.h"
 #include "graph/graph_internal.h"
 #include "grove/bert.h"
+#include "grove/serialization.h"
 
 /* ---- config.json ---- */
 
@@ -480,29 +483,38 @@ gv_tree *gv_bert_from_pretrained(const gv_module *m, const char *dir, gv_key key
                         m->type && m->type->name ? m->type->name : "(no type)"),
                NULL;
     if (gv_bert_config_check(m->cfg) != GV_OK) return NULL;
-    char *file = is_dir(dir) ? join_path(dir, "model.safetensors") : NULL;
-    if (!file) {
-        if (!is_dir(dir)) gv_error(GV_ERR_NOT_FOUND, "'%s' is not a directory (a Hugging Face "
-                                   "model directory holds config.json and model.safetensors)", dir);
-        return NULL;
+    if (!is_dir(dir))
+        return gv_error(GV_ERR_NOT_FOUND, "'%s' is not a directory (a Hugging Face model directory "
+                        "holds config.json and model.safetensors or flax_model.msgpack)", dir),
+               NULL;
+    /* model.safetensors (PyTorch names) if present, else flax_model.msgpack
+     * (a Flax params tree, transformers' save_pretrained of a Flax model) */
+    char *file = join_path(dir, "model.safetensors");
+    struct stat sb;
+    bool msgpack = false;
+    if (file && stat(file, &sb) != 0) {
+        char *flax = join_path(dir, "flax_model.msgpack");
+        if (flax && stat(flax, &sb) == 0) free(file), file = flax, msgpack = true;
+        else free(flax);
     }
+    if (!file) return gv_error(GV_ERR_NOMEM, "out of memory"), NULL;
     size_t nconverted = 0;
-    gv_tree *ckpt = gv_safetensors_read_file_widening(file, &nconverted);
+    gv_tree *ckpt = msgpack ? gv_flax_restore(file, NULL)
+                            : gv_safetensors_read_file_widening(file, &nconverted);
     if (!ckpt) {
         gv_status st = gv_last_status();
         if (st == GV_ERR_NOT_FOUND) {
             char *idx = join_path(dir, "model.safetensors.index.json");
-            struct stat sb;
             if (idx && stat(idx, &sb) == 0)
                 gv_error(GV_ERR_UNSUPPORTED, "'%s': a sharded checkpoint "
                          "(model.safetensors.index.json); grove reads one model.safetensors", dir);
             else
-                gv_error(GV_ERR_NOT_FOUND, "'%s' not found (grove reads Hugging Face "
-                         "checkpoints in safetensors format)", file);
+                gv_error(GV_ERR_NOT_FOUND, "'%s' not found, nor flax_model.msgpack beside it (grove "
+                         "reads Hugging Face checkpoints in safetensors or Flax msgpack format)", file);
             free(idx);
         } else if (st == GV_ERR_UNSUPPORTED) {
-            gv_error(GV_ERR_DTYPE, "%s (grove converts float16 and bfloat16 to float32)",
-                     gv_last_error());
+            gv_error(GV_ERR_DTYPE, "%s (grove converts float16 and bfloat16 to float32%s)",
+                     gv_last_error(), msgpack ? " in model.safetensors only" : "");
         }
         free(file);
         return NULL;
@@ -523,6 +535,12 @@ gv_tree *gv_bert_from_pretrained(const gv_module *m, const char *dir, gv_key key
         st = gv_error(gv_last_status() ? gv_last_status() : GV_ERR_NOMEM, "%s", gv_last_error());
         goto fail;
     }
+    /* a Flax tree's paths as the dotted names the mapping below reads
+     * ("encoder/layer/0/.../kernel" -> "encoder.layer.0....kernel"): its
+     * leaves already have Flax's names and layout, so none is transposed */
+    for (size_t i = 0; msgpack && i < src.n; i++)
+        for (char *c = src.paths[i]; *c; c++)
+            if (*c == '/') *c = '.';
     if (!(L.loaded = calloc(L.target.n ? L.target.n : 1, sizeof *L.loaded))) {
         st = gv_error(GV_ERR_NOMEM, "out of memory");
         goto fail;

@@ -641,6 +641,55 @@ Test(bert_parity, tiny_params_are_transformers_own_conversion) {
     free(dir);
 }
 
+/* The same tiny model saved by transformers' Flax save_pretrained
+ * (tests/golden/tiny-bert-flax/flax_model.msgpack, made by
+ * tests/interop/hf_flax_msgpack.py --head): the Flax tree itself, read
+ * through serialization.h, gives the params the safetensors file gives, bit
+ * for bit, so the logits are equal; and into the bare BertModel the
+ * classifier is reported unused, as from model.safetensors. */
+Test(bert_parity, tiny_flax_msgpack_loads_as_safetensors_does) {
+    char *dir = tiny_dir(), *fdir = gvt_golden_path("tiny-bert-flax");
+    gv_bert_config cfg;
+    GVT_OK(gv_bert_config_load(fdir, &cfg));
+    gv_module m = {&gv_BertForSequenceClassification, &cfg};
+    gv_load_report r;
+    gv_tree *from_st = GVT_NN(gv_bert_from_pretrained(&m, dir, gv_prng_key(0), NULL));
+    gv_tree *from_mp = GVT_NN(gv_bert_from_pretrained(&m, fdir, gv_prng_key(1), &r));
+    expect_same(gv_tree_get(from_st, "params"), gv_tree_get(from_mp, "params"));
+    expect_same(gv_tree_get(from_mp, "params"), gv_tree_get(from_st, "params"));
+    cr_assert_eq(r.ninitialized, 0, "every param, the head included, comes from the file");
+    cr_assert_eq(r.nunused, 0);
+    cr_assert_eq(r.nloaded, gv_tree_num_leaves(gv_tree_get(from_mp, "params")));
+    gv_load_report_free(&r);
+    gv_tree *g = golden_tree("bert_tiny_golden.safetensors");
+    gv_tensor *ids = gv_tree_get_tensor(g, "inputs/input_ids"), *mask = gv_tree_get_tensor(g, "inputs/attention_mask");
+    gv_tree *args = gv_args_tensors((gv_tensor *[]){ids, mask}, 2), *a = NULL, *b = NULL;
+    GVT_OK(gv_apply_eager(&m, from_st, args, NULL, NULL, &a));
+    GVT_OK(gv_apply_eager(&m, from_mp, args, NULL, NULL, &b));
+    expect_same(a, b);
+    gv_tree_free(a), gv_tree_free(b), gv_tree_free(args), gv_tree_free(g);
+    /* the bare model takes bert/... and reports the classifier unused */
+    gv_module base = {&gv_BertModel, &cfg};
+    gv_tree *bare = GVT_NN(gv_bert_from_pretrained(&base, fdir, gv_prng_key(0), &r));
+    expect_same(gv_tree_get(bare, "params"), gv_tree_get(from_st, "params/bert"));
+    cr_assert(listed(r.unused, r.nunused, "classifier.kernel"), "unused: %zu", r.nunused);
+    gv_load_report_free(&r);
+    gv_tree_free(bare), gv_tree_free(from_mp), gv_tree_free(from_st);
+    /* a flax_model.msgpack cut short is an error naming it */
+    gvt_tmpdir_make("bert-flax");
+    char *src = gvt_golden_path("tiny-bert-flax/flax_model.msgpack"), *dst = gvt_tmp_path("flax_model.msgpack");
+    size_t n;
+    char *bytes = gvt_read_file(src, &n);
+    gvt_write_file(dst, bytes, n / 2);
+    cr_assert_null(gv_bert_from_pretrained(&m, gvt_tmpdir, gv_prng_key(0), NULL));
+    cr_assert_eq(gv_last_status(), GV_ERR_FORMAT);
+    cr_assert(strstr(gv_last_error(), "flax_model.msgpack") && strstr(gv_last_error(), "truncated"),
+              "%s", gv_last_error());
+    gvt_tmpdir_remove();
+    free(bytes), free(dst), free(src);
+    free(fdir), free(dir);
+}
+
 typedef struct tiny {
     gv_bert_config cfg;
     gv_tree *golden, *vars;
