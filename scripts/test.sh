@@ -12,6 +12,10 @@ export GROVE_MNIST_DIR
 GROVE_BERT_DIR=$(bash scripts/fetch-bert.sh)
 GROVE_SENTIMENT_DIR=$(bash scripts/fetch-sentiment.sh)
 export GROVE_BERT_DIR GROVE_SENTIMENT_DIR
+# the interop tests run against the real JAX, Flax, Optax and transformers,
+# pinned in a venv (PyPI); they are skipped, with a message, if it cannot be made
+bash tests/golden/make-venv.sh ||
+  echo "=== the reference venv could not be made: the interop_* tests will be skipped"
 
 jobs=$(nproc 2>/dev/null || echo 2)
 run() {  # run <build dir> <cmake args...>

@@ -55,7 +55,8 @@ static const flag_spec FLAGS[] = {
     {F_N, "n", K_INT, SAMPLE, 1, 10000, NULL, "samples per class (10)"},
     {F_STEP, "step", K_INT, SAMPLE, 0, 1e12, NULL, "checkpoint step to load (the latest)"},
     {F_OUT, "out", K_STR, SAMPLE, 0, 0, NULL,
-     "PNG to write (<run-dir>/samples.png, or samples-class<K>.png)"},
+     "PNG to write (<run-dir>/samples.png, or samples-class<K>.png); a name ending in "
+     ".safetensors or .msgpack gets the float images with z and labels instead"},
     {F_DISTRIBUTED, "distributed", K_BOOL, TRAIN, 0, 0, NULL,
      "data-parallel under mpirun -np P: B/P rows of each batch per process (detected)"},
     {F_ZERO1, "zero1", K_BOOL, TRAIN, 0, 0, NULL,

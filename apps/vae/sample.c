@@ -4,7 +4,12 @@
  *   z = jax.random.normal(key, (n, latent))
  *   images = model.decode(z, one_hot(c, 10))        # apply(..., method=decode)
  *
- * 10 per class, one row per digit 0..9, as a PNG grid. */
+ * 10 per class, one row per digit 0..9, as a PNG grid; or, for an --out
+ * ending in .safetensors or .msgpack, the float images themselves with the
+ * z and labels that made them ({images f32 [N, 784], z f32 [N, latent],
+ * labels i32 [N]}, a grove checkpoint or Flax's msgpack), for comparing
+ * with model.apply(params, z, one_hot(labels), method=model.decode) in
+ * Flax (docs/interop.md). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +20,24 @@
 #include "fileio.h"
 #include "run.h"
 #include "vae_model.h"
+
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* {images, z, labels} as a checkpoint (.safetensors) or Flax msgpack. */
+static gv_status write_raw(const char *path, gv_tensor *images, gv_tensor *z, gv_tensor *labels) {
+    gv_tree *t = gv_tree_new_dict();
+    gv_status st = t ? GV_OK : GV_ERR_NOMEM;
+    if (!st) st = gv_tree_insert_tensor(t, "images", images);
+    if (!st) st = gv_tree_insert_tensor(t, "z", z);
+    if (!st) st = gv_tree_insert_tensor(t, "labels", labels);
+    if (!st) st = ends_with(path, ".msgpack") ? gv_flax_save(path, t, true)
+                                              : gv_checkpointer_save(path, t, true);
+    gv_tree_free(t);
+    return st;
+}
 
 int vae_write_samples(const vae_cfg *model, const gv_tree *params, gv_key key, int64_t cls,
                       int64_t n, const char *path) {
@@ -33,10 +56,15 @@ int vae_write_samples(const vae_cfg *model, const gv_tree *params, gv_key key, i
         bound = gv_bind(&m, vars, &o);
     }
     if (bound) images = vae_decode(bound, z, labels, err, sizeof err);
-    /* one row per class; a single class is laid out as a square-ish grid */
-    int64_t per_row = cls < 0 ? n : (int64_t)ceil(sqrt((double)n));
-    if (images) grid = gv_image_grid(images, per_row, 28, 28, 2);
-    gv_status st = grid ? gv_png_write(path, grid, true) : GV_ERR_ARG;
+    gv_status st = GV_ERR_ARG;
+    if (images && (ends_with(path, ".safetensors") || ends_with(path, ".msgpack"))) {
+        st = write_raw(path, images, z, labels);
+    } else if (images) {
+        /* one row per class; a single class is laid out as a square-ish grid */
+        int64_t per_row = cls < 0 ? n : (int64_t)ceil(sqrt((double)n));
+        grid = gv_image_grid(images, per_row, 28, 28, 2);
+        st = grid ? gv_png_write(path, grid, true) : GV_ERR_ARG;
+    }
     if (st != GV_OK) /* vae_decode's message, or that of the grove call that failed */
         fprintf(stderr, "vae: writing samples to %s: %s\n", path, bound && !images ? err : gv_last_error());
     gv_tensor_free(grid), gv_tensor_free(images), gv_tensor_free(z), gv_tensor_free(labels);

@@ -21,6 +21,12 @@ static void put(gv_tree *tree, const char *path, gv_tensor *t) {
     gv_tensor_free(t);
 }
 
+/* Set a new tensor at path, giving the tree the only reference. */
+static void set(gv_tree *tree, const char *path, gv_tensor *t) {
+    GVT_OK(gv_tree_set_tensor(tree, path, t));
+    gv_tensor_free(t);
+}
+
 static gv_tensor *from(gv_dtype dt, int64_t n, const void *data) {
     return gv_tensor_from_data(dt, 1, (int64_t[]){n}, data, (size_t)n * gv_dtype_size(dt));
 }
@@ -199,7 +205,7 @@ Test(flax_msgpack, python_scalars) {
     cr_assert_null(into, "2^64 - 1 must not fit an int64");
     cr_assert_eq(gv_last_status(), GV_ERR_STRUCTURE);
     cr_assert(strstr(gv_last_error(), "huge"), "%s", gv_last_error());
-    GVT_OK(gv_tree_set_tensor(target, "huge", gv_tensor_scalar(GV_U64, 0)));
+    set(target, "huge", gv_tensor_scalar(GV_U64, 0));
     into = gv_flax_from_bytes(target, flax, m);
     cr_assert(into, "%s", gv_last_error());
     cr_assert_eq(*(const float *)gv_tensor_data_const(gv_tree_get_tensor(into, "float")), 0.1f);
@@ -207,16 +213,16 @@ Test(flax_msgpack, python_scalars) {
     cr_assert_eq(*(const uint8_t *)gv_tensor_data_const(gv_tree_get_tensor(into, "small")), 7);
     gv_tree_free(into);
     /* a negative int into an unsigned target, a float into an int: refused by path */
-    GVT_OK(gv_tree_set_tensor(target, "negative", gv_tensor_scalar(GV_U32, 0)));
+    set(target, "negative", gv_tensor_scalar(GV_U32, 0));
     cr_assert_null(gv_flax_from_bytes(target, flax, m));
     cr_assert(strstr(gv_last_error(), "negative"), "%s", gv_last_error());
-    GVT_OK(gv_tree_set_tensor(target, "negative", gv_tensor_scalar(GV_I32, 0)));
-    GVT_OK(gv_tree_set_tensor(target, "float", gv_tensor_scalar(GV_I32, 0)));
+    set(target, "negative", gv_tensor_scalar(GV_I32, 0));
+    set(target, "float", gv_tensor_scalar(GV_I32, 0));
     cr_assert_null(gv_flax_from_bytes(target, flax, m));
     cr_assert(strstr(gv_last_error(), "float"), "%s", gv_last_error());
     /* a numpy scalar is a real dtype: float32 into a float64 target is refused */
-    GVT_OK(gv_tree_set_tensor(target, "float", gv_tensor_scalar(GV_F32, 0)));
-    GVT_OK(gv_tree_set_tensor(target, "np_f32", gv_tensor_scalar(GV_F64, 0)));
+    set(target, "float", gv_tensor_scalar(GV_F32, 0));
+    set(target, "np_f32", gv_tensor_scalar(GV_F64, 0));
     cr_assert_null(gv_flax_from_bytes(target, flax, m));
     cr_assert(strstr(gv_last_error(), "np_f32: target float64 () vs file float32 ()"), "%s",
               gv_last_error());
@@ -493,7 +499,7 @@ Test(flax_malformed, target_mismatches_name_the_path) {
               gv_last_error());
     gv_tree_free(t);
     t = arrays_tree();
-    GVT_OK(gv_tree_set_tensor(t, "params/dense/bias", gv_tensor_zeros(GV_F32, GV_DIMS(5))));
+    set(t, "params/dense/bias", gv_tensor_zeros(GV_F32, GV_DIMS(5)));
     cr_assert_null(gv_flax_from_bytes(t, flax, m));
     cr_assert(strstr(gv_last_error(), "params/dense/bias: target float32 (5,) vs file float32 (4,)"),
               "%s", gv_last_error());
