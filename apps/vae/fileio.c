@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "fileio.h"
 
+#include <grove/grove.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -57,7 +59,7 @@ char *vae_read_file(const char *path, size_t *len) {
     return buf;
 }
 
-static int write_all(int fd, const char *p, size_t n) {
+int vae_write_all(int fd, const char *p, size_t n) {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
         if (w < 0) {
@@ -76,32 +78,10 @@ static int write_all(int fd, const char *p, size_t n) {
 
 int vae_write_file_atomic(const char *path, const char *text, size_t len, char *err,
                           size_t errlen) {
-    size_t tlen = strlen(path) + 32;
-    char *tmp = malloc(tlen);
-    if (!tmp) {
-        set_err(err, errlen, "out of memory writing '%s'", path);
-        return -1;
-    }
-    snprintf(tmp, tlen, "%s.tmp.%ld", path, (long)getpid());
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        set_err(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    const char *what = NULL, *where = tmp;
-    int e = 0;
-    if (write_all(fd, text, len) != 0) what = "cannot write", e = errno;
-    else if (fsync(fd) != 0) what = "cannot fsync", e = errno;
-    if (close(fd) != 0 && !what) what = "cannot close", e = errno;
-    if (!what && rename(tmp, path) != 0) what = "cannot rename to", where = path, e = errno;
-    if (what) {
-        set_err(err, errlen, "%s '%s': %s", what, where, strerror(e));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
+    /* grove's own atomic write: the checkpoints' protocol, fault hooks and
+     * stale-temporary cleanup (gv_remove_stale_temporaries) included */
+    if (gv_write_file_atomic(path, text, len, true) == GV_OK) return 0;
+    set_err(err, errlen, "%s", gv_last_error());
+    return -1;
 }
 

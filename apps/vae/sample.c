@@ -122,6 +122,12 @@ int vae_cmd_sample(const vae_flags *f) {
         /* the noise key of train.c: split(PRNGKey(seed), 4)[3], the run's seed by default */
         gv_key keys[4];
         gv_random_split_eager(GV_PRNG_DEFAULT, gv_prng_key(f->given[F_SEED] ? f->seed : cfg.seed), 4, keys);
+        /* a killed earlier sampling's temporary, beside the file it was writing */
+        char *odir = out ? vae_strfmt("%s", out) : NULL, *slash = odir ? strrchr(odir, '/') : NULL;
+        if (slash) *slash = 0;
+        if (odir && gv_remove_stale_temporaries(slash ? (*odir ? odir : "/") : ".", NULL) != GV_OK)
+            fprintf(stderr, "vae: warning: %s\n", gv_last_error());
+        free(odir);
         rc = out ? vae_write_samples(&model, params, keys[3], f->cls, f->n, out) : out_of_memory("--out");
         if (!rc)
             printf("wrote %s: %lld samples of %s from checkpoint step %lld\n", out,

@@ -18,7 +18,9 @@
  * averages grads and metrics, so the processes stay identical. Process 0
  * prints, writes metrics.jsonl, the checkpoints, samples.png and loss.svg;
  * the others read the checkpoints to resume (a directory every process sees). */
+#define _GNU_SOURCE /* vasprintf */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <math.h>
 #include <signal.h>
@@ -121,7 +123,7 @@ typedef struct trainer_run {
     gv_loader *loader;
     vae_trainer *trainer;
     gv_checkpoint_manager *ckpt;
-    FILE *metrics;
+    int metrics;           /* metrics.jsonl, opened O_APPEND; -1 when not open */
     char *metrics_path;    /* <dir>/metrics.jsonl (owned) */
     gv_key keys[4], key;   /* keys: init, data, step stream, noise; key: the stream now */
     int64_t epoch, index;
@@ -149,17 +151,22 @@ static int out_of_memory(const char *what) {
  * whose metrics have holes would plot and resume wrongly. 0 or an exit code. */
 static int metrics_line(trainer_run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int metrics_line(trainer_run *r, const char *fmt, ...) {
-    if (!r->metrics) return 0; /* a process other than 0 */
-    errno = 0;
+    if (r->metrics < 0) return 0; /* a process other than 0 */
+    /* one write(2) of the whole line (not stdio, whose buffer could split
+     * it), retried until every byte is written */
+    char *line = NULL;
     va_list ap;
     va_start(ap, fmt);
-    bool ok = vfprintf(r->metrics, fmt, ap) >= 0;
+    int n = vasprintf(&line, fmt, ap);
     va_end(ap);
-    ok = ok && fputc('\n', r->metrics) != EOF;
-    ok = fflush(r->metrics) == 0 && ok && !ferror(r->metrics);
-    if (ok) return 0;
-    int e = errno;
-    fprintf(stderr, "vae: writing %s: %s\n", r->metrics_path, strerror(e ? e : EIO));
+    int e = ENOMEM;
+    if (n >= 0) {
+        line[n] = '\n'; /* vasprintf's NUL becomes the newline */
+        e = vae_write_all(r->metrics, line, (size_t)n + 1) == 0 ? 0 : errno;
+    }
+    free(n >= 0 ? line : NULL);
+    if (!e) return 0;
+    fprintf(stderr, "vae: writing %s: %s\n", r->metrics_path, strerror(e));
     return VAE_EXIT_ERROR;
 }
 
@@ -389,6 +396,11 @@ static int open_run(trainer_run *r) {
         fprintf(stderr, "vae: --run-dir %s: %s\n", r->dir, strerror(errno));
         return VAE_EXIT_ERROR;
     }
+    /* what a killed run was writing (metrics.jsonl, loss.svg, samples.png) */
+    if (!r->rank && gv_remove_stale_temporaries(r->dir, NULL) != GV_OK) {
+        fprintf(stderr, "vae: --run-dir %s: %s\n", r->dir, gv_last_error());
+        return VAE_EXIT_ERROR;
+    }
     char *path = vae_strfmt("%s/checkpoints", r->dir);
     if (!path) return out_of_memory("--run-dir");
     gv_checkpoint_options o = {.max_to_keep = 3, .async = true, .must_exist = r->rank > 0};
@@ -415,8 +427,8 @@ static int open_metrics(trainer_run *r, int64_t resumed_step) {
     /* lines written after the checkpoint we resume from are dropped: the
      * resumed run writes them again */
     if (vae_metrics_truncate(r->metrics_path, resumed_step) != 0) return VAE_EXIT_ERROR;
-    r->metrics = fopen(r->metrics_path, "a");
-    if (!r->metrics) {
+    r->metrics = open(r->metrics_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (r->metrics < 0) {
         fprintf(stderr, "vae: %s: %s\n", r->metrics_path, strerror(errno));
         return VAE_EXIT_ERROR;
     }
@@ -517,7 +529,7 @@ static void run_free(trainer_run *r) {
         fprintf(stderr, "vae: saving a checkpoint: %s\n", gv_last_error());
     if (r->shard && gv_checkpoint_manager_close(r->shard) != GV_OK)
         fprintf(stderr, "vae: saving this process's checkpoint: %s\n", gv_last_error());
-    if (r->metrics) fclose(r->metrics);
+    if (r->metrics >= 0) close(r->metrics);
     free(r->metrics_path);
     free(r->dir);
     gv_dataset_free(&r->train);
@@ -526,6 +538,7 @@ static void run_free(trainer_run *r) {
 
 int vae_cmd_train(const vae_flags *f) {
     trainer_run r = {.flags = f, .dir = vae_strfmt("%s", f->run_dir), .rank = gv_process_index(),
+                     .metrics = -1,
                      .nproc = gv_process_count()};
     if (!r.dir) return out_of_memory("--run-dir");
     vae_run_config_from_flags(&r.cfg, f);
@@ -600,9 +613,9 @@ int vae_cmd_train(const vae_flags *f) {
     if ((rc = metrics_line(&r, "{\"test\": true, \"step\": %lld, \"mse\": %.9g, \"kl\": %.9g}",
                            (long long)steps, mse, kl)))
         return run_free(&r), rc;
-    FILE *metrics = r.metrics;
-    r.metrics = NULL;
-    if (fclose(metrics) != 0) {
+    int metrics = r.metrics;
+    r.metrics = -1;
+    if (fsync(metrics) != 0 || close(metrics) != 0) {
         fprintf(stderr, "vae: closing %s: %s\n", r.metrics_path, strerror(errno));
         return run_free(&r), VAE_EXIT_ERROR;
     }

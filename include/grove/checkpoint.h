@@ -50,6 +50,21 @@ gv_tree *gv_checkpointer_restore(const char *path);
  * New tree (target is not modified). */
 gv_tree *gv_checkpointer_restore_into(const char *path, const gv_tree *target);
 
+/* ---- any file, written as checkpoints are ---- */
+
+/* Write len bytes to path with the protocol of every grove save (a
+ * temporary "<path>.tmp-<pid>-<hex>" in the same directory, every write
+ * checked and short writes retried, fsync, rename, fsync of the directory):
+ * a crash or a full disk leaves the old file or the complete new one. A
+ * failure removes the temporary. Errors as gv_checkpointer_save. */
+gv_status gv_write_file_atomic(const char *path, const void *data, size_t len, bool force);
+/* Remove from directory (not below it) the temporaries of such writes whose
+ * process was killed before it could remove them: "<name>.tmp-<pid>-<16 hex>"
+ * regular files of a pid that no longer runs. Nothing else is touched. A
+ * program that writes into a directory calls it when it starts (the
+ * checkpoint manager does so for its own directory). *nremoved may be NULL. */
+gv_status gv_remove_stale_temporaries(const char *directory, size_t *nremoved);
+
 /* ---- a directory of steps (Orbax's CheckpointManager) ---- */
 
 typedef struct gv_checkpoint_manager gv_checkpoint_manager;

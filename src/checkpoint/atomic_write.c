@@ -2,8 +2,10 @@
 #define _GNU_SOURCE
 #include "io_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "grove/checkpoint.h"
 
 #ifdef GROVE_IO_HOOKS /* the tests' build of this file (CMakeLists.txt) */
 static gv_atomic_io_hooks io_hooks;
@@ -163,5 +166,66 @@ gv_status gv_atomic_write_file(const char *path, const void *const *chunks, cons
         close(dfd);
     }
     free(dir);
+    return st;
+}
+
+/* ---- the public forms ---- */
+
+gv_status gv_write_file_atomic(const char *path, const void *data, size_t len, bool force) {
+    if (!data && len) return gv_error(GV_ERR_ARG, "gv_write_file_atomic: '%s': data is NULL", path ? path : "");
+    const void *chunks[1] = {data};
+    gv_status st = gv_atomic_write_file(path, chunks, &len, 1, force);
+    if (st) gv_error_prefix("gv_write_file_atomic: ");
+    return st;
+}
+
+/* "<name>.tmp-<pid>-<16 hex>" of a process that no longer runs (or is this
+ * one: a name we are not writing right now is a leftover of an earlier
+ * process with our pid). */
+static bool stale_temporary(const char *name) {
+    const char *m = strstr(name, GV_ATOMIC_TMP_MARKER), *next;
+    for (; m; m = next) { /* the last marker: names may contain ".tmp-" themselves */
+        next = strstr(m + 1, GV_ATOMIC_TMP_MARKER);
+        if (!next) break;
+    }
+    if (!m || m == name) return false;
+    const char *p = m + strlen(GV_ATOMIC_TMP_MARKER), *e = p;
+    while (*e >= '0' && *e <= '9') e++;
+    if (e == p || e - p > 9 || *e != '-') return false;
+    const char *h = e + 1;
+    for (int i = 0; i < 16; i++)
+        if (!((h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'f'))) return false;
+    if (h[16]) return false;
+    long pid = strtol(p, NULL, 10);
+    if (pid <= 0 || (pid_t)pid == getpid()) return pid > 0;
+    return kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+gv_status gv_remove_stale_temporaries(const char *directory, size_t *nremoved) {
+    if (nremoved) *nremoved = 0;
+    if (!directory || !*directory)
+        return gv_error(GV_ERR_ARG, "gv_remove_stale_temporaries: directory is NULL or empty");
+    DIR *d = opendir(directory);
+    if (!d) return os_error(errno, "cannot list", directory);
+    gv_status st = GV_OK;
+    struct dirent *de;
+    size_t n = 0;
+    while ((de = readdir(d))) {
+        if (!stale_temporary(de->d_name)) continue;
+        char *p = NULL;
+        if (asprintf(&p, "%s/%s", directory, de->d_name) < 0) {
+            st = gv_error(GV_ERR_NOMEM, "out of memory");
+            break;
+        }
+        struct stat sb;
+        if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            if (unlink(p) == 0) n++;
+            else if (errno != ENOENT) st = os_error(errno, "cannot remove the stale temporary", p);
+        }
+        free(p);
+        if (st) break;
+    }
+    closedir(d);
+    if (nremoved) *nremoved = n;
     return st;
 }
