@@ -871,3 +871,60 @@ Test(checkpointer, reads_files_written_by_python) {
     gv_tree_free(r);
     free(p);
 }
+
+/* gv_write_file_atomic: any bytes, with the checkpoints' protocol */
+Test(checkpointer, write_file_atomic) {
+    char *p = gvt_tmp_path("notes.txt");
+    GVT_OK(gv_write_file_atomic(p, "one", 3, false));
+    cr_assert_eq(gv_write_file_atomic(p, "two", 3, false), GV_ERR_EXISTS);
+    GVT_OK(gv_write_file_atomic(p, "three", 5, true));
+    size_t n;
+    char *text = gvt_read_file(p, &n);
+    cr_assert(n == 5 && memcmp(text, "three", 5) == 0);
+    free(text);
+    char *missing = gvt_tmp_path("no-such-dir/notes.txt");
+    cr_assert_eq(gv_write_file_atomic(missing, "x", 1, false), GV_ERR_NOT_FOUND);
+    cr_assert(strstr(gv_last_error(), "no-such-dir"), "%s", gv_last_error());
+    free(missing), free(p);
+}
+
+/* Only the temporaries of writers that are gone are removed, and only ours */
+Test(checkpointer, remove_stale_temporaries) {
+    char self[96];
+    snprintf(self, sizeof self, "b.png.tmp-%ld-0123456789abcdef", (long)getpid());
+    const char *stale[] = {"a.safetensors.tmp-999999999-0123456789abcdef", self,
+                           "x.tmp-y.tmp-999999999-fedcba9876543210"};
+    const char *kept[] = {"c.png.tmp-1-0123456789abcdef",     /* pid 1 runs */
+                          "d.png.tmp-999999999-0123456789abcdeg", /* not hex */
+                          "e.png.tmp-999999999-0123456789abcde",  /* 15 digits */
+                          ".tmp-999999999-0123456789abcdef",      /* no name before it */
+                          "f.txt", "g.tmp.12345"};
+    for (size_t i = 0; i < 3; i++) {
+        char *p = gvt_tmp_path(stale[i]);
+        gvt_write_file(p, "x", 1);
+        free(p);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        char *p = gvt_tmp_path(kept[i]);
+        gvt_write_file(p, "x", 1);
+        free(p);
+    }
+    char *dir = gvt_tmp_path("h.tmp-999999999-0123456789abcdef"); /* a directory: not ours */
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    size_t n = 99;
+    GVT_OK(gv_remove_stale_temporaries(gvt_tmpdir, &n));
+    cr_assert_eq(n, 3);
+    for (size_t i = 0; i < 3; i++) {
+        char *p = gvt_tmp_path(stale[i]);
+        cr_assert_neq(access(p, F_OK), 0, "%s was not removed", stale[i]);
+        free(p);
+    }
+    for (size_t i = 0; i < 6; i++) {
+        char *p = gvt_tmp_path(kept[i]);
+        cr_assert_eq(access(p, F_OK), 0, "%s was removed", kept[i]);
+        free(p);
+    }
+    cr_assert_eq(access(dir, F_OK), 0);
+    free(dir);
+    cr_assert_eq(gv_remove_stale_temporaries("/nonexistent-grove-dir", NULL), GV_ERR_NOT_FOUND);
+}
