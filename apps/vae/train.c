@@ -283,8 +283,11 @@ static int64_t data_crc(const gv_dataset *d) {
 
 static int load_data_from(trainer_run *r, const char *dir, bool resumed) {
     if (gv_mnist_load(dir, "train", &r->train) != GV_OK || gv_mnist_load(dir, "t10k", &r->test) != GV_OK) {
-        fprintf(stderr, "vae: %s\n(get the data with: bash scripts/fetch-mnist.sh --dataset %s)\n",
-                gv_last_error(), r->cfg.dataset);
+        if (gv_last_status() == GV_ERR_NOT_FOUND) /* not for a bad file or no memory */
+            fprintf(stderr, "vae: %s\n(get the data with: bash scripts/fetch-mnist.sh --dataset %s)\n",
+                    gv_last_error(), r->cfg.dataset);
+        else
+            fprintf(stderr, "vae: %s\n", gv_last_error());
         return VAE_EXIT_ERROR;
     }
     int64_t n = gv_dataset_size(&r->train), limit = r->cfg.train_limit;

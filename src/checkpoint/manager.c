@@ -550,7 +550,7 @@ gv_status gv_checkpoint_manager_save(gv_checkpoint_manager *m, int64_t step,
     }
     if (!job && !(job = gv_new_job(item_names, items, nitems, metrics, m->opts.async, step))) {
         free(keep);
-        return gv_error_prefix("%s: ", fn);
+        return gv_error_prefix("%s: '%s': ", fn, m->dir); /* a snapshot out of memory, say */
     }
     int64_t *del = realloc(job->del, n * sizeof *del);
     if (!del) {

@@ -292,13 +292,16 @@ gv_status gv_take_bg_error(gv_checkpoint_manager *m, const char *fn) {
     pthread_mutex_unlock(&m->mu);
     if (st == GV_OK) return GV_OK;
     gv_reload(m);
+    /* the writer could not copy its message: out of memory, as a rule */
+    const char *why = msg ? msg : st == GV_ERR_NOMEM ? "out of memory (no memory was left for "
+                                                       "the details)" : "(no message)";
     if (more)
         gv_error(st, "%s: background save of step %" PRId64 " in '%s' failed: %s (and %d later "
                  "background save%s failed too, the last of step %" PRId64 ")", fn, step, m->dir,
-                 msg ? msg : "(no message)", more, more > 1 ? "s" : "", last);
+                 why, more, more > 1 ? "s" : "", last);
     else
         gv_error(st, "%s: background save of step %" PRId64 " in '%s' failed: %s", fn, step,
-                 m->dir, msg ? msg : "(no message)");
+                 m->dir, why);
     free(msg);
     return st;
 }

@@ -9,8 +9,17 @@
 static _Thread_local char *err_msg;
 static _Thread_local gv_status err_status;
 static _Thread_local unsigned long long err_count;
+/* Where a message goes when its heap buffer cannot be allocated (out of
+ * memory, the very failure being reported), cut to this size: a short
+ * message beats an empty or a stale one. err_msg may point here. */
+static _Thread_local char err_fallback[256];
 
-/* err_msg = format(fmt, ap) followed by tail (tail may be NULL). */
+static void msg_free(char *m) {
+    if (m != err_fallback) free(m);
+}
+
+/* err_msg = format(fmt, ap) followed by tail (tail may be NULL, and may be
+ * err_fallback itself). */
 static void store(const char *fmt, va_list ap, const char *tail) {
     va_list ap2;
     va_copy(ap2, ap);
@@ -22,9 +31,17 @@ static void store(const char *fmt, va_list ap, const char *tail) {
         vsnprintf(buf, (size_t)n + 1, fmt, ap2);
         if (tlen) memcpy(buf + n, tail, tlen);
         buf[(size_t)n + tlen] = '\0';
-        free(err_msg);
-        err_msg = buf;
-    } /* else: keep the old message; the status is still recorded */
+    } else { /* built on the stack first: tail may be the fallback buffer */
+        char tmp[sizeof err_fallback];
+        vsnprintf(tmp, sizeof tmp, fmt, ap2);
+        size_t used = strlen(tmp), k = tlen < sizeof tmp - 1 - used ? tlen : sizeof tmp - 1 - used;
+        memcpy(tmp + used, tail ? tail : "", k);
+        tmp[used + k] = '\0';
+        memcpy(err_fallback, tmp, used + k + 1);
+        buf = err_fallback;
+    }
+    if (err_msg != buf) msg_free(err_msg);
+    err_msg = buf;
     va_end(ap2);
 }
 
@@ -55,8 +72,7 @@ gv_status gv_error_prefix(const char *fmt, ...) {
     va_start(ap, fmt);
     store(fmt, ap, old);
     va_end(ap);
-    if (!err_msg) err_msg = old;
-    else free(old);
+    if (old != err_msg) msg_free(old);
     return err_status;
 }
 
@@ -65,7 +81,7 @@ const char *gv_last_error(void) { return err_msg ? err_msg : ""; }
 gv_status gv_last_status(void) { return err_status; }
 
 void gv_clear_error(void) {
-    free(err_msg);
+    msg_free(err_msg);
     err_msg = NULL;
     err_status = GV_OK;
 }
@@ -73,14 +89,14 @@ void gv_clear_error(void) {
 unsigned long long gv_error_count(void) { return err_count; }
 
 gv_error_saved gv_error_save(void) {
-    gv_error_saved s = {err_msg, err_status};
+    gv_error_saved s = {err_msg == err_fallback ? strdup(err_fallback) : err_msg, err_status};
     err_msg = NULL;
     err_status = GV_OK;
     return s;
 }
 
 void gv_error_restore(gv_error_saved *saved) {
-    free(err_msg);
+    msg_free(err_msg);
     err_msg = saved->msg;
     err_status = saved->status;
     saved->msg = NULL;

@@ -320,7 +320,10 @@ static gv_tensor *idx_read(idx_src *s, const char *path) {
 
     /* data: exactly nbytes, then nothing */
     gv_tensor *t = gv_tensor_zeros(GV_U8, rank, dims);
-    if (!t) return NULL;
+    if (!t) { /* out of memory, most likely: the message names the file */
+        gv_error_prefix("'%s': dims %s: ", path, ds);
+        return NULL;
+    }
     if (src_read(s, gv_tensor_data(t), (size_t)nbytes, &got)) goto fail;
     if (got < nbytes) {
         gv_error(GV_ERR_FORMAT, "'%s': truncated: dims %s need %" PRIu64 " bytes of data after "
