@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
+
 typedef struct mlp_cfg { gv_dense_cfg hidden, out; } mlp_cfg;
 
 /* MLP.__call__(x) = Dense(10)(relu(Dense(128)(x))) */
@@ -73,31 +75,20 @@ static int fail(const char *what) {
     if (gv_process_count() > 1) gv_distributed_abort(1);
     return 1;
 }
-static long arg(const char *s) { /* a whole decimal number, else -1 */
-    char *end;
-    long v = strtol(s, &end, 10);
-    return *s && !*end ? v : -1;
-}
 
 int main(int argc, char **argv) {
     /* --distributed (anywhere): insist on an MPI launch; one is detected without it */
-    bool want_dist = false;
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--distributed")) {
-            want_dist = true;
-            memmove(argv + i, argv + i + 1, (size_t)(argc - i) * sizeof *argv);
-            argc--, i--;
-        }
+    bool want_dist = classifier_cli_take_distributed(&argc, argv);
     if (want_dist && !gv_distributed_launched())
         return fprintf(stderr, "classifier: --distributed: not started by an MPI launcher "
                        "(run it as: mpirun -np N classifier DIR ...)\n"), 2;
     if (gv_distributed_init(&argc, &argv) != GV_OK) return fail("--distributed");
     int rank = gv_process_index();
-    bool restore = argc == 3 && !strcmp(argv[2], "--restore");
-    long epochs = argc > 2 && !restore ? arg(argv[2]) : 3, n_train = argc > 3 ? arg(argv[3]) : 0;
-    if (argc < 2 || argc > 4 || epochs < 1 || n_train < 0)
-        return fprintf(stderr, "usage: classifier DIR [EPOCHS [N]] [--distributed] | "
-                       "DIR --restore\n"), 2;
+    classifier_args a;
+    int rc = classifier_cli_parse(argc, argv, &a);
+    if (rc) return rc;
+    bool restore = a.restore;
+    long epochs = a.epochs, n_train = a.n_train;
     if (restore && gv_process_count() > 1)
         return fprintf(stderr, "classifier: --restore evaluates on one process; run it "
                        "without mpirun\n"), 2;
@@ -115,7 +106,7 @@ int main(int argc, char **argv) {
     gv_tree_free(example), gv_tensor_free(x0), gv_tree_free(vars);
     /* orbax CheckpointManager(dir, options(max_to_keep=2, best_fn=accuracy)), on
      * process 0: the others hold the same state */
-    gv_checkpoint_manager *mgr = rank ? NULL : gv_checkpoint_manager_new(argv[1],
+    gv_checkpoint_manager *mgr = rank ? NULL : gv_checkpoint_manager_new(a.dir,
         &(gv_checkpoint_options){.max_to_keep = 2, .best_metric = "accuracy"});
     gv_jit *step = gv_jit_new(train_step, &c, &(gv_plan_options){.donate_argnums = GV_ARGNUMS(0)});
     gv_jit *eval = gv_jit_new(loss_fn, &c, NULL);
@@ -123,7 +114,7 @@ int main(int argc, char **argv) {
     if (restore) { /* a fresh process: the best step, restored into the state's structure */
         int64_t best = gv_checkpoint_manager_best_step(mgr);
         gv_tree *saved = gv_checkpoint_manager_restore(mgr, best, "state", state);
-        if (!saved) return fail(argv[1]);
+        if (!saved) return fail(a.dir);
         printf("restored step %lld: test accuracy %.4f\n", (long long)best,
                evaluate(eval, saved, &test));
         gv_tree_free(saved);

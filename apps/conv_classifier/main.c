@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "conv_model.h"
 
-#define USAGE "usage: conv_classifier DIR [EPOCHS [N [TEST_N]]] | DIR --restore [TEST_N]\n"
 #define EVAL_BATCH 500 /* the test set in slices: a whole-split batch of conv activations is GBs */
 
 /* Test accuracy over the dataset in batches of EVAL_BATCH with the running
@@ -46,28 +46,13 @@ static double evaluate(gv_jit *eval, const gv_tree *state, const gv_dataset *tes
 static int fail(const char *what) {
     return fprintf(stderr, "conv_classifier: %s: %s\n", what, gv_last_error()), 1;
 }
-/* argv[i] as a whole decimal number in [lo, hi]; else a message naming it and -1 */
-static long arg(char **argv, int i, const char *name, long lo, long hi) {
-    char *end;
-    long v = strtol(argv[i], &end, 10);
-    if (*argv[i] && !*end && v >= lo && v <= hi) return v;
-    fprintf(stderr, "conv_classifier: %s must be a whole number from %ld to %ld, not '%s'\n", name,
-            lo, hi, argv[i]);
-    return -1;
-}
 
 int main(int argc, char **argv) {
-    bool restore = argc >= 3 && !strcmp(argv[2], "--restore");
-    long epochs = 3, n_train = 60000, n_test = 10000;
-    if (argc < 2 || argc > (restore ? 4 : 5)) {
-        if (argc > 1) fprintf(stderr, "conv_classifier: too many arguments\n");
-        return fputs(USAGE, stderr), 2;
-    }
-    if (restore ? (argc > 3 && (n_test = arg(argv, 3, "TEST_N", 1, 10000)) < 0)
-                : (argc > 2 && (epochs = arg(argv, 2, "EPOCHS", 1, 1000)) < 0) ||
-                      (argc > 3 && (n_train = arg(argv, 3, "N", 128, 60000)) < 0) ||
-                      (argc > 4 && (n_test = arg(argv, 4, "TEST_N", 1, 10000)) < 0))
-        return fputs(USAGE, stderr), 2;
+    conv_args a;
+    int rc = conv_cli_parse(argc, argv, &a);
+    if (rc) return rc;
+    bool restore = a.restore;
+    long epochs = a.epochs, n_train = a.n_train, n_test = a.n_test;
     gv_dataset full, train, full_test, test;
     if (gv_fashion_mnist_load(NULL, "train", &full) != GV_OK ||
         gv_fashion_mnist_load(NULL, "t10k", &full_test) != GV_OK ||
@@ -80,7 +65,7 @@ int main(int argc, char **argv) {
     gv_tree *state = conv_create_train_state(c.tx, gv_prng_key(0), restore ? NULL : &table);
     if (table) fputs(table, stdout), free(table);
     /* orbax CheckpointManager(dir, options(max_to_keep=2, best_fn=accuracy)) */
-    gv_checkpoint_manager *mgr = gv_checkpoint_manager_new(argv[1], &(gv_checkpoint_options){
+    gv_checkpoint_manager *mgr = gv_checkpoint_manager_new(a.dir, &(gv_checkpoint_options){
         .max_to_keep = 2, .best_metric = "accuracy"});
     /* train_step = jax.jit(train_step, donate_argnums=0); eval_step = jax.jit(eval_step) */
     gv_plan_options po = {.donate_argnums = GV_ARGNUMS(0), .threads = 2};
@@ -92,7 +77,7 @@ int main(int argc, char **argv) {
         gv_tree *target = gv_eval_shape_train_state_with_batch_stats(
             c.tx, gv_train_state_params(state), gv_train_state_batch_stats(state));
         gv_tree *saved = target ? gv_checkpoint_manager_restore(mgr, best, "state", target) : NULL;
-        if (!saved) return fail(argv[1]);
+        if (!saved) return fail(a.dir);
         printf("restored step %lld: test accuracy %.4f\n", (long long)best,
                evaluate(eval, saved, &test));
         gv_tree_free(saved), gv_tree_free(target);

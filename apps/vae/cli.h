@@ -10,6 +10,10 @@
  * 130 stopped by Ctrl-C after saving a checkpoint. */
 enum { VAE_EXIT_OK = 0, VAE_EXIT_ERROR = 1, VAE_EXIT_USAGE = 2, VAE_EXIT_INTERRUPTED = 130 };
 
+/* The commands, and what vae_cli_parse returns when the program is to run one. */
+enum { VAE_CMD_TRAIN = 1, VAE_CMD_SAMPLE = 2 };
+enum { VAE_CLI_RUN = -1 };
+
 typedef enum vae_flag_id {
     F_EPOCHS, F_BATCH_SIZE, F_LATENT, F_KL_WEIGHT, F_LR, F_SEED, F_THREADS, F_DATASET,
     F_DATA_DIR, F_RUN_DIR, F_LOG_EVERY, F_TRAIN_LIMIT, F_TEST_LIMIT, F_MAX_STEPS,
@@ -27,6 +31,14 @@ typedef struct vae_flags {
     bool zero1;                                   /* --zero1: the AdamW state sharded */
     bool given[F_NFLAGS];                         /* set on the command line */
 } vae_flags;
+
+/* The command line (cli.c): argv[1] the command, then its flags. Returns
+ * VAE_CLI_RUN with *command and *f set (f's strings point into argv); or
+ * the exit code for main to return at once: VAE_EXIT_OK after printing the
+ * usage to stdout (--help), VAE_EXIT_USAGE after a message on stderr naming
+ * the bad flag. Never exits and allocates nothing, so tests/fuzz/fuzz_cli.c
+ * calls it with any argv. */
+int vae_cli_parse(int argc, char **argv, int *command, vae_flags *f);
 
 int vae_cmd_train(const vae_flags *f);
 int vae_cmd_sample(const vae_flags *f);

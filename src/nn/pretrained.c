@@ -28,6 +28,7 @@
 #include "graph/graph_internal.h"
 #include "grove/bert.h"
 #include "grove/serialization.h"
+#include "pretrained_internal.h"
 
 /* ---- config.json ---- */
 
@@ -191,6 +192,17 @@ static gv_status parse_config(json_object *o, const char *file, gv_bert_config *
     return GV_OK;
 }
 
+gv_status gv_bert_config_parse(const char *text, size_t len, const char *file,
+                               gv_bert_config *out) {
+    json_object *o = gv_parse_json(text, len, 64, file, "config", 0);
+    if (!o) return gv_last_status();
+    gv_bert_config c = gv_bert_config_defaults();
+    gv_status st = parse_config(o, file, &c);
+    json_object_put(o);
+    if (st == GV_OK) *out = c;
+    return st;
+}
+
 gv_status gv_bert_config_load(const char *path, gv_bert_config *out) {
     if (!path || !out) return gv_error(GV_ERR_ARG, "gv_bert_config_load: %s is NULL",
                                        !path ? "path" : "out");
@@ -198,24 +210,9 @@ gv_status gv_bert_config_load(const char *path, gv_bert_config *out) {
     if (!file) return gv_error(GV_ERR_NOMEM, "out of memory");
     size_t len;
     char *text = read_small_file(file, CONFIG_MAX_BYTES, &len);
-    gv_status st;
-    if (!text) {
-        st = gv_last_status();
-        free(file);
-        return st;
-    }
-    json_object *o = gv_parse_json(text, len, 64, file, "config", 0);
+    gv_status st = text ? gv_bert_config_parse(text, len, file, out) : gv_last_status();
     free(text);
-    if (!o) {
-        st = gv_last_status();
-        free(file);
-        return st;
-    }
-    gv_bert_config c = gv_bert_config_defaults();
-    st = parse_config(o, file, &c);
-    json_object_put(o);
     free(file);
-    if (st == GV_OK) *out = c;
     return st;
 }
 

@@ -45,6 +45,7 @@
 #include <utf8proc.h>
 
 #include "core/error.h"
+#include "tokenizer_internal.h"
 
 /* ---- growable arrays ------------------------------------------------------ */
 
@@ -252,16 +253,14 @@ static gv_status vocab_index(gv_bert_tokenizer *t, const char *path) {
     return GV_OK;
 }
 
-gv_bert_tokenizer *gv_bert_tokenizer_load(const char *vocab_path, const gv_bert_tokenizer_options *o) {
-    if (!vocab_path) {
-        gv_error(GV_ERR_ARG, "gv_bert_tokenizer_load: vocab_path is NULL");
-        return NULL;
-    }
+/* A tokenizer with the options o (NULL: the defaults) and no vocabulary
+ * yet; label names the vocabulary in the message of bad options. */
+static gv_bert_tokenizer *tokenizer_new(const char *label, const gv_bert_tokenizer_options *o) {
     gv_bert_tokenizer_options opt = o ? *o : (gv_bert_tokenizer_options){0};
     if (opt.max_input_chars_per_word < 0 || opt.model_max_length < 0 || opt.strip_accents < -1 ||
         opt.strip_accents > 1) {
         gv_error(GV_ERR_ARG, "gv_bert_tokenizer_load: '%s': bad options (max_input_chars_per_word %d, "
-                 "model_max_length %lld, strip_accents %d)", vocab_path, opt.max_input_chars_per_word,
+                 "model_max_length %lld, strip_accents %d)", label, opt.max_input_chars_per_word,
                  (long long)opt.model_max_length, opt.strip_accents);
         return NULL;
     }
@@ -276,18 +275,54 @@ gv_bert_tokenizer *gv_bert_tokenizer_load(const char *vocab_path, const gv_bert_
     t->chinese_chars = !opt.no_chinese_chars_split;
     t->max_chars_per_word = opt.max_input_chars_per_word ? opt.max_input_chars_per_word : 100;
     t->model_max_length = opt.model_max_length ? opt.model_max_length : 512;
-    size_t len = 0;
-    gv_status st = read_file(vocab_path, &t->text, &len);
-    if (st == GV_OK) st = vocab_split_lines(t, len, vocab_path);
+    return t;
+}
+
+/* The vocabulary from t->text (len bytes and a NUL, when st is GV_OK): t,
+ * or NULL with t freed and the error prefixed. */
+static gv_bert_tokenizer *tokenizer_finish(gv_bert_tokenizer *t, gv_status st, size_t len,
+                                           const char *label) {
+    if (st == GV_OK) st = vocab_split_lines(t, len, label);
     if (st == GV_OK && t->n_tokens == 0)
-        st = gv_error(GV_ERR_FORMAT, "'%s': the vocabulary is empty", vocab_path);
-    if (st == GV_OK) st = vocab_index(t, vocab_path);
+        st = gv_error(GV_ERR_FORMAT, "'%s': the vocabulary is empty", label);
+    if (st == GV_OK) st = vocab_index(t, label);
     if (st != GV_OK) {
         gv_error_prefix("gv_bert_tokenizer_load: ");
         gv_bert_tokenizer_free(t);
         return NULL;
     }
     return t;
+}
+
+gv_bert_tokenizer *gv_bert_tokenizer_load(const char *vocab_path, const gv_bert_tokenizer_options *o) {
+    if (!vocab_path) {
+        gv_error(GV_ERR_ARG, "gv_bert_tokenizer_load: vocab_path is NULL");
+        return NULL;
+    }
+    gv_bert_tokenizer *t = tokenizer_new(vocab_path, o);
+    if (!t) return NULL;
+    size_t len = 0;
+    gv_status st = read_file(vocab_path, &t->text, &len);
+    return tokenizer_finish(t, st, len, vocab_path);
+}
+
+gv_bert_tokenizer *gv_bert_tokenizer_load_buffer(const char *text, size_t len, const char *label,
+                                                 const gv_bert_tokenizer_options *o) {
+    if (!label) label = "vocab.txt";
+    if (!text && len) {
+        gv_error(GV_ERR_ARG, "gv_bert_tokenizer_load: '%s': text is NULL", label);
+        return NULL;
+    }
+    gv_bert_tokenizer *t = tokenizer_new(label, o);
+    if (!t) return NULL;
+    gv_status st = GV_OK;
+    if (!(t->text = malloc(len + 1))) {
+        st = gv_error(GV_ERR_NOMEM, "'%s': out of memory", label);
+    } else {
+        if (len) memcpy(t->text, text, len);
+        t->text[len] = '\0';
+    }
+    return tokenizer_finish(t, st, len, label);
 }
 
 void gv_bert_tokenizer_free(gv_bert_tokenizer *t) {
@@ -304,7 +339,10 @@ void gv_bert_tokenizer_free(gv_bert_tokenizer *t) {
 static const char *config_token(json_object *v) {
     json_object *c;
     if (json_object_is_type(v, json_type_object) && json_object_object_get_ex(v, "content", &c)) v = c;
-    return json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL;
+    if (!json_object_is_type(v, json_type_string)) return NULL;
+    /* "[UNK]\u0000x" is another token, not "[UNK]" cut short at the NUL */
+    const char *s = json_object_get_string(v);
+    return strlen(s) == (size_t)json_object_get_string_len(v) ? s : NULL;
 }
 
 static gv_status config_bool(json_object *cfg, const char *key, const char *path, int *out) {
@@ -320,27 +358,30 @@ static gv_status config_bool(json_object *cfg, const char *key, const char *path
  * PreTrainedTokenizerBase read; what grove does not implement
  * (do_basic_tokenize false, never_split, other special tokens) is refused
  * rather than ignored. */
-static gv_status config_read(const char *path, gv_bert_tokenizer_options *o) {
-    char *text;
-    size_t len;
-    gv_status st = read_file(path, &text, &len);
-    if (st != GV_OK) return st;
+gv_status gv_bert_tokenizer_config_parse(const char *text, size_t len, const char *path,
+                                         gv_bert_tokenizer_options *o) {
     json_tokener *tk = json_tokener_new();
-    if (!tk) {
-        free(text);
-        return gv_error(GV_ERR_NOMEM, "'%s': out of memory", path);
-    }
+    if (!tk) return gv_error(GV_ERR_NOMEM, "'%s': out of memory", path);
     json_object *cfg = json_tokener_parse_ex(tk, text, (int)(len < INT_MAX ? len : INT_MAX));
     enum json_tokener_error jerr = json_tokener_get_error(tk);
+    size_t end = json_tokener_get_parse_end(tk);
     json_tokener_free(tk);
-    free(text);
     if (!cfg || jerr != json_tokener_success || !json_object_is_type(cfg, json_type_object)) {
         json_object_put(cfg);
         return gv_error(GV_ERR_FORMAT, "'%s': not a JSON object (%s)", path,
                         json_tokener_error_desc(jerr));
     }
+    /* json-c stops after the first value; json.load (transformers) refuses what follows it */
+    while (end < len && (text[end] == ' ' || text[end] == '\t' || text[end] == '\n' ||
+                         text[end] == '\r'))
+        end++;
+    if (end < len) {
+        json_object_put(cfg);
+        return gv_error(GV_ERR_FORMAT, "'%s': not a JSON object (trailing characters at byte %zu)",
+                        path, end);
+    }
     int lower = 1, chinese = 1, basic = 1, strip = -2;
-    st = config_bool(cfg, "do_lower_case", path, &lower);
+    gv_status st = config_bool(cfg, "do_lower_case", path, &lower);
     if (st == GV_OK) st = config_bool(cfg, "tokenize_chinese_chars", path, &chinese);
     if (st == GV_OK) st = config_bool(cfg, "do_basic_tokenize", path, &basic);
     if (st == GV_OK) st = config_bool(cfg, "strip_accents", path, &strip);
@@ -374,6 +415,16 @@ static gv_status config_read(const char *path, gv_bert_tokenizer_options *o) {
     o->keep_case = !lower;
     o->no_chinese_chars_split = !chinese;
     o->strip_accents = strip == -2 ? 0 : strip ? 1 : -1;
+    return st;
+}
+
+static gv_status config_read(const char *path, gv_bert_tokenizer_options *o) {
+    char *text;
+    size_t len;
+    gv_status st = read_file(path, &text, &len);
+    if (st != GV_OK) return st;
+    st = gv_bert_tokenizer_config_parse(text, len, path, o);
+    free(text);
     return st;
 }
 
@@ -660,7 +711,8 @@ static gv_status tokenize_text(tok_run *r, const char *text, size_t len, size_t 
         i += strlen(special_names[sp]);
         start = i;
     }
-    if (st == GV_OK) st = basic_tokenize(r, src->v + start, src->n - start);
+    /* an empty text has no code point buffer at all (src->v NULL) */
+    if (st == GV_OK && start < src->n) st = basic_tokenize(r, src->v + start, src->n - start);
     free(raw.v);
     free(lowered.v);
     return st;
