@@ -140,13 +140,15 @@ while IFS=$'\x1e' read -r name wd envs cmds; do
   fi
   read -r e db dn ib in_ inc <<<"$(sum_logs "${logs[@]}")"
   result="ok, ${#logs[@]} processes$note"
-  [ "$rc" = 0 ] || result="FAIL: exit $rc$( [ "$rc" = 124 ] && echo ' (timed out)'), ${#logs[@]} processes$note"
-  [ "$inc" = 0 ] || result="$result, $inc without a leak summary"
+  # (no `a && b` or `a || b` here: under set -e one whose last part fails ends the script)
+  if [ "$rc" = 124 ]; then result="FAIL: timed out after $TIMEOUT s, ${#logs[@]} processes$note"
+  elif [ "$rc" != 0 ]; then result="FAIL: exit $rc, ${#logs[@]} processes$note"; fi
+  if [ "$inc" != 0 ]; then result="$result, $inc without a leak summary"; fi
   if [ "$rc" != 0 ] || [ "$e" != 0 ] || [ "$db" != 0 ] || [ "$ib" != 0 ] || [ "$inc" != 0 ]; then
     bad=1
-    [ "$rc" = 0 ] && result="FAIL: valgrind, ${#logs[@]} processes$note"
+    if [ "$rc" = 0 ]; then result="FAIL: valgrind, ${#logs[@]} processes$note"; fi
   fi
-  grep -q 'Synthesis' "$LOGS/$name.out" && result="$result; $(grep -o 'Tested: [0-9]* | Passing: [0-9]* | Failing: [0-9]* | Crashing: [0-9]*' "$LOGS/$name.out" | tail -n 1 | tr -d '|' | tr -s ' ')"
+  if grep -q 'Synthesis' "$LOGS/$name.out"; then result="$result; $(grep -o 'Tested: [0-9]* | Passing: [0-9]* | Failing: [0-9]* | Crashing: [0-9]*' "$LOGS/$name.out" | tail -n 1 | tr -d '|' | tr -s ' ')"; fi
   row "$name" "$e" "$db B in $dn blocks" "$ib B in $in_ blocks" "$secs" "$result"
 done <"$TESTS"
 echo "total $(( $(date +%s) - total_start )) s; logs in $LOGS" | tee -a "$LOGS/table.txt"
