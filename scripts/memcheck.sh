@@ -15,6 +15,8 @@
 # so each test runs in its own valgrind process with its own leak check, one
 # log per process (BUILD_DIR/memcheck/<test>.<pid>.log); the row of a test
 # program adds up its runner, its workers and what they spawn.
+# Criterion ignores a worker's exit code 99 (a test with valgrind errors is
+# still reported passing), so the logs, not the exit code, decide.
 # Not followed: /bin/sh and python3 that a test starts with system() (not
 # grove; python is not valgrind-clean without its own suppressions).
 # Not run under valgrind, with the reason printed in the table: a test whose
@@ -28,6 +30,8 @@
 # Exits 0 when every test ran clean, 1 when one had a valgrind error, a
 # definite or indirect leak, failed or timed out (default 3600 s per
 # program), 2 on a bad command line.
+# One { } block, read whole before it runs: editing the file mid-run is safe.
+{
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 BUILD="$ROOT/build/h-memcheck" SRC="$ROOT" FILTER="" TIMEOUT=3600
@@ -53,6 +57,10 @@ fi
 
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
   cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DGROVE_SANITIZE=OFF >/dev/null
+fi
+configured_src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:INTERNAL=//p' "$BUILD/CMakeCache.txt")
+if [ "$(cd "$configured_src" 2>/dev/null && pwd -P)" != "$(cd "$SRC" && pwd -P)" ]; then
+  echo "memcheck.sh: note: $BUILD was configured from $configured_src, which is what is tested (not $SRC)"
 fi
 grep -q '^CMAKE_BUILD_TYPE:STRING=Debug$' "$BUILD/CMakeCache.txt" &&
   ! grep -q '^GROVE_SANITIZE:BOOL=ON$' "$BUILD/CMakeCache.txt" ||
@@ -156,3 +164,4 @@ if [ "$bad" = 0 ]; then echo "memcheck: PASS"; else
   echo "memcheck: FAIL (the stacks: grep -l 'definitely lost in\|indirectly lost in\|Invalid\|uninitialised' $LOGS/*.log)"
 fi
 exit "$bad"
+}

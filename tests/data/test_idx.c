@@ -109,7 +109,7 @@ static bool read_fails(const char *path, gv_status status, const char *needle, c
 
 #define ASSERT_READ_FAILS(path, status, needle)                                   \
     do {                                                                          \
-        char why_[1024];                                                          \
+        char why_[1024] = ""; /* formatted even when the read fails as it should */  \
         cr_assert(read_fails((path), (status), (needle), why_, sizeof why_), "%s", why_); \
     } while (0)
 
