@@ -255,32 +255,34 @@ static dist run_case(const char *name, bool compiled) {
  * the outputs and 4 for the kernel gradients through the reference kernel
  * (0 with stride 1), the same through the plan (5 for the kernel-dilated
  * kernel gradient); their bias gradients sum 2 * 12 * 14 cotangents, in
- * grove's order: up to 5 units. The plan's bounds hold for OpenBLAS's default
- * kernels and for OPENBLAS_CORETYPE=SkylakeX (scripts/main.sh), whose GEMM
- * sums in another order. */
+ * grove's order: up to 5 units. Each GEMM kernel set of OpenBLAS sums in
+ * an order of its own, so the plan's bounds are the largest measured over
+ * its default kernels on this machine and OPENBLAS_CORETYPE=SkylakeX,
+ * Haswell, Zen, Sandybridge, Nehalem and Prescott (up to 5 units, for the
+ * kernel gradients of the transposed and depthwise convs). */
 static const struct {
     const char *name;
     dist eval, plan;
 } MAX_ULPS[] = {
     {"conv_same", {0, 0, 0, 0}, {2.5, 3, 3, 0}},
     {"conv_valid", {0, 0, 0, 1.25}, {1.5, 1.5, 1.5, 1.25}},
-    {"conv_strided", {0, 2, 0, 0}, {2, 2, 1, 0}},
+    {"conv_strided", {0, 2, 0, 0}, {2, 2, 1.5, 0}},
     {"conv_explicit", {0, 2, 0, 0}, {2, 2, 2, 0}},
     {"conv_kernel_dilated", {0, 0, 0, 0}, {2, 2, 2.5, 0}},
-    {"conv_input_dilated", {0, 0, 3, 0}, {1.5, 1, 2, 0}},
+    {"conv_input_dilated", {0, 0, 3, 0}, {1.5, 1, 4, 0}},
     {"conv_grouped", {0, 0, 0, 0}, {2, 1, 2, 0}},
     {"conv_depthwise", {1, 1, 0, 0}, {1, 1, 5, 0}},
-    {"conv1d_causal", {0, 0, 0, 0.25}, {1, 1, 1.5, 0.25}},
+    {"conv1d_causal", {0, 0, 0, 0.25}, {1, 2, 1.5, 0.25}},
     {"max_pool_valid", {0, 0, 0, 0}, {0, 0, 0, 0}},
     {"max_pool_same", {0, 0, 0, 0}, {0, 0, 0, 0}},
     {"max_pool_explicit", {0, 0, 0, 0}, {0, 0, 0, 0}},
     {"avg_pool_valid", {1, 1, 0, 0}, {1, 1, 0, 0}},
     {"avg_pool_same", {0, 0, 0, 0}, {0, 0, 0, 0}},
     {"avg_pool_same_exclude_pad", {0, 0, 0, 0}, {0, 0, 0, 0}},
-    {"conv_transpose_same", {3, 0, 3, 5}, {2, 2, 2, 5}},
-    {"conv_transpose_valid", {1, 0, 4, 4}, {1, 1, 2, 4}},
+    {"conv_transpose_same", {3, 0, 3, 5}, {3, 2, 3.5, 5}},
+    {"conv_transpose_valid", {1, 0, 4, 4}, {1, 1, 5, 4}},
     {"conv_transpose_explicit_dilated", {0, 0, 0, 0}, {1.5, 1, 5, 0}},
-    {"conv_transpose_transpose_kernel", {2, 0, 4, 2}, {2, 4, 2.5, 2}},
+    {"conv_transpose_transpose_kernel", {2, 0, 4, 2}, {2, 4, 4, 2}},
     {"conv_transpose_1d", {1, 1, 1, 1}, {2, 1, 2, 1}},
     {"conv_circular", {0, 0, 0, 0}, {3, 3, 3.5, 0}},
 };
