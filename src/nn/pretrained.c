@@ -194,7 +194,7 @@ static gv_status parse_config(json_object *o, const char *file, gv_bert_config *
 
 gv_status gv_bert_config_parse(const char *text, size_t len, const char *file,
                                gv_bert_config *out) {
-    json_object *o = gv_parse_json(text, len, 64, file, "config", 0);
+    json_object *o = gv_parse_json(text, len, GV_HF_CONFIG_JSON_DEPTH, file, "config", 0);
     if (!o) return gv_last_status();
     gv_bert_config c = gv_bert_config_defaults();
     gv_status st = parse_config(o, file, &c);

@@ -8,6 +8,10 @@
 
 #include "grove/bert.h"
 
+/* How deeply config.json may nest (json-c's own default is 32; Hugging Face
+ * configs nest 2-3 levels, Python's json.load about 1000). */
+#define GV_HF_CONFIG_JSON_DEPTH 64
+
 /* Parse len bytes of config.json text (strict JSON, gv_parse_json; text
  * need not be NUL-terminated) over gv_bert_config_defaults(). file names it
  * in messages. GV_OK with *out set; else the error (GV_ERR_FORMAT,

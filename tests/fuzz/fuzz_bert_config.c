@@ -51,7 +51,8 @@ static const char *const act_names[] = {"gelu", "gelu_new", "relu", "silu", "tan
 
 /* Every string key grove reads must be, byte for byte, a value it accepts. */
 static void check_string_keys(const char *text, size_t len) {
-    json_tokener *tk = json_tokener_new();
+    /* as deep as grove reads it, not json-c's default of 32 */
+    json_tokener *tk = json_tokener_new_ex(GV_HF_CONFIG_JSON_DEPTH);
     check(tk != NULL, "out of memory");
     json_object *o = json_tokener_parse_ex(tk, text, (int)len), *v;
     json_tokener_free(tk);
